@@ -1,0 +1,148 @@
+"""Stage 2, clean: apply the survey's cleaning rules with exact record accounting.
+
+For each file (parents before children): user-missing codes -> missing,
+unique keys, EA link to the frame, the configured ``[[clean.rules]]``
+(allowed codes, ranges, skip logic as ``when`` expressions; each either fixes
+values or quarantines the record), parent/child referential integrity, then the
+``[[clean.derive]]`` recodes to analysis variables.  Checks that raw = clean +
+quarantined for every file.  Writes ``build/<survey>/clean/``: ``<file>.parquet``,
+``quarantine_<file>.csv``, ``fixes.csv``, ``validation.csv``, ``manifest.json``.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import config, io
+from .errors import Log, PipelineError, parse_args, run
+from .expr import ExpressionError, columns
+from .rules import Ledger
+
+
+def order(files: dict) -> list[str]:
+    """File names with every parent before its children."""
+    done: list[str] = []
+    while len(done) < len(files):
+        for n, f in files.items():
+            if n not in done and (f.get("parent") in done or "parent" not in f):
+                done.append(n)
+                break
+        else:
+            raise PipelineError("survey.toml", "files", "parent links form a cycle")
+    return done
+
+
+def check_config_columns(cfg: dict, cols: dict[str, set]) -> None:
+    """Every column an expression, rule, domain or indicator names must exist."""
+    where = cfg["_path"]
+
+    def need(expr_or_cols, available, key):
+        names = columns(expr_or_cols) if isinstance(expr_or_cols, str) else set(expr_or_cols)
+        missing = sorted(names - set(available))
+        if missing:
+            raise PipelineError(where, key, f"unknown column {missing[0]!r}")
+
+    avail = {n: set(c) for n, c in cols.items()}
+    for i, r in enumerate(cfg["clean"]["rules"]):
+        if "when" in r:
+            need(r["when"], avail[r["file"]], f"clean.rules[{i}].when")
+    for i, d in enumerate(cfg["clean"]["derive"]):
+        need(d["expr"], avail[d["file"]], f"clean.derive[{i}].expr")
+        avail[d["file"]].add(d["name"])
+    for n, f in cfg["files"].items():
+        if "parent" in f:
+            avail[n] |= avail[f["parent"]]
+        if f.get("require_children"):
+            need(f["require_children"], avail[n], f"files.{n}.require_children")
+    for i, ind in enumerate(cfg["indicators"]):
+        for k in ("universe", "numerator"):
+            if k in ind:
+                need(ind[k], avail[ind["unit"]], f"indicators[{i}].{k}")
+    everything = set().union(*avail.values())
+    for i, d in enumerate(cfg["domains"]):
+        need(d["by"], everything, f"domains[{i}].by")
+        if "where" in d:
+            need(d["where"], everything, f"domains[{i}].where")
+
+
+def main(argv=None) -> None:
+    args, log = parse_args("clean", argv), Log("clean")
+    cfg = config.load(args.survey)
+    src = args.build / "ingest"
+    codebook = io.read_json(src / "codebook.json")
+    raw = {n: io.read_parquet(src / f"{n}.parquet") for n in cfg["files"]}
+    log(f"read {src}: " + ", ".join(f"{n} {len(d)} records" for n, d in raw.items()))
+    try:
+        check_config_columns(cfg, {n: set(d.columns) for n, d in raw.items()})
+    except ExpressionError as e:
+        raise PipelineError(cfg["_path"], None, str(e)) from None
+    frame_ids = None
+    if "frame" in cfg:
+        frame_path = args.survey / cfg["frame"]["path"]
+        frame = io.read_table(frame_path)
+        if cfg["frame"]["key"] not in frame.columns:
+            raise PipelineError(frame_path, cfg["frame"]["key"], "frame key column not found")
+        frame_ids = frame[cfg["frame"]["key"]]
+
+    ledgers: dict[str, Ledger] = {}
+    for name in order(cfg["files"]):
+        spec = cfg["files"][name]
+        L = ledgers[name] = Ledger(name, raw[name], spec["key"], cfg["_path"])
+        L.user_missing(codebook.get(name, {}))
+        L.unique()
+        if frame_ids is not None and cfg["frame"]["key"] in L.df.columns and "parent" not in spec:
+            L.link(cfg["frame"]["key"], frame_ids, "frame_link", "EA not in the sampling frame")
+        for i, rule in enumerate(cfg["clean"]["rules"]):
+            if rule["file"] == name:
+                L.apply(rule, f"clean.rules[{i}]")
+        if "parent" in spec:
+            P = ledgers[spec["parent"]]
+            parent_keys = _keyset(P.live, P.key)
+            mine = _keys(L.live, spec["parent_key"])
+            L.quarantine(~mine.isin(parent_keys), "parent_link",
+                         f"no {spec['parent']} record with this {'/'.join(spec['parent_key'])}", spec["parent_key"][0])
+            parent_rule = cfg["files"][spec["parent"]].get("require_children")
+            if parent_rule:
+                need = P.condition(parent_rule, f"files.{spec['parent']}.require_children")
+                has = _keys(P.live, P.key).isin(set(_keys(L.live, spec["parent_key"])))
+                P.quarantine(need & ~has, "no_" + name, f"no {name} records", "")
+    # derive after all records are settled
+    for i, d in enumerate(cfg["clean"]["derive"]):
+        L = ledgers[d["file"]]
+        v = L.value(d["expr"], f"clean.derive[{i}].expr")
+        L.df.loc[~L.out, d["name"]] = v.astype("Float64").astype("float64")
+
+    accounting = {n: L.accounting() for n, L in ledgers.items()}
+    fixes = pd.DataFrame([f for L in ledgers.values() for f in L.fixes],
+                         columns=["file", "key", "variable", "old_value", "new_value", "rule"])
+    validation = pd.DataFrame([{"file": n, "rule": r, "action": a, "records": k}
+                               for n, L in ledgers.items() for (r, a), k in L.counts.items()],
+                              columns=["file", "rule", "action", "records"])
+    out_dir = args.build / "clean"
+    with io.Outputs(out_dir) as out:
+        for n, L in ledgers.items():
+            out.parquet(L.live.reset_index(drop=True), f"{n}.parquet")
+            out.csv(L.quarantine_table(), f"quarantine_{n}.csv")
+        out.csv(fixes, "fixes.csv")
+        out.csv(validation, "validation.csv")
+        manifest = {"stage": "clean", "inputs": io.read_json(src / "manifest.json")["outputs"],
+                    "accounting": accounting, "fixes": len(fixes), "outputs": out.entries()}
+        out.json(manifest, "manifest.json")
+    for n, a in accounting.items():
+        log(f"{n}: raw {a['raw']} = clean {a['clean']} + quarantined {a['quarantined']}")
+    log(f"{len(fixes)} values fixed; wrote {out_dir}")
+    log.done()
+
+
+def _keys(df: pd.DataFrame, key: list[str]) -> pd.Series:
+    from .rules import fmt
+    if len(key) == 1:
+        return df[key[0]].map(fmt)
+    return df[key].astype(object).map(fmt).agg("-".join, axis=1)
+
+
+def _keyset(df, key) -> set:
+    return set(_keys(df, key))
+
+
+if __name__ == "__main__":
+    run(main)

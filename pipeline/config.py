@@ -1,0 +1,352 @@
+"""Load ``survey.toml`` and validate it against the schema before any stage runs.
+
+The schema is written as code below (:data:`SCHEMA`); errors give the key
+path and the problem, e.g. ``survey.toml: indicators[3].numerator: expected
+string, got integer``.  Expressions are checked by :mod:`pipeline.expr` here
+(syntax and whitelist); whether their columns exist is checked by the stages
+that have the data.  Only the standard library is imported so that Make can
+run ``python -m pipeline.config --make-deps`` cheaply.
+
+Run ``python -m pipeline.config --make-deps SURVEY`` to print the Make
+variables (inputs of each stage) derived from a survey's config.
+"""
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+from .errors import PipelineError
+
+FORMATS = ("sav", "dta", "csv", "parquet")
+
+
+# --- schema primitives --------------------------------------------------------
+class T:
+    """A schema node: ``check(value, path)`` returns the value with defaults filled."""
+    def __init__(self, doc=""):
+        self.doc = doc
+
+
+def _tname(v) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(v), type(v).__name__)
+
+
+class Str(T):
+    def __init__(self, choices=None, nonempty=True, doc=""):
+        super().__init__(doc)
+        self.choices, self.nonempty = choices, nonempty
+
+    def check(self, v, path, err):
+        if not isinstance(v, str):
+            err(path, f"expected string, got {_tname(v)}")
+        if self.nonempty and not v.strip():
+            err(path, "must not be empty")
+        if self.choices and v not in self.choices:
+            err(path, f"expected one of {', '.join(self.choices)}, got {v!r}")
+        return v
+
+
+class Num(T):
+    def __init__(self, integer=False, lo=None, hi=None, doc=""):
+        super().__init__(doc)
+        self.integer, self.lo, self.hi = integer, lo, hi
+
+    def check(self, v, path, err):
+        ok = (int,) if self.integer else (int, float)
+        if isinstance(v, bool) or not isinstance(v, ok):
+            err(path, f"expected {'integer' if self.integer else 'number'}, got {_tname(v)}")
+        if self.lo is not None and v < self.lo:
+            err(path, f"must be >= {self.lo}, got {v}")
+        if self.hi is not None and v > self.hi:
+            err(path, f"must be <= {self.hi}, got {v}")
+        return v
+
+
+class Bool(T):
+    def check(self, v, path, err):
+        if not isinstance(v, bool):
+            err(path, f"expected boolean, got {_tname(v)}")
+        return v
+
+
+class Scalar(T):
+    """A code value: number or string."""
+    def check(self, v, path, err):
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            err(path, f"expected number or string, got {_tname(v)}")
+        return v
+
+
+class Expr(Str):
+    def check(self, v, path, err):
+        from .expr import ExpressionError, parse
+        super().check(v, path, err)
+        try:
+            parse(v)
+        except ExpressionError as e:
+            err(path, e.problem + f" in {v!r}")
+        return v
+
+
+class List(T):
+    def __init__(self, item, min_len=0, unique=False, doc=""):
+        super().__init__(doc)
+        self.item, self.min_len, self.unique = item, min_len, unique
+
+    def check(self, v, path, err):
+        if not isinstance(v, list):
+            err(path, f"expected array, got {_tname(v)}")
+        if len(v) < self.min_len:
+            err(path, f"needs at least {self.min_len} item(s)")
+        out = [self.item.check(x, f"{path}[{i}]", err) for i, x in enumerate(v)]
+        if self.unique and len(set(map(repr, out))) < len(out):
+            dup = next(x for i, x in enumerate(out) if x in out[:i])
+            err(path, f"duplicate entry {dup!r}")
+        return out
+
+
+class Map(T):
+    """A table with free keys (e.g. file names) whose values follow one schema."""
+    def __init__(self, value, keys=None, min_len=0, doc=""):
+        super().__init__(doc)
+        self.value, self.keys, self.min_len = value, keys, min_len
+
+    def check(self, v, path, err):
+        if not isinstance(v, dict):
+            err(path, f"expected table, got {_tname(v)}")
+        if len(v) < self.min_len:
+            err(path, f"needs at least {self.min_len} entr{'y' if self.min_len == 1 else 'ies'}")
+        for k in v:
+            if self.keys and k not in self.keys:
+                err(f"{path}.{k}", f"unknown key (expected one of {', '.join(self.keys)})")
+        return {k: self.value.check(x, f"{path}.{k}", err) for k, x in v.items()}
+
+
+class Table(T):
+    def __init__(self, fields: dict, required=(), doc=""):
+        super().__init__(doc)
+        self.fields, self.required = fields, set(required)
+
+    def check(self, v, path, err):
+        if not isinstance(v, dict):
+            err(path, f"expected table, got {_tname(v)}")
+        for k in v:
+            if k not in self.fields:
+                err(_join(path, k), "unknown key" + _suggest(k, self.fields))
+        for k in sorted(self.required - set(v)):
+            err(_join(path, k), "required key is missing")
+        out = {}
+        for k, spec in self.fields.items():
+            if k in v:
+                out[k] = spec.check(v[k], _join(path, k), err)
+            elif isinstance(spec, Default):
+                out[k] = spec.default
+        return out
+
+
+class Default(T):
+    """Wraps a node with a default value used when the key is absent."""
+    def __init__(self, node, default):
+        super().__init__(node.doc)
+        self.node, self.default = node, default
+
+    def check(self, v, path, err):
+        return self.node.check(v, path, err)
+
+
+def _join(path, k):
+    return f"{path}.{k}" if path else k
+
+
+def _suggest(k, fields) -> str:
+    import difflib
+    close = difflib.get_close_matches(k, list(fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# --- the survey.toml schema -----------------------------------------------------
+NAME = Str()
+NAMES = List(Str(), unique=True)
+LABELS = Table({"vi": Str(), "en": Str()}, required=("vi", "en"))
+
+FILE = Table({
+    "path": Str(doc="input file, relative to the survey folder"),
+    "format": Str(choices=FORMATS, doc="default: from the file extension"),
+    "key": List(Str(), min_len=1, unique=True, doc="columns that identify a record"),
+    "parent": Str(doc="file whose key this file's records must link to (e.g. person -> household)"),
+    "parent_key": List(Str(), min_len=1, doc="columns linking to the parent's key"),
+    "require_children": Expr(doc="parent records matching this need at least one child record"),
+    "missing_codes": Map(List(Scalar()), doc="extra user-missing codes per column (e.g. for CSV)"),
+    "text_columns": Default(NAMES, [])}, required=("path", "key"))
+
+RULE = Table({
+    "id": Str(), "file": Str(),
+    "check": Str(choices=("codes", "range", "when"), doc="codes: allowed values; range: min/max; when: expression that flags a violation"),
+    "variable": Str(), "allowed": List(Scalar(), min_len=1), "min": Num(), "max": Num(),
+    "when": Expr(),
+    "action": Str(choices=("quarantine", "set_missing", "set"), doc="what to do with a violating record"),
+    "variables": List(Str(), min_len=1, doc="set_missing: columns to blank (default: variable)"),
+    "set": Map(Scalar(), min_len=1, doc="set: column = value")},
+    required=("id", "file", "check", "action"))
+
+DERIVE = Table({"file": Str(), "name": Str(), "expr": Expr(),
+                "label": LABELS}, required=("file", "name", "expr"))
+
+CONTROL = Table({"path": Str(), "unit": Default(Str(choices=("household", "person")), "household")},
+                required=("path",))
+
+SCHEMA = Table({
+    "survey": Table({"name": Str(), "title": LABELS}, required=("name",)),
+    "raw": Table({"generator": Str(doc="script in the survey folder that writes the raw files"),
+                  "args": Default(List(Str()), [])}),
+    "files": Map(FILE, min_len=1),
+    "frame": Table({"path": Str(), "key": Str(doc="EA column shared with the household file"),
+                    "prob": Str(doc="column: selection probability of the EA"),
+                    "listed": Str(doc="column: households listed in the EA"),
+                    "sampled": Str(doc="column: households sampled in the EA (default: counted)")},
+                   required=("path", "key", "prob")),
+    "design": Table({"psu": Str(), "strata": Str(), "fpc": Str(),
+                     "lonely_psu": Default(Str(choices=("fail", "adjust", "remove", "certainty", "average")), "fail")},
+                    required=("psu",)),
+    "clean": Table({"rules": Default(List(RULE), []), "derive": Default(List(DERIVE), [])}),
+    "weighting": Table({
+        "eligible": Expr(doc="households in scope (default: all)"),
+        "respondent": Expr(doc="households that responded"),
+        "nonresponse_classes": Default(NAMES, []),
+        "controls": Default(List(CONTROL), []),
+        "rake": Table({"tol": Default(Num(lo=0), 1e-10), "max_iter": Default(Num(integer=True, lo=1), 100)}),
+        "trim": Table({"upper": Num(lo=1), "lower": Num(lo=0),
+                       "relative_to": Default(Str(choices=("median", "mean")), "median")}),
+        "replicates": Table({"method": Str(choices=("jkn", "bootstrap")),
+                             "n": Num(integer=True, lo=2), "seed": Default(Num(integer=True), 20220714)},
+                            required=("method",))},
+        required=("respondent",)),
+    "domains": List(Table({"id": Str(), "by": Default(NAMES, []), "where": Expr(), "label": LABELS},
+                          required=("id", "label")), min_len=1, unique=False),
+    "indicators": List(Table({
+        "id": Str(), "unit": Str(choices=("household", "person")), "label": LABELS,
+        "kind": Default(Str(choices=("proportion", "mean")), "proportion"),
+        "universe": Expr(doc="who the indicator is about (default: everyone)"),
+        "numerator": Expr(doc="proportion: the condition counted; mean: the value averaged")},
+        required=("id", "unit", "label", "numerator")), min_len=1),
+    "reporting": Default(Table({
+        "ci_method": Default(Str(choices=("beta", "logit", "wilson", "wald", "xlogit")), "beta"),
+        "level": Default(Num(lo=0.5, hi=0.999), 0.95),
+        "min_n_eff": Default(Num(lo=0), 30), "max_ci_width": Default(Num(lo=0), 0.30),
+        "max_rel_ci_width": Default(Num(lo=0), 1.30), "rel_width_from": Default(Num(lo=0), 0.05),
+        "min_df": Default(Num(lo=0), 8)}), None),
+}, required=("survey", "files", "design", "domains", "indicators"))
+
+
+def _cross_checks(c: dict, err) -> None:
+    files = c["files"]
+    if "household" not in files:
+        err("files", "a [files.household] table is required")
+    for name, f in files.items():
+        fmt = f.get("format") or Path(f["path"]).suffix.lstrip(".").lower()
+        if fmt not in FORMATS:
+            err(f"files.{name}.path", f"unknown format {fmt!r} (expected {', '.join(FORMATS)}; or set format)")
+        f["format"] = fmt
+        if "parent" in f:
+            if f["parent"] not in files:
+                err(f"files.{name}.parent", f"no file named {f['parent']!r}")
+            if "parent_key" not in f:
+                err(f"files.{name}.parent_key", "required key is missing (parent is set)")
+    seen = set()
+    for i, r in enumerate(c["clean"]["rules"]):
+        p = f"clean.rules[{i}]"
+        if r["id"] in seen:
+            err(f"{p}.id", f"duplicate rule id {r['id']!r}")
+        seen.add(r["id"])
+        if r["file"] not in files:
+            err(f"{p}.file", f"no file named {r['file']!r}")
+        need = {"codes": ("variable", "allowed"), "range": ("variable",), "when": ("when",)}[r["check"]]
+        for k in need:
+            if k not in r:
+                err(f"{p}.{k}", f"required for check = {r['check']!r}")
+        if r["check"] == "range" and "min" not in r and "max" not in r:
+            err(p, "a range rule needs min or max")
+        if r["action"] == "set" and "set" not in r:
+            err(f"{p}.set", "required for action = 'set'")
+        if r["action"] == "set_missing" and "variable" not in r and "variables" not in r:
+            err(f"{p}.variables", "required for action = 'set_missing' (or give variable)")
+    for i, d in enumerate(c["clean"]["derive"]):
+        if d["file"] not in files:
+            err(f"clean.derive[{i}].file", f"no file named {d['file']!r}")
+    for i, ind in enumerate(c["indicators"]):
+        if ind["unit"] not in files:
+            err(f"indicators[{i}].unit", f"no [files.{ind['unit']}] table")
+    for key in ("domains", "indicators"):
+        ids = [x["id"] for x in c[key]]
+        for i, x in enumerate(ids):
+            if x in ids[:i]:
+                err(f"{key}[{i}].id", f"duplicate id {x!r}")
+    if c.get("weighting") and "frame" not in c:
+        err("frame", "required when [weighting] is given")
+
+
+def load(survey_dir) -> dict:
+    """Read and validate ``<survey_dir>/survey.toml``; raise PipelineError on the first problem."""
+    survey_dir = Path(survey_dir)
+    path = survey_dir / "survey.toml"
+    label = str(path)
+    if not path.is_file():
+        raise PipelineError(label, None, "file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise PipelineError(label, None, f"not valid TOML: {e}") from None
+
+    def err(key, problem):
+        raise PipelineError(label, key, problem)
+
+    c = SCHEMA.check(raw, "", err)
+    c.setdefault("weighting", None)
+    if c["reporting"] is None:
+        c["reporting"] = SCHEMA.fields["reporting"].node.check({}, "reporting", err)
+    _cross_checks(c, err)
+    c["_dir"], c["_path"] = survey_dir, label
+    return c
+
+
+def inputs(c: dict) -> dict[str, list[Path]]:
+    """Input files of each stage, as paths under the survey folder."""
+    d = c["_dir"]
+    w = c.get("weighting") or {}
+    frame = [d / c["frame"]["path"]] if "frame" in c else []
+    return {"ingest": [d / f["path"] for f in c["files"].values()],
+            "clean": frame,
+            "weight": frame + [d / x["path"] for x in w.get("controls", [])],
+            "generator": [d / c["raw"]["generator"]] if c.get("raw", {}).get("generator") else []}
+
+
+def make_deps(survey_dir) -> str:
+    c = load(survey_dir)
+    ins = inputs(c)
+    gen = c.get("raw", {})
+    lines = [f"INGEST_INPUTS := {' '.join(map(str, ins['ingest']))}",
+             f"CLEAN_INPUTS := {' '.join(map(str, ins['clean']))}",
+             f"WEIGHT_INPUTS := {' '.join(map(str, ins['weight']))}",
+             f"GENERATOR := {' '.join(map(str, ins['generator']))}",
+             f"GENERATOR_ARGS := {' '.join(gen.get('args', []))}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m pipeline.config", description="validate a survey.toml")
+    p.add_argument("survey", help="survey folder")
+    p.add_argument("--make-deps", action="store_true", help="print the Make variables for this survey")
+    a = p.parse_args(argv)
+    if a.make_deps:
+        sys.stdout.write(make_deps(a.survey))
+    else:
+        load(a.survey)
+        print(f"{a.survey}/survey.toml: ok", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    from .errors import run
+    run(main)

@@ -1,0 +1,282 @@
+"""File I/O for the stages: raw readers, atomic all-or-nothing writes, manifests.
+
+* :func:`read_raw` reads ``.sav``/``.dta`` (pyreadstat, keeping user-missing
+  codes so the clean stage sees them), ``.csv`` and ``.parquet``, and returns
+  the table with its metadata (variable labels, value labels, missing codes).
+* :class:`Outputs` writes every output of a stage to a temporary file in the
+  same directory and renames them all only when the stage succeeds (the
+  manifest last), so Make never sees a half-written target and a failing stage
+  leaves no output behind.  Writers are deterministic: no timestamps, no
+  absolute paths, fixed zip times in Excel files.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io as _io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import PipelineError
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_entry(path, base) -> dict:
+    path = Path(path)
+    try:
+        name = str(path.relative_to(base))
+    except ValueError:
+        name = path.name
+    return {"path": name, "bytes": path.stat().st_size, "sha256": sha256(path)}
+
+
+# --- readers ------------------------------------------------------------------
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise PipelineError(path, None, "file not found")
+    if not path.is_file():
+        raise PipelineError(path, None, "not a regular file")
+    if path.stat().st_size == 0:
+        raise PipelineError(path, None, "empty file (0 bytes)")
+
+
+def read_raw(path, fmt: str, missing_codes=None, text_columns=()) -> tuple[pd.DataFrame, dict]:
+    """Read one raw input; return ``(df, meta)`` with meta[column] = label, values, missing."""
+    path = Path(path)
+    _check_file(path)
+    if fmt in ("sav", "dta"):
+        df, meta = _read_stat(path, fmt)
+    elif fmt == "csv":
+        df, meta = _read_csv(path, text_columns), {}
+    else:
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:
+            raise PipelineError(path, None, f"not a readable Parquet file ({_first_line(e)})") from None
+        meta = {}
+    if len(df.columns) == 0:
+        raise PipelineError(path, None, "no columns")
+    if len(df) == 0:
+        raise PipelineError(path, None, "no records")
+    dup = df.columns[df.columns.duplicated()]
+    if len(dup):
+        raise PipelineError(path, dup[0], "duplicate column name")
+    for c in df.columns:
+        meta.setdefault(c, {"label": "", "values": {}, "missing": []})
+    for col, codes in (missing_codes or {}).items():
+        if col not in df.columns:
+            raise PipelineError(path, col, "column named in missing_codes not found")
+        meta[col]["missing"] = sorted(set(meta[col]["missing"]) | {float(x) if not isinstance(x, str) else x for x in codes}, key=str)
+    return df, meta
+
+
+def _first_line(e) -> str:
+    s = str(e).strip()
+    return s.splitlines()[0][:200] if s else type(e).__name__
+
+
+def _read_stat(path, fmt):
+    import pyreadstat
+    reader = pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta
+    kind = "SPSS" if fmt == "sav" else "Stata"
+    try:
+        df, m = reader(str(path), user_missing=(fmt == "sav"), dates_as_pandas_datetime=True)
+    except Exception as e:  # pyreadstat raises several types for corrupt files
+        raise PipelineError(path, None, f"not a readable {kind} file ({_first_line(e)})") from None
+    meta = {}
+    for col in df.columns:
+        missing = []
+        for r in (getattr(m, "missing_ranges", None) or {}).get(col, []):
+            lo, hi = r["lo"], r["hi"]
+            if lo == hi:
+                missing.append(lo)
+            else:
+                missing.append([lo, hi])
+        for v in (getattr(m, "missing_user_values", None) or {}).get(col, []):
+            missing.append(v)
+        values = {str(_num(k)): v for k, v in (m.variable_value_labels or {}).get(col, {}).items()}
+        meta[col] = {"label": (m.column_names_to_labels or {}).get(col) or "", "values": values, "missing": missing}
+    for col in df.columns:
+        if df[col].dtype == object:
+            if df[col].map(lambda x: x is None or isinstance(x, str)).all():
+                df[col] = df[col].astype("str")
+    return df, meta
+
+
+def _num(x):
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
+def _read_csv(path, text_columns):
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise PipelineError(path, None, "empty file (no header)") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise PipelineError(path, None, f"not a readable CSV file ({_first_line(e)})") from None
+    out = {}
+    for col in df.columns:
+        s = df[col].str.strip()
+        blank = s == ""
+        num = pd.to_numeric(s.where(~blank), errors="coerce")
+        bad = num.isna() & ~blank
+        if col in text_columns or bad.sum() > (~blank).sum() / 2:
+            out[col] = s.where(~blank).astype("str")
+        elif bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise PipelineError(path, col, f"non-numeric value {df[col].iloc[i]!r} in a numeric column (data row {i + 1})")
+        else:
+            out[col] = num.astype("float64") if (num % 1).fillna(0).any() or num.isna().any() else num.astype("int64")
+    return pd.DataFrame(out), {}
+
+
+def read_table(path, what: str = "") -> pd.DataFrame:
+    """Read a small CSV table (frame, control totals) with a one-line error if it fails."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        df = pd.read_csv(path)
+    except Exception as e:
+        raise PipelineError(path, None, f"not a readable CSV file ({_first_line(e)})") from None
+    if len(df) == 0:
+        raise PipelineError(path, None, "no records")
+    return df
+
+
+def read_parquet(path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(path, None, "missing stage input (run the earlier stage first: make all)")
+    return pd.read_parquet(path)
+
+
+def read_json(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(path, None, "missing stage input (run the earlier stage first: make all)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --- writers --------------------------------------------------------------------
+FIXED_TIME = _dt.datetime(2000, 1, 1)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if np.isnan(o) else float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, Path):
+        return str(o)
+    if o is pd.NA or o is pd.NaT:
+        return None
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default, allow_nan=False) + "\n"
+
+
+class Outputs:
+    """All-or-nothing stage outputs under *directory*.
+
+    >>> with Outputs(build / "clean") as out:          # doctest: +SKIP
+    ...     out.parquet(df, "household.parquet")
+    ...     out.json(manifest, "manifest.json")        # renamed last
+    """
+
+    def __init__(self, directory, base=None):
+        self.dir = Path(directory)
+        self.base = Path(base) if base else self.dir
+        self.pending: list[tuple[Path, Path]] = []
+
+    def __enter__(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def _tmp(self, name) -> Path:
+        final = self.dir / name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        self.pending.append((tmp, final))
+        return tmp
+
+    def parquet(self, df: pd.DataFrame, name: str) -> None:
+        df.to_parquet(self._tmp(name), index=False, engine="pyarrow", compression="snappy")
+
+    def csv(self, df: pd.DataFrame, name: str) -> None:
+        df.to_csv(self._tmp(name), index=False, lineterminator="\n", encoding="utf-8")
+
+    def json(self, obj, name: str) -> None:
+        self._tmp(name).write_text(dumps(obj), encoding="utf-8")
+
+    def text(self, s: str, name: str) -> None:
+        self._tmp(name).write_text(s, encoding="utf-8")
+
+    def xlsx(self, sheets: dict[str, pd.DataFrame], name: str) -> None:
+        self._tmp(name).write_bytes(xlsx_bytes(sheets))
+
+    def entries(self) -> list[dict]:
+        """Manifest entries (name, bytes, sha256) of what has been written so far."""
+        return [{"path": str(final.relative_to(self.base)), "bytes": tmp.stat().st_size, "sha256": sha256(tmp)}
+                for tmp, final in self.pending]
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            for tmp, final in self.pending:
+                os.replace(tmp, final)
+        else:
+            for tmp, _ in self.pending:
+                tmp.unlink(missing_ok=True)
+        return False
+
+
+def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
+    """An Excel workbook with one sheet per table, byte-identical for equal input."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, df in sheets.items():
+        ws = wb.create_sheet(title[:31])
+        ws.append([str(c) for c in df.columns])
+        for row in df.itertuples(index=False):
+            ws.append([None if (v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))) else
+                       (v.item() if isinstance(v, np.generic) else v) for v in row])
+        ws.freeze_panes = "A2"
+        for i, c in enumerate(df.columns, start=1):
+            width = max([len(str(c))] + [len(str(v)) for v in df[c].head(200)])
+            ws.column_dimensions[get_column_letter(i)].width = min(max(8, width + 2), 60)
+    wb.properties.creator = "hhsurvey pipeline"
+    wb.properties.created = wb.properties.modified = FIXED_TIME
+    buf = _io.BytesIO()
+    wb.save(buf)
+    # re-pack with fixed member times so two runs give the same bytes
+    src = zipfile.ZipFile(_io.BytesIO(buf.getvalue()))
+    out = _io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                import re
+                data = re.sub(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>",
+                              b'<dcterms:modified xsi:type="dcterms:W3CDTF">2000-01-01T00:00:00Z</dcterms:modified>', data)
+            zi = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(zi, data)
+    return out.getvalue()

@@ -1,0 +1,98 @@
+"""The whitelisting expression evaluator: semantics and hostile inputs."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.expr import ExpressionError, columns, evaluate, evaluate_bool, parse
+
+DF = pd.DataFrame({"a": [1, 2, np.nan, 0], "b": ["x", "y", None, "x"], "c": [True, False, True, False]})
+
+
+@pytest.mark.parametrize("expr, expected", [
+    ("a > 0", [True, True, None, False]),
+    ("a > 0 and c", [True, False, None, False]),
+    ("not c", [False, True, False, True]),
+    ("isin(a, [1, 0])", [True, False, None, True]),
+    ("a in [1, 2]", [True, True, None, False]),
+    ("a not in [1]", [False, True, None, True]),
+    ("isna(a)", [False, False, True, False]),
+    ("notna(a)", [True, True, False, True]),
+    ("b == 'x'", [True, False, None, True]),
+    ("1 <= a < 3", [True, True, None, False]),
+    ("a > 0 or isna(a)", [True, True, True, False]),
+    ("-a < 0", [True, True, None, False]),
+    ("(a + 1) * 2 >= 4", [True, True, None, False]),
+])
+def test_semantics(expr, expected):
+    got = evaluate(expr, DF).tolist()
+    assert [None if v is pd.NA else bool(v) for v in got] == expected
+
+
+def test_arithmetic_and_missing_propagate():
+    assert evaluate("a + 1", DF).tolist()[:2] == [2.0, 3.0]
+    assert evaluate("a + 1", DF).isna().tolist() == [False, False, True, False]
+    assert evaluate("1 + (a >= 1) + (a >= 2)", DF).tolist()[:2] == [2.0, 3.0]
+
+
+def test_numbers_are_truthy_in_boolean_context():
+    assert evaluate_bool("a", DF).tolist()[:2] == [True, True]
+
+
+def test_columns():
+    assert columns("isin(a, [1]) and isna(b) or c") == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("expr, word", [
+    ("a.__class__", "attribute"),
+    ("a.isin([1])", "attribute"),
+    ("().__class__.__bases__[0].__subclasses__()", "attribute"),
+    ("__import__('os').system('echo hacked')", "__import__"),
+    ("__builtins__", "dunder"),
+    ("open('/etc/passwd')", "open"),
+    ("eval('1')", "eval"),
+    ("exec('import os')", "exec"),
+    ("getattr(a, 'x')", "getattr"),
+    ("a[0]", "subscript"),
+    ("lambda: 1", "lambda"),
+    ("[x for x in a]", "comprehension"),
+    ("9 ** 9 ** 9", "Pow"),
+    ("(x := 1)", "assignment"),
+    ("f'{a}'", "f-string"),
+    ("{'k': 1}", "dict"),
+    ("1 if a else 2", "conditional"),
+    ("isin(a, b)", "list of constants"),
+    ("isin(a, [b])", "list of constants"),
+    ("isna(a, b)", "argument"),
+    ("isna(x=a)", "argument"),
+    ("a ==", "syntax"),
+    ("import os", "syntax"),
+    ("a; b", "syntax"),
+    ("", "empty"),
+    ("nosuchcolumn > 1", "unknown column"),
+    ("b + 1", "text"),
+    ("b > 1", "text"),
+    ("a > 0" + " and a > 0" * 2000, "longer"),
+    ("(" * 500 + "a" + ")" * 500, ""),
+    ("None", "constant"),
+    ("b'x' == a", "constant"),
+    ("a is None", "Is"),
+    ("a @ a", "MatMult"),
+    ("a & c", "BitAnd"),
+])
+def test_hostile_inputs_rejected(expr, word):
+    with pytest.raises(ExpressionError) as e:
+        evaluate(expr, DF)
+    assert word.lower() in str(e.value).lower()
+
+
+def test_non_string_rejected():
+    with pytest.raises(ExpressionError, match="expected a string"):
+        parse(42)
+
+
+def test_no_side_effects(tmp_path):
+    marker = tmp_path / "pwned"
+    for expr in [f"open('{marker}', 'w')", f"__import__('pathlib').Path('{marker}').touch()"]:
+        with pytest.raises(ExpressionError):
+            evaluate(expr, DF)
+    assert not marker.exists()
