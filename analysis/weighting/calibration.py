@@ -1,0 +1,807 @@
+"""Post-stratification, raking, calibration and trimming of design weights.
+
+Each public function takes a design (:class:`~analysis.design.SurveyDesign`
+or :class:`~analysis.replicate.ReplicateDesign`) and returns a *new* design;
+the input is never modified.  For a Taylor design the new design carries a
+variance step (:mod:`analysis.weighting.steps`) so that standard errors use
+the calibration residuals as R ``survey`` does; for a replicate design every
+replicate weight column is adjusted to the same controls (R's behaviour for
+``svrepdesign``).  The ``*_weights`` variants work on a DataFrame and a
+weight vector and return ``(weights, report)``.
+
+References
+----------
+Deville, J.-C. and Sarndal, C.-E. (1992). Calibration estimators in survey
+sampling. *Journal of the American Statistical Association* 87, 376-382.
+Deming, W. E. and Stephan, F. F. (1940). On a least squares adjustment of a
+sampled frequency table when the expected marginal totals are known.
+*Annals of Mathematical Statistics* 11, 427-444.
+Lumley, T. (2010). *Complex Surveys: A Guide to Analysis Using R*. Wiley, ch. 7.
+Valliant, R., Dever, J. A. and Kreuter, F. (2018). *Practical Tools for
+Designing and Weighting Survey Samples*, 2nd ed. Springer, ch. 14.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .controls import (Margin, check_grand_totals, check_sample_cells, encode_margin,
+                       parse_margins)
+from .errors import CalibrationError, ConvergenceError, ControlTotalsError, WeightingWarning
+from .kernels import cells_from_codes, ipf_cells, linear_calibrate, newton_calibrate
+from .report import WeightingReport
+from .steps import GregStep, PostStratStep, RakeStep
+
+__all__ = ["poststratify", "rake", "calibrate", "trim", "poststratify_weights",
+           "rake_weights", "calibrate_weights", "trim_weights", "CalibrationSpec"]
+
+ControlTable = "pd.DataFrame"
+
+
+# ---------------------------------------------------------------------------
+# Specification (kept on the report so trim() can re-calibrate)
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class CalibrationSpec:
+    """The controls and settings of one weighting step (internal)."""
+
+    kind: str                                # "poststratify" | "rake" | "calibrate"
+    margins: tuple = ()
+    totals: tuple = ()                       # ((name, value), ...)
+    method: str = "linear"
+    bounds: tuple | None = None
+    tol: float = 1e-10
+    max_iter: int | None = None
+    convergence: str = "relative"
+    epsilon: float = 1.0
+    partial: bool = False
+    total_tol: float = 1e-6
+
+
+@dataclass
+class _Outcome:
+    weights: np.ndarray
+    repweights: np.ndarray | None
+    step: Any
+    iterations: int = 0
+    converged: bool = True
+    method: str = ""
+    details: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+def _is_replicate(design) -> bool:
+    return getattr(design, "replicate_weights", None) is not None
+
+
+def _design_arrays(design):
+    data = design.data
+    w = np.asarray(design.weights, dtype=np.float64)
+    rep = None
+    if _is_replicate(design):
+        rep = np.asarray(design.replicate_weights, dtype=np.float64)
+    return data, w, rep
+
+
+def _check_weights_in(w: np.ndarray, what: str = "weights") -> None:
+    if not np.all(np.isfinite(w)):
+        raise CalibrationError(f"{what}: expected finite weights, got "
+                               f"{int((~np.isfinite(w)).sum())} missing or infinite value(s)")
+    if (w < 0).any():
+        k = int(np.flatnonzero(w < 0)[0])
+        raise CalibrationError(f"{what}: expected non-negative weights, got {w[k]:g} at row {k}")
+
+
+def _check_positive(new: np.ndarray, old: np.ndarray, what: str, hint: str = "") -> None:
+    """A weight positive before the step must stay positive and finite."""
+    bad = (old > 0) & ~(new > 0)
+    bad |= ~np.isfinite(new)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise CalibrationError(
+            f"{what}: {int(bad.sum())} weight(s) became zero, negative or non-finite (first at "
+            f"row {k}: {old[k]:g} -> {new[k]:g}){hint}")
+
+
+def _group_matrix(codes: np.ndarray, size: int) -> sp.csr_matrix:
+    n = codes.shape[0]
+    return sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(size, n))
+
+
+def _margin_discrepancies(margins, codes_list, w, numeric=()) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for m, codes in zip(margins, codes_list):
+        tot = np.bincount(codes, weights=w, minlength=m.n_cells)
+        pos = m.counts > 0
+        rel = np.abs(tot[pos] - m.counts[pos]) / m.counts[pos]
+        out[m.name] = float(rel.max()) if rel.size else 0.0
+    for name, x, T in numeric:
+        out[name] = float(abs(np.dot(w, x) - T) / max(abs(T), 1e-300))
+    return out
+
+
+def _replace(design, out: _Outcome, report: WeightingReport):
+    if _is_replicate(design):
+        return design._replace_weights(out.weights, replicate_weights=out.repweights,
+                                       report=report)
+    return design._replace_weights(out.weights, step=out.step, report=report)
+
+
+def _report(step: str, out: _Outcome, discrepancies: dict, previous, spec, **kw) -> WeightingReport:
+    return WeightingReport.build(
+        step, out.weights, previous=previous, method=out.method, iterations=out.iterations,
+        converged=out.converged,
+        max_discrepancy=max(discrepancies.values(), default=0.0), margins=discrepancies,
+        details=dict(out.details), spec=spec, **kw)
+
+
+# ---------------------------------------------------------------------------
+# post-stratification
+# ---------------------------------------------------------------------------
+
+def _poststratify_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
+    (m,) = spec.margins
+    codes = encode_margin(data, m)
+    active = check_sample_cells(m, codes, w, partial=spec.partial)
+    wsum = np.bincount(codes, weights=w, minlength=m.n_cells)
+    ratio = np.ones(m.n_cells)
+    ratio[active] = m.counts[active] / wsum[active]
+    new = w * ratio[codes]
+    _check_positive(new, w, f"poststratify to {m.name}")
+    newrep = None
+    if rep is not None:
+        rsum = np.asarray(_group_matrix(codes, m.n_cells) @ rep)
+        rratio = np.ones_like(rsum)
+        act = active[:, None] & (rsum > 0)
+        np.divide(np.broadcast_to(m.counts[:, None], rsum.shape), rsum, out=rratio, where=act)
+        newrep = rep * rratio[codes]
+    step = PostStratStep(codes, m.n_cells, w, new) if with_step else None
+    partial_cells = [m.cell_label(k) for k in np.flatnonzero((m.counts > 0) & ~active)]
+    details = {"cells": int(active.sum())}
+    if partial_cells:
+        details["ignored_cells"] = partial_cells
+    out = _Outcome(new, newrep, step, 0, True, "poststratify", details)
+    return out, [codes]
+
+
+def poststratify(design, population: "pd.DataFrame", *, partial: bool = False,
+                 count: str | None = None):
+    """Post-stratify a design to population cell counts (R ``postStratify``).
+
+    Within each cell ``g`` of the control table the weights are scaled by
+    ``N_g / N_hat_g``.
+
+    Parameters
+    ----------
+    design : SurveyDesign or ReplicateDesign
+        The design to adjust (not modified).
+    population : pandas.DataFrame
+        Control table: the post-stratification column(s) and a ``count``
+        (or ``Freq``) column.  Several margin columns define crossed cells.
+    partial : bool, default False
+        Ignore control cells that have no sample units (R ``partial=TRUE``);
+        by default they are an error.
+    count : str, optional
+        Name of the count column when it is not ``count``/``Freq``.
+
+    Returns
+    -------
+    SurveyDesign or ReplicateDesign
+        A new design with the post-stratified weights and a
+        :class:`WeightingReport` in ``weighting_report``.  Taylor variances
+        use R's post-stratification residuals; replicate designs have every
+        replicate post-stratified.
+
+    Raises
+    ------
+    ControlTotalsError
+        Malformed table, sample cell without control, control cell without
+        sample units.
+    """
+    m = parse_margins(population, count=count)
+    if len(m) != 1:
+        raise ControlTotalsError(f"poststratify: expected one control table, got {len(m)}; "
+                                 "use rake() for several margins")
+    spec = CalibrationSpec("poststratify", margins=tuple(m), partial=partial)
+    data, w, rep = _design_arrays(design)
+    _check_weights_in(w)
+    out, codes = _poststratify_arrays(spec, data, w, rep)
+    disc = _margin_discrepancies(spec.margins, codes, out.weights)
+    report = _report("poststratify", out, disc, design.weighting_report, spec)
+    return _replace(design, out, report)
+
+
+def poststratify_weights(data: pd.DataFrame, weights, population, *, partial: bool = False,
+                         count: str | None = None) -> tuple[np.ndarray, WeightingReport]:
+    """Array version of :func:`poststratify`: returns ``(weights, report)``."""
+    spec = CalibrationSpec("poststratify", margins=tuple(parse_margins(population, count=count)),
+                           partial=partial)
+    w = np.asarray(weights, dtype=np.float64)
+    _check_weights_in(w)
+    out, codes = _poststratify_arrays(spec, data, w, None, with_step=False)
+    disc = _margin_discrepancies(spec.margins, codes, out.weights)
+    return out.weights, _report("poststratify", out, disc, None, spec)
+
+
+# ---------------------------------------------------------------------------
+# raking
+# ---------------------------------------------------------------------------
+
+def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
+    margins = list(spec.margins)
+    check_grand_totals(margins, rtol=spec.total_tol)
+    codes = []
+    for m in margins:
+        c = encode_margin(data, m)
+        check_sample_cells(m, c, w)
+        codes.append(c)
+    sizes = [m.n_cells for m in margins]
+    cell, cell_codes = cells_from_codes(codes, sizes)
+    C = len(cell_codes[0])
+    cw0 = np.bincount(cell, weights=w, minlength=C)
+    rmode = spec.convergence == "r"
+    max_iter = spec.max_iter if spec.max_iter is not None else (10 if rmode else 100)
+    eps = spec.epsilon if spec.epsilon >= 1 else spec.epsilon * float(w.sum())
+    targets = [m.counts for m in margins]
+    res = ipf_cells(cw0, cell_codes, sizes, targets, tol=spec.tol, max_iter=max_iter,
+                    convergence=spec.convergence, epsilon=eps, record_last=with_step)
+    if not res.converged:
+        k = int(np.argmax(res.discrepancy))
+        msg = (f"raking did not converge in {res.sweeps} sweeps (max_iter={max_iter}): worst "
+               f"margin {margins[k].name} is off its controls by {res.discrepancy[k]:.3g} "
+               f"(relative)")
+        if rmode:
+            warnings.warn(msg + "; convergence='r' stops like R's rake()", WeightingWarning,
+                          stacklevel=3)
+        else:
+            raise ConvergenceError(msg + f" > tol={spec.tol:g}", worst=margins[k].name,
+                                   gap=float(res.discrepancy[k]), iterations=res.sweeps)
+    factor = np.ones(C)
+    np.divide(res.weights[:, 0], cw0, out=factor, where=cw0 > 0)
+    new = w * factor[cell]
+    _check_positive(new, w, "rake")
+    newrep = None
+    if rep is not None:
+        S = _group_matrix(cell, C)
+        rcw0 = np.asarray(S @ rep)
+        rres = ipf_cells(rcw0, cell_codes, sizes, targets, tol=spec.tol, max_iter=max_iter,
+                         convergence="relative",
+                         fixed_sweeps=res.sweeps if rmode else None)
+        if not rmode and not rres.converged:
+            k = int(np.argmax(rres.discrepancy))
+            raise ConvergenceError(
+                f"raking the replicate weights did not converge in {rres.sweeps} sweeps: worst "
+                f"margin {margins[k].name} is off by {rres.discrepancy[k]:.3g} (relative) in some "
+                "replicate (a replicate may have no units in a margin category)",
+                worst=margins[k].name, gap=float(rres.discrepancy[k]), iterations=rres.sweeps)
+        rfac = np.ones_like(rcw0)
+        np.divide(rres.weights, rcw0, out=rfac, where=rcw0 > 0)
+        newrep = rep * rfac[cell]
+    step = None
+    if with_step:
+        facs = []
+        for lw in res.last_sweep:
+            f = np.ones(C)
+            np.divide(lw, cw0, out=f, where=cw0 > 0)
+            facs.append(f)
+        step = RakeStep(cell, cell_codes, sizes, w, facs)
+    details = {"cells": C, "convergence": spec.convergence,
+               "tol" if not rmode else "epsilon": spec.tol if not rmode else eps}
+    out = _Outcome(new, newrep, step, res.sweeps, bool(res.converged), "raking (IPF)", details)
+    return out, codes
+
+
+def _rake_spec(margins, tol, max_iter, convergence, epsilon, total_tol, count):
+    if convergence not in ("relative", "r"):
+        raise ValueError(f"convergence: expected 'relative' or 'r', got {convergence!r}")
+    ms = parse_margins(margins, count=count)
+    if not ms:
+        raise ControlTotalsError("rake: expected at least one control table, got none")
+    if not (tol > 0):
+        raise ValueError(f"tol: expected a positive number, got {tol!r}")
+    if max_iter is not None and int(max_iter) < 1:
+        raise ValueError(f"max_iter: expected a positive integer, got {max_iter!r}")
+    return CalibrationSpec("rake", margins=tuple(ms), tol=float(tol), max_iter=max_iter,
+                           convergence=convergence, epsilon=float(epsilon), total_tol=total_tol)
+
+
+def rake(design, margins: Sequence["pd.DataFrame"], *, tol: float = 1e-10,
+         max_iter: int | None = None, convergence: str = "relative", epsilon: float = 1.0,
+         total_tol: float = 1e-6, count: str | None = None):
+    """Rake a design to several margins by iterative proportional fitting
+    (R ``rake``; Deming & Stephan 1940).
+
+    Each sweep post-stratifies to every margin in turn.  The rows are
+    collapsed to the non-empty cells of the cross-classification of all
+    margins, the cells are raked, and the row weights are mapped back, which
+    gives the same weights as raking the rows.
+
+    Parameters
+    ----------
+    design : SurveyDesign or ReplicateDesign
+    margins : sequence of pandas.DataFrame
+        Control tables (margin column(s) + ``count``); a margin may cross
+        several columns.  All must have the same grand total (within
+        ``total_tol``).
+    tol : float, default 1e-10
+        Stop when every margin cell is within ``tol`` of its control,
+        relatively.
+    max_iter : int, optional
+        Maximum sweeps: 100 by default, 10 with ``convergence="r"``.
+    convergence : {"relative", "r"}
+        ``"r"`` reproduces R's default ``rake(control = list(maxit = 10,
+        epsilon = 1))``: stop when the weighted cross-table of all margin
+        variables changes by less than ``epsilon`` (absolute, or
+        ``epsilon * sum(w)`` when ``epsilon < 1``) between sweeps; if that
+        does not happen a :class:`WeightingWarning` is issued (R's warning)
+        instead of an error.  Use it only to reproduce R, since R's default
+        stops before the margins are met.
+    epsilon : float, default 1
+        Threshold of ``convergence="r"``.
+    total_tol : float, default 1e-6
+        Relative tolerance for the agreement of the margins' grand totals.
+    count : str, optional
+        Name of the count column when it is not ``count``/``Freq``.
+
+    Returns
+    -------
+    SurveyDesign or ReplicateDesign
+        New design; Taylor variances use R's raking residuals (backfitting),
+        replicate designs have every replicate raked to the same margins.
+
+    Raises
+    ------
+    ControlTotalsError
+        Malformed tables, disagreeing grand totals, empty or uncontrolled
+        cells.
+    ConvergenceError
+        Not converged in ``max_iter`` sweeps (``convergence="relative"``);
+        the message names the worst margin and its gap.
+    """
+    spec = _rake_spec(margins, tol, max_iter, convergence, epsilon, total_tol, count)
+    data, w, rep = _design_arrays(design)
+    _check_weights_in(w)
+    out, codes = _rake_arrays(spec, data, w, rep)
+    disc = _margin_discrepancies(spec.margins, codes, out.weights)
+    report = _report("rake", out, disc, design.weighting_report, spec)
+    return _replace(design, out, report)
+
+
+def rake_weights(data: pd.DataFrame, weights, margins, *, tol: float = 1e-10,
+                 max_iter: int | None = None, convergence: str = "relative",
+                 epsilon: float = 1.0, total_tol: float = 1e-6,
+                 count: str | None = None) -> tuple[np.ndarray, WeightingReport]:
+    """Array version of :func:`rake`: returns ``(weights, report)``."""
+    spec = _rake_spec(margins, tol, max_iter, convergence, epsilon, total_tol, count)
+    w = np.asarray(weights, dtype=np.float64)
+    _check_weights_in(w)
+    out, codes = _rake_arrays(spec, data, w, None, with_step=False)
+    disc = _margin_discrepancies(spec.margins, codes, out.weights)
+    return out.weights, _report("rake", out, disc, None, spec)
+
+
+# ---------------------------------------------------------------------------
+# calibration
+# ---------------------------------------------------------------------------
+
+def _calibration_matrix(spec: CalibrationSpec, data, w):
+    """Model matrix, targets and column labels for categorical margins
+    (first margin full dummies, later margins without their first cell --
+    the same column space as R's ``model.matrix(~a + b)``) plus numeric
+    totals."""
+    n = len(data)
+    margins = list(spec.margins)
+    check_grand_totals(margins, rtol=spec.total_tol)
+    cols: list[np.ndarray] = []
+    T: list[float] = []
+    labels: list[str] = []
+    codes_list = []
+    first = True
+    for m in margins:
+        codes = encode_margin(data, m)
+        active = check_sample_cells(m, codes, w)
+        codes_list.append(codes)
+        if not m.columns and len(margins) > 1:
+            continue  # the population size is implied by the other margins
+        ks = np.flatnonzero(active)
+        if not first:
+            ks = ks[1:]
+        first = False
+        for k in ks:
+            cols.append((codes == k).astype(np.float64))
+            T.append(float(m.counts[k]))
+            labels.append(f"{m.name}: {m.cell_label(int(k))}")
+    numeric = []
+    for name, value in spec.totals:
+        if name not in data.columns:
+            raise ControlTotalsError(f"totals: variable {name!r} not found in the design's data")
+        col = data[name]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise ControlTotalsError(
+                f"totals: variable {name!r} must be numeric (got dtype {col.dtype}); give "
+                "categorical controls as margins tables instead")
+        x = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        if not np.all(np.isfinite(x)):
+            raise ControlTotalsError(
+                f"totals: variable {name!r} has {int((~np.isfinite(x)).sum())} missing or "
+                "infinite value(s) in the sample")
+        if not np.isfinite(value):
+            raise ControlTotalsError(f"totals: control for {name!r} is not finite ({value!r})")
+        cols.append(x)
+        T.append(float(value))
+        labels.append(name)
+        numeric.append((name, x, float(value)))
+    if not cols:
+        raise ControlTotalsError("calibrate: expected at least one margin table or numeric total")
+    X = np.column_stack(cols) if cols else np.zeros((n, 0))
+    return X, np.asarray(T), labels, codes_list, numeric
+
+
+def _check_bounds_feasible(X, w, T, labels, L, U, what="calibrate"):
+    """Every control must lie within [L, U] times its base weighted total
+    for a non-negative calibration variable."""
+    nonneg = (X >= 0).all(axis=0)
+    base = X.T @ w
+    for j in np.flatnonzero(nonneg):
+        lo, hi = L * base[j], U * base[j]
+        if T[j] < lo * (1 - 1e-12) or T[j] > hi * (1 + 1e-12):
+            raise CalibrationError(
+                f"{what}: calibration cannot meet its bounds: control {labels[j]} = {T[j]:.10g} lies "
+                f"outside [{lo:.10g}, {hi:.10g}] = bounds ({L:g}, {U:g}) x the input weighted "
+                f"total {base[j]:.10g}; widen the bounds or collapse cells")
+
+
+def _solve_g(X, w, T, labels, spec, what):
+    method = spec.method
+    L, U = spec.bounds if spec.bounds is not None else (-np.inf, np.inf)
+    if method == "linear" and spec.bounds is None:
+        g = linear_calibrate(X, w, T)
+        misfit = T - X.T @ (w * g)
+        rel = np.abs(misfit) / (1.0 + np.abs(T))
+        return g, 0, rel
+    if np.isfinite(L) or np.isfinite(U):
+        _check_bounds_feasible(X, w, T, labels, L, U, what)
+    res = newton_calibrate(X, w, T, method, (L, U), tol=spec.tol,
+                           max_iter=spec.max_iter if spec.max_iter is not None else 50)
+    if not res.converged:
+        k = int(np.nanargmax(np.where(np.isfinite(res.rel_misfit), res.rel_misfit, np.inf)))
+        raise ConvergenceError(
+            f"{what}: calibration ({method}"
+            + (f", bounds ({L:g}, {U:g})" if spec.bounds is not None else "")
+            + f") did not converge in {res.iterations} iterations: worst control {labels[k]} "
+            f"has gap {res.misfit[k]:.6g} (relative {res.rel_misfit[k]:.3g} > tol={spec.tol:g}); "
+            "the bounds may be infeasible", worst=labels[k], gap=float(res.rel_misfit[k]),
+            iterations=res.iterations)
+    return res.g, res.iterations, res.rel_misfit
+
+
+def _calibrate_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
+    X, T, labels, codes_list, numeric = _calibration_matrix(spec, data, w)
+    g, iters, _ = _solve_g(X, w, T, labels, spec, "calibrate")
+    new = g * w
+    hint = ("; linear (GREG) calibration can give negative weights: use bounds or "
+            "method='raking'/'logit'") if spec.method == "linear" else ""
+    _check_positive(new, w, "calibrate", hint)
+    newrep = None
+    if rep is not None:
+        newrep = np.empty_like(rep)
+        for r in range(rep.shape[1]):
+            wr = rep[:, r]
+            gr, _, _ = _solve_g(X, wr, T, labels, spec, f"calibrate (replicate {r + 1})")
+            newrep[:, r] = wr * gr
+            bad = (wr > 0) & ~(newrep[:, r] >= 0)
+            if bad.any():
+                raise CalibrationError(
+                    f"calibrate (replicate {r + 1}): {int(bad.sum())} replicate weight(s) became "
+                    f"negative or non-finite{hint}")
+    step = GregStep(X, w, g) if with_step else None
+    method = spec.method if spec.bounds is None else f"{spec.method}{tuple(spec.bounds)}"
+    out = _Outcome(new, newrep, step, iters, True, method,
+                   {"controls": labels, "g_min": float(g[w > 0].min(initial=np.inf)),
+                    "g_max": float(g[w > 0].max(initial=-np.inf))})
+    return out, codes_list, numeric
+
+
+def _calibrate_spec(margins, totals, method, bounds, tol, max_iter, total_tol, count):
+    if method not in ("linear", "raking", "logit"):
+        raise ValueError(f"method: expected 'linear', 'raking' or 'logit', got {method!r}")
+    if bounds is not None:
+        try:
+            L, U = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds: expected a pair (lower, upper) or None, got {bounds!r}") from None
+        if not (L < 1 < U) and not (L <= 1 <= U and method != "logit"):
+            raise ValueError(f"bounds: expected lower <= 1 <= upper (strict for logit), got ({L}, {U})")
+        bounds = (L, U)
+    if method == "logit" and (bounds is None or not all(np.isfinite(bounds))):
+        raise ValueError(f"bounds: method='logit' needs finite bounds (lower, upper), got {bounds!r}")
+    ms = parse_margins(margins, count=count)
+    tot: tuple = ()
+    if totals is not None:
+        if isinstance(totals, pd.Series):
+            totals = totals.to_dict()
+        if not isinstance(totals, Mapping):
+            raise ValueError(f"totals: expected a mapping {{variable: population total}}, got "
+                             f"{type(totals).__name__}")
+        tot = tuple((str(k), float(v)) for k, v in totals.items())
+    return CalibrationSpec("calibrate", margins=tuple(ms), totals=tot, method=method,
+                           bounds=bounds, tol=float(tol), max_iter=max_iter, total_tol=total_tol)
+
+
+def calibrate(design, margins: Sequence["pd.DataFrame"] | None = None,
+              totals: Mapping[str, float] | None = None, *, method: str = "linear",
+              bounds: tuple[float, float] | None = None, tol: float = 1e-10,
+              max_iter: int = 50, total_tol: float = 1e-6, count: str | None = None):
+    """Calibrate a design to control totals (R ``calibrate``; Deville &
+    Sarndal 1992).
+
+    The calibrated weights are ``g_i w_i`` with ``g_i = F(x_i' lambda)``
+    chosen so that ``sum_i g_i w_i x_i`` equals the controls, where ``x_i``
+    holds indicators of the margin cells and the numeric variables.
+
+    Parameters
+    ----------
+    design : SurveyDesign or ReplicateDesign
+    margins : sequence of pandas.DataFrame, optional
+        Categorical controls as tidy tables (margin column(s) + ``count``).
+        A table with only a ``count`` column is the population size (R's
+        intercept).
+    totals : mapping, optional
+        Population totals of numeric variables, e.g. ``{"api99": 3914069.0}``.
+        ``calibrate(d, margins=[pop_stype], totals={"api99": T})`` equals
+        R's ``calibrate(design, ~stype + api99, colSums(model.matrix(~stype
+        + api99, pop)))``.
+    method : {"linear", "raking", "logit"}
+        Distance function: GREG (closed form when ``bounds`` is None),
+        exponential (raking ratio), or Deville-Sarndal logit (needs
+        ``bounds``).
+    bounds : (float, float), optional
+        Bounds ``(L, U)`` on the ratio ``g = w_new / w``.
+    tol : float, default 1e-10
+        Newton iterations stop when ``max |misfit| / (1 + |T|) < tol`` (R
+        uses 1e-7).
+    max_iter : int, default 50
+        Newton iteration limit.
+    total_tol : float, default 1e-6
+        Relative tolerance for the agreement of the margins' grand totals.
+
+    Returns
+    -------
+    SurveyDesign or ReplicateDesign
+        New design.  Taylor variances use the residuals of the weighted
+        regression on the calibration variables (R's ``greg_calibration``);
+        replicate designs have every replicate calibrated to the same
+        controls.
+
+    Raises
+    ------
+    ControlTotalsError
+        Malformed or inconsistent controls, empty cells, non-numeric totals.
+    CalibrationError
+        Bounds that cannot be met, or weights that become zero/negative.
+    ConvergenceError
+        Newton iterations not converged (names the worst control and gap).
+    """
+    spec = _calibrate_spec(margins, totals, method, bounds, tol, max_iter, total_tol, count)
+    data, w, rep = _design_arrays(design)
+    _check_weights_in(w)
+    out, codes, numeric = _calibrate_arrays(spec, data, w, rep)
+    disc = _margin_discrepancies(spec.margins, codes, out.weights, numeric)
+    report = _report("calibrate", out, disc, design.weighting_report, spec)
+    return _replace(design, out, report)
+
+
+def calibrate_weights(data: pd.DataFrame, weights, margins=None, totals=None, *,
+                      method: str = "linear", bounds=None, tol: float = 1e-10,
+                      max_iter: int = 50, total_tol: float = 1e-6,
+                      count: str | None = None) -> tuple[np.ndarray, WeightingReport]:
+    """Array version of :func:`calibrate`: returns ``(weights, report)``."""
+    spec = _calibrate_spec(margins, totals, method, bounds, tol, max_iter, total_tol, count)
+    w = np.asarray(weights, dtype=np.float64)
+    _check_weights_in(w)
+    out, codes, numeric = _calibrate_arrays(spec, data, w, None, with_step=False)
+    disc = _margin_discrepancies(spec.margins, codes, out.weights, numeric)
+    return out.weights, _report("calibrate", out, disc, None, spec)
+
+
+_APPLY = {"poststratify": _poststratify_arrays, "rake": _rake_arrays,
+          "calibrate": _calibrate_arrays}
+
+
+def _apply_spec(spec, data, w, rep, with_step=True):
+    res = _APPLY[spec.kind](spec, data, w, rep, with_step=with_step)
+    out, codes = res[0], res[1]
+    numeric = res[2] if len(res) > 2 else ()
+    return out, _margin_discrepancies(spec.margins, codes, out.weights, numeric)
+
+
+# ---------------------------------------------------------------------------
+# trimming
+# ---------------------------------------------------------------------------
+
+def _cap_redistribute(w: np.ndarray, lo: float, hi: float, max_loops: int = 100):
+    """Cap weights to [lo, hi] and spread the excess (or deficit)
+    proportionally over the uncapped weights, keeping the total."""
+    w = w.copy()
+    fixed = np.zeros(w.shape[0], dtype=bool)
+    live = w > 0
+    total = w.sum()
+    for _ in range(max_loops):
+        over = live & ~fixed & ((w > hi) | (w < lo))
+        if not over.any():
+            break
+        fixed |= over
+        w[over] = np.clip(w[over], lo, hi)
+        free = live & ~fixed
+        fsum = w[free].sum()
+        if fsum <= 0:
+            raise CalibrationError(
+                f"trim: every weight hit the bounds [{lo:g}, {hi:g}]; the total {total:g} "
+                "cannot be kept -- loosen the bounds")
+        w[free] *= 1.0 + (total - w[live].sum()) / fsum
+    return w, fixed
+
+
+def _trim_bounds(w, upper, lower, relative_to):
+    pos = w[w > 0]
+    if relative_to == "median":
+        ref = float(np.median(pos))
+    elif relative_to == "mean":
+        ref = float(pos.mean())
+    elif relative_to in ("absolute", None):
+        ref = 1.0
+    elif relative_to == "quantile":
+        ref = None
+    else:
+        raise ValueError(f"relative_to: expected 'median', 'mean', 'absolute' or 'quantile', "
+                         f"got {relative_to!r}")
+
+    def conv(b, default):
+        if b is None:
+            return default
+        if ref is None:
+            if not 0 < b < 1 + 1e-15:
+                raise ValueError(f"trim: with relative_to='quantile' a bound must be a "
+                                 f"probability in (0, 1], got {b!r}")
+            return float(np.quantile(pos, b))
+        if not b > 0:
+            raise ValueError(f"trim: expected a positive bound, got {b!r}")
+        return float(b) * ref
+
+    hi = conv(upper, np.inf)
+    lo = conv(lower, 0.0)
+    if not lo < hi:
+        raise ValueError(f"trim: lower bound {lo:g} must be below the upper bound {hi:g}")
+    return lo, hi
+
+
+def _trim_core(design_like_spec, data, w, rep, upper, lower, relative_to, recalibrate,
+               max_rounds, with_step):
+    lo, hi = _trim_bounds(w, upper, lower, relative_to)
+    spec = design_like_spec if recalibrate else None
+    cur, currep = w, rep
+    ever = np.zeros(w.shape[0], dtype=bool)
+    out = None
+    rounds = 0
+    disc: dict = {}
+    for rounds in range(1, max_rounds + 1):
+        capped, fixed = _cap_redistribute(cur, lo, hi)
+        ever |= fixed
+        if currep is not None:
+            ratio = np.ones_like(cur)
+            np.divide(capped, cur, out=ratio, where=cur > 0)
+            currep = currep * ratio[:, None]
+        if spec is None:
+            out = _Outcome(capped, currep, None, 0, True, "")
+            disc = {}
+            break
+        out, disc = _apply_spec(spec, data, capped, currep, with_step=with_step)
+        cur, currep = out.weights, out.repweights
+        live = cur > 0
+        if (cur[live] <= hi * (1 + 1e-9)).all() and (cur[live] >= lo * (1 - 1e-9)).all():
+            break
+    else:
+        warnings.warn(
+            f"trim: after {max_rounds} rounds of trimming and re-calibration some weights are "
+            f"still outside [{lo:g}, {hi:g}] (range {out.weights[out.weights > 0].min():g} .. "
+            f"{out.weights.max():g}); the controls hold, the cap does not", WeightingWarning,
+            stacklevel=3)
+    out.method = (f"cap [{lo:.6g}, {hi:.6g}]"
+                  + (f", re-calibrated ({spec.kind})" if spec is not None else ""))
+    out.iterations = rounds
+    out.details = {"lower": lo, "upper": hi, "relative_to": relative_to, "rounds": rounds,
+                   "recalibrated": spec is not None}
+    _check_positive(out.weights, w, "trim")
+    return out, disc, int(ever.sum())
+
+
+def trim(design, upper: float | None = None, *, lower: float | None = None,
+         relative_to: str = "median", recalibrate: bool = True, max_rounds: int = 20):
+    """Trim extreme weights, redistribute the excess, and re-calibrate.
+
+    Weights above the cap (or below the floor) are set to it and the
+    excess is spread proportionally over the other weights so that the
+    total is kept; then the design is re-calibrated to the controls of its
+    last post-stratification, raking or calibration (taken from
+    ``design.weighting_report``).  Trimming and re-calibration alternate
+    until the weights respect the bounds (at most ``max_rounds`` rounds).
+
+    Parameters
+    ----------
+    design : SurveyDesign or ReplicateDesign
+    upper : float, optional
+        Upper bound, read according to ``relative_to``.
+    lower : float, optional
+        Lower bound, read the same way.
+    relative_to : {"median", "mean", "absolute", "quantile"}
+        The bound is a multiple of the median (default) or mean weight, an
+        absolute weight, or a quantile probability of the weights (computed
+        once, on the input weights).
+    recalibrate : bool, default True
+        Re-calibrate to the design's last controls after trimming.
+    max_rounds : int, default 20
+        Trim/re-calibrate rounds.
+
+    Returns
+    -------
+    SurveyDesign or ReplicateDesign
+        New design; ``weighting_report.n_trimmed`` counts the capped weights.
+        Replicate weights are trimmed by the same factors and re-calibrated
+        column by column.
+
+    References
+    ----------
+    Valliant, R., Dever, J. A. and Kreuter, F. (2018), sec. 14.4; Potter, F.
+    (1990). A study of procedures to identify and trim extreme sampling
+    weights. *Proc. Survey Research Methods Section, ASA*.
+    """
+    if upper is None and lower is None:
+        raise ValueError("trim: expected an upper and/or lower bound, got neither")
+    data, w, rep = _design_arrays(design)
+    _check_weights_in(w)
+    prev = design.weighting_report
+    spec = _last_spec(prev)
+    out, disc, n_trimmed = _trim_core(spec, data, w, rep, upper, lower, relative_to,
+                                      recalibrate, max_rounds, with_step=True)
+    report = _report("trim", out, disc, prev, spec, n_trimmed=n_trimmed)
+    if out.step is None and not _is_replicate(design):
+        return design._replace_weights(out.weights, report=report)
+    return _replace(design, out, report)
+
+
+def trim_weights(data: pd.DataFrame | None, weights, upper: float | None = None, *,
+                 lower: float | None = None, relative_to: str = "median",
+                 controls: WeightingReport | None = None,
+                 max_rounds: int = 20) -> tuple[np.ndarray, WeightingReport]:
+    """Array version of :func:`trim`: returns ``(weights, report)``.
+
+    ``controls`` is the report of an earlier ``*_weights`` call whose
+    controls are re-imposed (``data`` is then required); without it the
+    weights are only capped and redistributed.
+    """
+    if upper is None and lower is None:
+        raise ValueError("trim: expected an upper and/or lower bound, got neither")
+    w = np.asarray(weights, dtype=np.float64)
+    _check_weights_in(w)
+    spec = _last_spec(controls)
+    out, disc, n_trimmed = _trim_core(spec, data, w, None, upper, lower, relative_to,
+                                      spec is not None, max_rounds, with_step=False)
+    return out.weights, _report("trim", out, disc, controls, spec, n_trimmed=n_trimmed)
+
+
+def _last_spec(report: WeightingReport | None):
+    while report is not None:
+        if isinstance(report.spec, CalibrationSpec):
+            return report.spec
+        report = report.history[-1] if report.history else None
+    return None
