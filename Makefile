@@ -1,0 +1,92 @@
+# Household digital-readiness survey pipeline.
+# `make all` builds everything for $(SURVEY); `make help` lists the targets.
+#
+# Every stage is a real file target under build/$(NAME)/ that depends on its
+# stage script, the shared modules it imports, the survey config and its
+# inputs, so Make re-runs only what changed.  Stages write atomically (temp
+# file + rename) and the stage's manifest last.  The venv is an order-only
+# prerequisite: refreshing it after a pyproject.toml change does not re-run
+# the stages (their code did not change); `make clean all` forces a rebuild.
+
+SURVEY ?= surveys/qb2022
+NAME   := $(notdir $(SURVEY))
+BUILD  := build/$(NAME)
+FIGS   := figures/$(NAME)
+
+PYTHON_BOOT ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+CONFIG   := $(SURVEY)/survey.toml
+COMMON   := pipeline/__init__.py pipeline/config.py pipeline/errors.py pipeline/expr.py pipeline/io.py
+ANALYSIS := $(sort $(wildcard analysis/*.py analysis/*/*.py))
+
+INGEST    := $(BUILD)/ingest/manifest.json
+CLEAN     := $(BUILD)/clean/manifest.json
+WEIGHT    := $(BUILD)/weight/manifest.json
+ESTIMATES := $(BUILD)/estimates.csv $(BUILD)/estimates.parquet $(BUILD)/estimates.xlsx
+
+# What `make all` builds.  The figures-and-report stage adds its targets here,
+# e.g. `ALL_TARGETS += $(FIGS)/report.html` with its rule below the estimate rule.
+ALL_TARGETS := $(ESTIMATES)
+
+.DELETE_ON_ERROR:
+.PHONY: all test bench clean help
+
+## all      : set up .venv if needed and run the whole pipeline on $(SURVEY)
+all: $(ALL_TARGETS)
+
+# The virtual environment is rebuilt when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Input file lists of each stage, read from survey.toml (validated on the way):
+# INGEST_INPUTS, CLEAN_INPUTS, WEIGHT_INPUTS, GENERATOR, GENERATOR_ARGS.
+# Not needed (and not built) for help/clean/test/bench.
+DEPS := $(BUILD)/inputs.mk
+ifneq ($(filter-out help clean test bench,$(or $(MAKECMDGOALS),all)),)
+include $(DEPS)
+endif
+$(DEPS): $(CONFIG) pipeline/config.py pipeline/expr.py | $(STAMP)
+	@mkdir -p $(@D)
+	$(PY) -m pipeline.config --make-deps $(SURVEY) > $@.tmp && mv $@.tmp $@
+
+# Stage 0 (optional): a survey with `[raw] generator = "..."` makes its raw files.
+ifneq ($(strip $(GENERATOR)),)
+$(INGEST_INPUTS) &: $(GENERATOR) | $(STAMP)
+	$(PY) $(GENERATOR) $(GENERATOR_ARGS)
+endif
+
+$(INGEST): pipeline/ingest.py $(COMMON) $(CONFIG) $(INGEST_INPUTS) | $(STAMP)
+	$(PY) -m pipeline.ingest --survey $(SURVEY) --build $(BUILD)
+
+$(CLEAN): pipeline/clean.py pipeline/rules.py $(COMMON) $(CONFIG) $(CLEAN_INPUTS) $(INGEST) | $(STAMP)
+	$(PY) -m pipeline.clean --survey $(SURVEY) --build $(BUILD)
+
+$(WEIGHT): pipeline/weight.py $(COMMON) $(ANALYSIS) $(CONFIG) $(WEIGHT_INPUTS) $(CLEAN) | $(STAMP)
+	$(PY) -m pipeline.weight --survey $(SURVEY) --build $(BUILD)
+
+$(ESTIMATES) &: pipeline/estimate.py pipeline/reliability.py $(COMMON) $(ANALYSIS) $(CONFIG) $(WEIGHT) $(INGEST) | $(STAMP)
+	$(PY) -m pipeline.estimate --survey $(SURVEY) --build $(BUILD)
+
+# --- figures and report (figures-and-report issue): rules go here ----------
+
+## test     : set up .venv if needed and run the full test suite
+test: $(STAMP)
+	$(PY) -m pytest
+
+## bench    : run the speed and memory benchmarks and print a table
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+## clean    : remove everything the pipeline built for $(SURVEY) (keeps .venv and raw files)
+clean:
+	rm -rf build/$(NAME) $(FIGS)
+
+## help     : list the targets
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)

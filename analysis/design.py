@@ -1,0 +1,359 @@
+"""Taylor-linearisation survey designs (R's ``svydesign``)."""
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import kernel
+from .estimators import DesignBase
+from .validation import (
+    DesignError,
+    LonelyPSUError,
+    LonelyPSUWarning,
+    as_column_list,
+    check_choice,
+    check_columns,
+)
+
+__all__ = ["SurveyDesign", "LONELY_PSU_RULES"]
+
+#: Lonely-PSU rules, as R's ``options(survey.lonely.psu=)``.
+LONELY_PSU_RULES = ("fail", "remove", "certainty", "adjust", "average")
+
+
+def _codes(values, parameter: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+    s = pd.Series(values)
+    if s.isna().any():
+        i = int(np.flatnonzero(s.isna().to_numpy())[0])
+        raise DesignError(
+            f"{parameter}: expected no missing values, got {int(s.isna().sum())} missing in column {column!r} "
+            f"(first at row {i})"
+        )
+    codes, uniques = pd.factorize(s, sort=True)
+    return codes.astype(np.int64), np.asarray(uniques)
+
+
+class SurveyDesign(DesignBase):
+    """A complex sample design analysed by Taylor linearisation.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per sampled unit (household, person).
+    weights : str, optional
+        Column of sampling weights.  If omitted, weights are the inverse of
+        the product of the stage sampling fractions implied by ``fpc``
+        (R's behaviour), or 1 when there is no ``fpc``.
+    strata : str, optional
+        Stratum column (first stage).
+    psu : str, optional
+        First-stage cluster column; each row is its own PSU if omitted.
+    ssu : str, optional
+        Second-stage unit column (within PSU).  Used in the variance only
+        when both stages have an ``fpc`` (R's multistage formula);
+        otherwise the ultimate-cluster formula applies.
+    fpc : str or list of str, optional
+        Population size per stage: a column of counts (``N_h`` per stratum
+        for the first stage, ``N_i`` per PSU for the second) or of sampling
+        fractions (all values <= 1), as R's ``svydesign(fpc=)``.
+    nest : bool
+        If False (default), a PSU code appearing in two strata is an error
+        (as R); if True, PSU codes are taken as nested within strata.
+    lonely_psu : {"fail", "remove", "certainty", "adjust", "average"}
+        How a stratum with a single PSU enters the variance, as R's
+        ``survey.lonely.psu`` option: ``fail`` raises naming the strata;
+        ``remove`` and ``certainty`` let it contribute 0; ``adjust`` centres
+        its PSU total at 0 (the grand mean for a mean) instead of the
+        stratum mean; ``average`` scales the variance of the other strata by
+        (strata)/(strata with >= 2 PSUs).  A single PSU with a sampling
+        fraction of 1 is a certainty unit and contributes 0 under every rule.
+
+    Notes
+    -----
+    Variances follow R ``survey``'s ``svyrecvar``: the with-replacement
+    ultimate-cluster estimator with the finite population correction of the
+    first stage, ``V = Σ_h (1 - f_h) n_h/(n_h - 1) Σ_k (z_hk - z̄_h)²``, plus
+    ``Σ_i (n_h/N_h) V_2(i)`` for a second stage with an fpc (Lohr 2022,
+    ch. 6; Wolter 2007, ch. 1).  Design degrees of freedom are R's
+    ``degf``: PSUs minus strata among rows with non-zero weight, counted
+    within the domain for domain estimates.
+
+    Examples
+    --------
+    >>> d = SurveyDesign(df, weights="pw", strata="stype", fpc="fpc")   # doctest: +SKIP
+    >>> d.mean("api00", by="stype").to_frame()                          # doctest: +SKIP
+    """
+
+    def __init__(self, data: pd.DataFrame, weights: str | None = None, strata: str | None = None,
+                 psu: str | None = None, ssu: str | None = None, fpc: str | Sequence[str] | None = None,
+                 nest: bool = False, lonely_psu: str = "fail"):
+        if not isinstance(data, pd.DataFrame):
+            raise DesignError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
+        check_choice(lonely_psu, LONELY_PSU_RULES, "lonely_psu")
+        n = len(data)
+        if n == 0:
+            raise DesignError("data: expected at least one row, got an empty DataFrame")
+        fpcs = as_column_list(fpc, "fpc")
+        if len(fpcs) > 2:
+            raise DesignError(f"fpc: expected at most two columns (one per stage), got {fpcs}")
+        for par, col in (("weights", weights), ("strata", strata), ("psu", psu), ("ssu", ssu)):
+            if col is not None:
+                if not isinstance(col, str):
+                    raise DesignError(f"{par}: expected a column name, got {col!r}")
+                check_columns(data, [col], par)
+        check_columns(data, fpcs, "fpc")
+        self.data = data
+        self.lonely_psu = lonely_psu
+        self.nest = bool(nest)
+        self._spec = dict(weights=weights, strata=strata, psu=psu, ssu=ssu, fpc=fpcs)
+
+        # Strata and PSUs -------------------------------------------------
+        if strata is None:
+            s_codes, s_labels = np.zeros(n, dtype=np.int64), np.array(["(all)"], dtype=object)
+        else:
+            s_codes, s_labels = _codes(data[strata], "strata", strata)
+        if psu is None:
+            p_raw, p_labels = np.arange(n, dtype=np.int64), None
+        else:
+            p_raw, p_labels = _codes(data[psu], "psu", psu)
+        H = s_labels.shape[0]
+        if psu is not None and not self.nest and strata is not None:
+            # A PSU code in two strata is an error unless nest=True (R: "Clusters not nested in strata").
+            pairs = np.unique(p_raw * H + s_codes)
+            per_psu = np.bincount(pairs // H, minlength=p_labels.shape[0])
+            if (per_psu > 1).any():
+                bad = p_labels[np.flatnonzero(per_psu > 1)[:5]].tolist()
+                raise DesignError(
+                    f"nest: expected each PSU code of {psu!r} in one stratum of {strata!r}, got PSU(s) {bad} "
+                    f"in several strata; pass nest=True if PSU codes are reused across strata"
+                )
+        _, psu_code = np.unique(s_codes * (p_raw.max() + 1) + p_raw, return_inverse=True)
+        psu_code = psu_code.reshape(-1).astype(np.int64)
+        P = int(psu_code.max()) + 1
+        psu_stratum = np.zeros(P, dtype=np.int64)
+        psu_stratum[psu_code] = s_codes
+        n_h = np.bincount(psu_stratum, minlength=H).astype(float)
+
+        # Finite population corrections ----------------------------------
+        N_h = None
+        if fpcs:
+            N_h = self._stage_popsize(data[fpcs[0]], fpcs[0], s_codes, H, n_h, s_labels, "stratum")
+        stage2 = None
+        if ssu is not None:
+            u_codes, _ = _codes(data[ssu], "ssu", ssu)
+            _, ssu_code = np.unique(psu_code * (u_codes.max() + 1) + u_codes, return_inverse=True)
+            ssu_code = ssu_code.reshape(-1).astype(np.int64)
+            S = int(ssu_code.max()) + 1
+            ssu_psu = np.zeros(S, dtype=np.int64)
+            ssu_psu[ssu_code] = psu_code
+            n_i = np.bincount(ssu_psu, minlength=P).astype(float)
+            N_i = None
+            if len(fpcs) == 2:
+                N_i = self._stage_popsize(data[fpcs[1]], fpcs[1], psu_code, P, n_i, None, "PSU")
+            stage2 = (ssu_code, ssu_psu, n_i, N_i)
+
+        # Weights -----------------------------------------------------------
+        if weights is not None:
+            w = data[weights]
+            if not (pd.api.types.is_numeric_dtype(w.dtype) and not pd.api.types.is_bool_dtype(w.dtype)):
+                raise DesignError(f"weights: expected a numeric column, got column {weights!r} of dtype {w.dtype}")
+            w = w.to_numpy(dtype=float, na_value=np.nan)
+            if np.isnan(w).any():
+                i = int(np.flatnonzero(np.isnan(w))[0])
+                raise DesignError(f"weights: expected no missing weights, got {int(np.isnan(w).sum())} missing in {weights!r} (first at row {i})")
+            if (w < 0).any() or np.isinf(w).any():
+                i = int(np.flatnonzero((w < 0) | np.isinf(w))[0])
+                raise DesignError(f"weights: expected finite non-negative weights, got {w[i]!r} in {weights!r} at row {i}")
+        elif N_h is not None:
+            prob = (n_h / N_h)[s_codes]
+            if stage2 is not None and stage2[3] is not None:
+                prob = prob * (stage2[2] / stage2[3])[psu_code]
+            w = 1.0 / prob
+        else:
+            w = np.ones(n)
+        w = np.array(w, dtype=float)
+        w.setflags(write=False)
+        self._w = w
+
+        # Stages of the variance formula -------------------------------------
+        f1 = np.ones(H) if N_h is None else np.where(np.isinf(N_h), 1.0, (N_h - n_h) / N_h)
+        lonely = (n_h == 1) & (f1 >= 1e-7)
+        if lonely.any() and lonely_psu == "fail":
+            raise LonelyPSUError(
+                f"lonely_psu: expected at least two PSUs in every stratum with lonely_psu='fail', got one PSU in "
+                f"stratum(s) {s_labels[lonely][:10].tolist()}"
+                + (f" ({int(lonely.sum())} in all)" if lonely.sum() > 10 else "")
+                + "; choose lonely_psu='remove', 'certainty', 'adjust' or 'average'"
+            )
+        if lonely.any():
+            warnings.warn(
+                f"{int(lonely.sum())} stratum/strata with a single PSU handled by lonely_psu={lonely_psu!r}: "
+                f"{s_labels[lonely][:10].tolist()}",
+                LonelyPSUWarning,
+                stacklevel=2,
+            )
+        self._stages = [self._make_stage(psu_code, psu_stratum, n_h, f1, lonely, lonely_psu, np.ones(H))]
+        if stage2 is not None and N_h is not None and stage2[3] is not None:
+            ssu_code, ssu_psu, n_i, N_i = stage2
+            f2 = np.where(np.isinf(N_i), 1.0, (N_i - n_i) / N_i)
+            lonely2 = (n_i == 1) & (f2 >= 1e-7)
+            if lonely2.any() and lonely_psu == "fail":
+                raise LonelyPSUError(
+                    f"lonely_psu: expected at least two second-stage units in every PSU with lonely_psu='fail', "
+                    f"got one in {int(lonely2.sum())} PSU(s)"
+                )
+            mult = (n_h / N_h)[psu_stratum]  # R: stage-2 variance times n_h/N_h of the PSU's stratum
+            rule2 = "remove" if lonely_psu == "average" else lonely_psu
+            self._stages.append(self._make_stage(ssu_code, ssu_psu, n_i, f2, lonely2, rule2, mult))
+        self._popsize1 = N_h
+        self._strata_code = s_codes
+        self._psu_code = psu_code
+        self._n_strata = H
+        self._n_psu = P
+        self._strata_labels = s_labels
+        self._calibration: tuple = ()
+
+    # ----------------------------------------------------------------- set-up
+    @staticmethod
+    def _stage_popsize(col: pd.Series, name, group_code, G, n_units, labels, what):
+        if not pd.api.types.is_numeric_dtype(col.dtype):
+            raise DesignError(f"fpc: expected a numeric column, got column {name!r} of dtype {col.dtype}")
+        v = col.to_numpy(dtype=float, na_value=np.nan)
+        if np.isnan(v).any():
+            raise DesignError(f"fpc: expected no missing values, got {int(np.isnan(v).sum())} missing in {name!r}")
+        if (v <= 0).any():
+            raise DesignError(f"fpc: expected positive population sizes or fractions, got {v[v <= 0][0]!r} in {name!r}")
+        lo = np.full(G, np.inf)
+        hi = np.full(G, -np.inf)
+        np.minimum.at(lo, group_code, v)
+        np.maximum.at(hi, group_code, v)
+        if (hi > lo).any():
+            g = int(np.flatnonzero(hi > lo)[0])
+            lab = labels[g] if labels is not None else g
+            raise DesignError(f"fpc: expected one value of {name!r} per {what}, got {lo[g]!r} and {hi[g]!r} in {what} {lab!r}")
+        if (v <= 1).all():  # sampling fractions, as R's as.fpc
+            N = n_units / lo
+        else:
+            N = lo
+            if (N < n_units).any():
+                g = int(np.flatnonzero(N < n_units)[0])
+                lab = labels[g] if labels is not None else g
+                raise DesignError(
+                    f"fpc: expected population size >= sample size, got {N[g]:g} < {n_units[g]:g} units in {what} {lab!r} ({name!r})"
+                )
+        return N
+
+    @staticmethod
+    def _make_stage(unit, group, n_units, f, lonely, rule, mult) -> kernel.Stage:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(n_units > 1, f * n_units / (n_units - 1), f)
+        scale = np.where(f < 1e-7, 0.0, scale) * mult
+        centre = np.ones_like(lonely)
+        factor = 1.0
+        if lonely.any():
+            if rule in ("remove", "certainty"):
+                scale = np.where(lonely, 0.0, scale)
+            elif rule == "adjust":
+                centre = ~lonely
+            elif rule == "average":
+                scale = np.where(lonely, 0.0, scale)
+                factor = lonely.shape[0] / (lonely.shape[0] - lonely.sum())
+        return kernel.Stage(unit=unit, group=group, n_units=n_units, scale=scale, centre=centre, factor=factor)
+
+    # ------------------------------------------------------------------ info
+    @property
+    def degf(self) -> float:
+        """Design degrees of freedom, as R's ``degf``: PSUs - strata (rows with weight > 0)."""
+        pos = self._w != 0
+        return float(np.unique(self._psu_code[pos]).shape[0] - np.unique(self._strata_code[pos]).shape[0])
+
+    @property
+    def n_psu(self) -> int:
+        return self._n_psu
+
+    @property
+    def n_strata(self) -> int:
+        return self._n_strata
+
+    def __repr__(self) -> str:
+        cal = f", {len(self._calibration)} calibration step(s)" if self._calibration else ""
+        return (f"<SurveyDesign: {self.n} rows, {self._n_strata} strata, {self._n_psu} PSUs, "
+                f"{len(self._stages)} stage(s) in the variance, df={self.degf:g}{cal}>")
+
+    def _replace_weights(self, weights, *, step=None, report=None) -> "SurveyDesign":
+        """A new design with the same structure and new weights (for weighting steps)."""
+        w = np.array(weights, dtype=float)
+        if w.shape != self._w.shape:
+            raise DesignError(f"weights: expected {self._w.shape[0]} weights, got {w.shape}")
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        w.setflags(write=False)
+        new._w = w
+        new._calibration = self._calibration + ((step,) if step is not None else ())
+        new.weighting_report = report
+        return new
+
+    # ----------------------------------------------------------------- hooks
+    def _domain_df(self, dom, n_dom, rows):
+        pos = self._w[rows] != 0
+        return kernel.domain_df(self._psu_code[rows][pos], self._strata_code[rows][pos], self._n_psu,
+                                self._n_strata, dom[pos], n_dom)
+
+    def _z_variance(self, zc, dom, n_dom, rows, coef=None):
+        """Variance of domain totals of linearised values ``zc`` (rows x J)."""
+        if coef is not None:  # a linear combination of domains: one column per variable
+            z = zc * coef[dom][:, None]
+            dom = np.zeros_like(dom)
+            n_dom = 1
+        else:
+            z = zc
+        if not self._calibration:
+            return kernel.taylor_variance(self._stages, z, dom, n_dom, rows)
+        # Calibration residuals are taken on full-length columns (they cut
+        # across PSUs and domains), a block of domains at a time to bound memory.
+        J = z.shape[1]
+        out = np.empty((n_dom, J))
+        block = max(1, int(2e7 // max(self.n * J, 1)))
+        zero = np.zeros(self.n, dtype=np.int64)
+        for d0 in range(0, n_dom, block):
+            d1 = min(n_dom, d0 + block)
+            full = np.zeros((self.n, (d1 - d0) * J))
+            sel = (dom >= d0) & (dom < d1)
+            r_sel = rows[sel]
+            cols = (dom[sel] - d0)[:, None] * J + np.arange(J)
+            full[r_sel[:, None], cols] = z[sel]
+            for step in self._calibration:
+                full = step.residualize(full)
+            v = kernel.taylor_variance(self._stages, full, zero, 1, None)
+            out[d0:d1] = v.reshape(d1 - d0, J)
+        return out
+
+    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):
+        w = self._w[rows]
+        Yw = Y * w[:, None]
+        yhat = kernel.domain_sums(dom, n_dom, Yw)
+        if X is None:
+            est, xhat, zc = yhat, None, Yw
+        else:
+            Xw = X * w[:, None]
+            xhat = kernel.domain_sums(dom, n_dom, Xw)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                est = yhat / xhat
+                zc = (Yw - est[dom] * Xw) / xhat[dom]
+            zc = np.nan_to_num(zc, nan=0.0, posinf=0.0, neginf=0.0)
+        if coef is not None:
+            return self._z_variance(zc, dom, n_dom, rows, coef=coef)[0]
+        return est, self._z_variance(zc, dom, n_dom, rows), xhat
+
+    # ---------------------------------------------------------- replication
+    def to_replicate(self, type: str = "auto", replicates: int = 50, fay_rho: float = 0.0, seed=None):
+        """Replicate-weight version of this design, as R's ``as.svrepdesign``.
+
+        See :func:`analysis.replicate.to_replicate`.
+        """
+        from .replicate import to_replicate
+
+        return to_replicate(self, type=type, replicates=replicates, fay_rho=fay_rho, seed=seed)

@@ -1,0 +1,604 @@
+"""The estimators shared by both design classes.
+
+Every estimator is a ratio of two weighted totals (Lumley 2010, ch. 2;
+Wolter 2007, sec. 6.2): a total's denominator is 1, a mean's is the weighted
+count of rows with a value, a proportion is the mean of an indicator, a
+quantile inverts a proportion (Woodruff 1952).  This module turns the public
+calls into numeric arrays once, validates them once, and hands them to the
+design's variance hook (:meth:`DesignBase._ratio_core`): Taylor linearisation
+for :class:`~analysis.design.SurveyDesign`, replicate weights for
+:class:`~analysis.replicate.ReplicateDesign`.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import kernel
+from .intervals import MEAN_METHODS, PROPORTION_METHODS, t_quantile
+from .results import Estimate
+from .validation import (
+    EmptyDomainWarning,
+    EstimationError,
+    SurveyWarning,
+    as_column_list,
+    check_choice,
+    check_columns,
+    check_level,
+    numeric_column,
+)
+
+__all__ = ["DesignBase"]
+
+
+class MissingDomainWarning(SurveyWarning):
+    """Rows with a missing ``by`` value were left out of every domain."""
+
+
+def _bcast(a, d, j):
+    return np.broadcast_to(np.asarray(a, float).reshape(d, -1), (d, j))
+
+
+class DesignBase:
+    """Estimators common to Taylor and replicate designs (not instantiated)."""
+
+    data: pd.DataFrame
+    _w: np.ndarray
+    weighting_report = None
+
+    # ------------------------------------------------------------------ hooks
+    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _domain_df(self, dom, n_dom, rows) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def weights(self) -> np.ndarray:
+        """The (final) weights, read-only."""
+        return self._w
+
+    def __len__(self) -> int:
+        return self._w.shape[0]
+
+    @property
+    def n(self) -> int:
+        """Number of rows in the design."""
+        return self._w.shape[0]
+
+    # ---------------------------------------------------------------- domains
+    def _domains(self, by, where):
+        """Domain code per row (-1 = in no domain), number of domains, domain table."""
+        n = self.n
+        by_cols = as_column_list(by, "by")
+        check_columns(self.data, by_cols, "by")
+        if where is None:
+            keep = np.ones(n, dtype=bool)
+        else:
+            keep = np.asarray(where)
+            if keep.shape != (n,) or not (keep.dtype == bool or pd.api.types.is_bool_dtype(keep.dtype)):
+                raise EstimationError(
+                    f"where: expected a boolean mask of length {n}, got "
+                    f"{'dtype ' + str(keep.dtype) if keep.shape == (n,) else 'shape ' + str(keep.shape)}"
+                )
+            keep = keep.astype(bool)
+        if not by_cols:
+            dom = np.where(keep, 0, -1)
+            return dom, 1, pd.DataFrame(index=range(1))
+        codes, uniques = [], []
+        for c in by_cols:
+            k, u = pd.factorize(self.data[c], sort=True)
+            codes.append(k)
+            uniques.append(u)
+        missing = np.zeros(n, dtype=bool)
+        for k in codes:
+            missing |= k < 0
+        if missing.any():
+            warnings.warn(
+                f"by: {int(missing.sum())} row(s) have a missing value in {by_cols} and are in no domain",
+                MissingDomainWarning,
+                stacklevel=3,
+            )
+        dims = tuple(max(len(u), 1) for u in uniques)
+        flat = np.ravel_multi_index(tuple(np.where(k < 0, 0, k) for k in codes), dims)
+        observed, dcode = np.unique(flat[~missing], return_inverse=True)
+        dom = np.full(n, -1, dtype=np.int64)
+        dom[~missing] = dcode.reshape(-1)
+        dom[~keep] = -1
+        idx = np.unravel_index(observed, dims)
+        frame = pd.DataFrame({c: np.asarray(u)[i] for c, u, i in zip(by_cols, uniques, idx)})
+        return dom, observed.shape[0], frame
+
+    # -------------------------------------------------------------- variables
+    def _numeric(self, variables, parameter="variables"):
+        names = as_column_list(variables, parameter)
+        if not names:
+            raise EstimationError(f"{parameter}: expected at least one column name, got none")
+        check_columns(self.data, names, parameter)
+        return names, np.column_stack([numeric_column(self.data, c, parameter) for c in names])
+
+    def _indicators(self, variables, max_levels: int):
+        """0/1 indicator columns for every level of each variable (NaN where missing)."""
+        names = as_column_list(variables, "variables")
+        if not names:
+            raise EstimationError("variables: expected at least one column name, got none")
+        check_columns(self.data, names, "variables")
+        cols, vnames, levels = [], [], []
+        for c in names:
+            s = self.data[c]
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                lev = list(s.cat.categories)
+            elif pd.api.types.is_bool_dtype(s.dtype):
+                lev = [False, True]
+            elif pd.api.types.is_numeric_dtype(s.dtype):
+                vals = np.unique(s.dropna().to_numpy())
+                if not np.isin(vals, [0, 1]).all():
+                    raise EstimationError(
+                        f"variables: expected a 0/1, boolean or categorical column for a proportion, "
+                        f"got column {c!r} with values {vals[:8].tolist()}"
+                    )
+                lev = [0, 1]
+            else:
+                lev = sorted(s.dropna().unique().tolist())
+            if len(lev) > max_levels:
+                raise EstimationError(
+                    f"variables: expected at most max_levels={max_levels} levels, got {len(lev)} "
+                    f"in column {c!r} (e.g. {lev[:5]})"
+                )
+            na = s.isna().to_numpy()
+            arr = s.to_numpy()
+            for lv in lev:
+                col = (arr == lv).astype(float)
+                col[na] = np.nan
+                cols.append(col)
+                vnames.append(c)
+                levels.append(lv)
+        return vnames, levels, np.column_stack(cols)
+
+    # ------------------------------------------------------------------- core
+    def _ratio_estimate(self, kind, Y, Xden, dom_full, n_dom, na_rm, names, coef=None):
+        """Estimates, variances and companions of ratios of totals, all at once."""
+        rows = np.flatnonzero(dom_full >= 0)
+        dom = dom_full[rows]
+        Y = Y[rows]
+        miss = np.isnan(Y)
+        if Xden is not None:
+            Xden = Xden[rows]
+            miss |= np.isnan(Xden)
+        if miss.any() and not na_rm:
+            j = int(np.flatnonzero(miss.any(axis=0))[0])
+            raise EstimationError(
+                f"na_rm: expected no missing values with na_rm=False, got {int(miss[:, j].sum())} "
+                f"missing in {names[j]!r}; pass na_rm=True to treat them as out of the domain"
+            )
+        ok = ~miss
+        Yz = np.where(ok, Y, 0.0)
+        if kind == "total":
+            X = None
+        elif kind == "ratio":
+            X = np.where(ok, Xden, 0.0)
+        else:
+            X = ok.astype(float)
+        if coef is not None:
+            return self._ratio_core(Yz, X, dom, n_dom, rows, coef=coef)
+        est, var, xhat = self._ratio_core(Yz, X, dom, n_dom, rows)
+        J = Y.shape[1]
+        w = self._w[rows]
+        wok = ok * w[:, None]
+        wn = kernel.domain_sums(dom, n_dom, wok)
+        cnt = kernel.domain_sums(dom, n_dom, (wok > 0).astype(float))
+        n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
+        df = _bcast(self._domain_df(dom, n_dom, rows), n_dom, J)
+        # Element variance S^2 as R's svyvar, for the design effects.
+        if kind == "total":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                centre = (est / wn)[dom]
+            resid = (Yz - centre) * ok
+        elif kind == "ratio":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = (Yz - est[dom] * X) / xhat[dom]
+                rbar = kernel.domain_sums(dom, n_dom, r * w[:, None]) / wn
+            resid = (r - rbar[dom]) * ok
+        else:
+            resid = (Yz - est[dom]) * ok
+        ss = kernel.domain_sums(dom, n_dom, resid * resid * w[:, None])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s2 = cnt / (cnt - 1) * ss / wn
+            if kind == "mean":
+                vsrs_rep = s2 / cnt
+            else:  # totals, and ratios through the total of their linearised values
+                vsrs_rep = s2 * wn * wn / cnt
+            vsrs_wor = vsrs_rep * (wn - cnt) / wn
+            deff = var / vsrs_wor
+            deff_rep = var / vsrs_rep
+        empty = cnt == 0
+        if empty.any():
+            warnings.warn(
+                f"{int(empty.any(axis=1).sum())} domain(s) hold no rows with a value; their estimates are NaN",
+                EmptyDomainWarning,
+                stacklevel=3,
+            )
+            est = np.where(empty, np.nan, est)
+            var = np.where(empty, np.nan, var)
+        return dict(est=est, var=var, n=cnt, wn=wn, n_rows=n_rows, df=df, deff=deff, deff_rep=deff_rep)
+
+    def _package(self, statistic, stats, names, levels, frame, n_dom, ci_kind, ci_method, level, deff, n_eff=None, spec=None):
+        J = len(names)
+        t = lambda a: np.asarray(a, float).T.reshape(-1)  # noqa: E731  (J, D) order: variable-major
+        se = np.sqrt(stats["var"])
+        d = stats["deff_rep"] if deff == "replace" else stats["deff"]
+        if n_eff is None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                n_eff = stats["n"] / stats["deff_rep"]
+        dom_frame = pd.concat([frame] * J, ignore_index=True) if len(frame.columns) else pd.DataFrame(index=range(J * n_dom))
+        return Estimate(
+            statistic=statistic,
+            variable=np.repeat(np.asarray(names, dtype=object), n_dom),
+            level=np.repeat(np.asarray(levels, dtype=object), n_dom),
+            domain=dom_frame,
+            estimate=t(stats["est"]),
+            se=t(se),
+            df=t(stats["df"]),
+            deff=t(d),
+            n=t(stats["n"]),
+            n_eff=t(n_eff),
+            weighted_n=t(stats["wn"]),
+            n_rows=t(stats["n_rows"]),
+            ci_method=ci_method,
+            ci_kind=ci_kind,
+            conf_level=level,
+            _spec=spec,
+        )
+
+    @staticmethod
+    def _check_deff(deff):
+        if deff not in (True, False, "replace"):
+            raise EstimationError(f"deff: expected True, False or 'replace', got {deff!r}")
+        return deff
+
+    # ------------------------------------------------------------- estimators
+    def mean(self, variables, by=None, where=None, na_rm: bool = False, ci_method: str = "t",
+             level: float = 0.95, deff=True) -> Estimate:
+        """Weighted mean of each variable, overall or in each domain.
+
+        Parameters
+        ----------
+        variables : str or list of str
+            Numeric (or boolean) columns.  Categorical columns give the mean
+            of each level's indicator, as R's ``svymean(~factor)``.
+        by : str or list of str, optional
+            Domain columns, cross-classified (R's ``svyby``).  Domains are
+            estimated inside the full design: rows outside a domain count as
+            zeros in every PSU total, never dropped.
+        where : boolean array, optional
+            A subpopulation; the design is kept whole (R's ``subset``).
+        na_rm : bool
+            ``True`` treats a row whose value is missing as out of the
+            domain for that variable (R's ``na.rm=TRUE``); ``False`` raises
+            if a value is missing.
+        ci_method : {"t", "normal"}
+            ``"t"`` uses the domain's design degrees of freedom (R's
+            ``degf`` of the domain subset); ``"normal"`` reproduces R's
+            ``confint()`` default for ``svymean`` (``df = Inf``).
+        level : float
+            Confidence level of the stored interval.
+        deff : True or "replace"
+            Design effect against SRS without replacement (R ``deff=TRUE``)
+            or with replacement (``deff="replace"``).
+
+        Returns
+        -------
+        Estimate
+        """
+        check_choice(ci_method, MEAN_METHODS, "ci_method")
+        check_level(level)
+        self._check_deff(deff)
+        names = as_column_list(variables, "variables")
+        check_columns(self.data, names, "variables")
+        if any(not (pd.api.types.is_numeric_dtype(self.data[c].dtype) or pd.api.types.is_bool_dtype(self.data[c].dtype)) for c in names):
+            return self.proportion(names, by=by, where=where, na_rm=na_rm, ci_method="mean" if ci_method == "t" else ci_method,
+                                   level=level, deff=deff)
+        names, Y = self._numeric(names)
+        dom, D, frame = self._domains(by, where)
+        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, names)
+        spec = dict(kind="mean", Y=("numeric", tuple(names)), by=by, where=where, na_rm=na_rm)
+        return self._package("mean", st, names, [None] * len(names), frame, D, "mean", ci_method, level, deff, spec=spec)
+
+    def total(self, variables, by=None, where=None, na_rm: bool = False, ci_method: str = "t",
+              level: float = 0.95, deff=True) -> Estimate:
+        """Weighted total of each variable (Horvitz-Thompson), overall or by domain.
+
+        Parameters are as for :meth:`mean`; categorical columns give the
+        estimated count of each level, as R's ``svytotal(~factor)``.
+        """
+        check_choice(ci_method, MEAN_METHODS, "ci_method")
+        check_level(level)
+        self._check_deff(deff)
+        names = as_column_list(variables, "variables")
+        check_columns(self.data, names, "variables")
+        if any(not (pd.api.types.is_numeric_dtype(self.data[c].dtype) or pd.api.types.is_bool_dtype(self.data[c].dtype)) for c in names):
+            vnames, levels, Y = self._indicators(names, max_levels=1000)
+        else:
+            vnames, Y = self._numeric(names)
+            levels = [None] * len(vnames)
+        dom, D, frame = self._domains(by, where)
+        st = self._ratio_estimate("total", Y, None, dom, D, na_rm, vnames)
+        spec = dict(kind="total", Y=("levels" if levels[0] is not None else "numeric", tuple(names)), by=by, where=where, na_rm=na_rm)
+        return self._package("total", st, vnames, levels, frame, D, "mean", ci_method, level, deff, spec=spec)
+
+    def proportion(self, variables, by=None, where=None, na_rm: bool = False, ci_method: str = "logit",
+                   level: float = 0.95, deff=True, max_levels: int = 100) -> Estimate:
+        """Proportion of each level of 0/1, boolean or categorical variables.
+
+        The estimate and SE are those of the mean of the level's indicator;
+        the interval is one of :data:`analysis.intervals.PROPORTION_METHODS`
+        (``logit`` as R's ``svyciprop`` default, ``beta`` for Korn-Graubard
+        as in the NCHS presentation standards, ``wilson``, ``mean``,
+        ``xlogit``, ``asin``), on the domain's design degrees of freedom as
+        R does inside ``svyby``.  ``n_eff`` is ``p(1-p)/SE^2``.
+
+        Parameters are as for :meth:`mean`; ``max_levels`` guards against a
+        column with more levels than a proportion should have.
+        """
+        check_choice(ci_method, PROPORTION_METHODS, "ci_method")
+        check_level(level)
+        self._check_deff(deff)
+        vnames, levels, Y = self._indicators(variables, max_levels)
+        dom, D, frame = self._domains(by, where)
+        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, vnames)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            n_eff = np.where(st["var"] > 0, st["est"] * (1 - st["est"]) / st["var"], st["n"])
+        spec = dict(kind="mean", Y=("levels", tuple(as_column_list(variables, "variables"))), by=by, where=where,
+                    na_rm=na_rm, max_levels=max_levels)
+        return self._package("proportion", st, vnames, levels, frame, D, "proportion", ci_method, level, deff,
+                             n_eff=n_eff, spec=spec)
+
+    def ratio(self, numerator, denominator, by=None, where=None, na_rm: bool = False, ci_method: str = "t",
+              level: float = 0.95, deff=True) -> Estimate:
+        """Ratio of two totals ``Y/X`` (R's ``svyratio``), overall or by domain.
+
+        ``numerator`` and ``denominator`` are column names or equal-length
+        lists (paired), or one of them a single name used with every entry
+        of the other.  Linearised values ``(y - R x)/X`` (Wolter 2007, 6.2).
+        """
+        check_choice(ci_method, MEAN_METHODS, "ci_method")
+        check_level(level)
+        self._check_deff(deff)
+        num, Y = self._numeric(numerator, "numerator")
+        den, X = self._numeric(denominator, "denominator")
+        if len(num) != len(den):
+            if len(den) == 1:
+                den, X = den * len(num), np.repeat(X, len(num), axis=1)
+            elif len(num) == 1:
+                num, Y = num * len(den), np.repeat(Y, len(den), axis=1)
+            else:
+                raise EstimationError(
+                    f"denominator: expected one column or as many as numerator ({len(num)}), got {len(den)}"
+                )
+        names = [f"{a}/{b}" for a, b in zip(num, den)]
+        dom, D, frame = self._domains(by, where)
+        st = self._ratio_estimate("ratio", Y, X, dom, D, na_rm, names)
+        spec = dict(kind="ratio", Y=("numeric", tuple(num)), X=tuple(den), by=by, where=where, na_rm=na_rm)
+        return self._package("ratio", st, names, [None] * len(names), frame, D, "mean", ci_method, level, deff, spec=spec)
+
+    def quantile(self, variables, probs: Sequence[float] = (0.5,), by=None, where=None, na_rm: bool = False,
+                 ci_method: str = "t", level: float = 0.95) -> Estimate:
+        """Quantiles with Woodruff intervals, as R's ``svyquantile`` (survey >= 4.1 defaults).
+
+        The estimate follows ``qrule="math"``: the smallest ``x`` whose
+        weighted ECDF reaches ``p`` (zero weights dropped).  The interval is
+        Woodruff's (``interval.type="mean"``): a ``ci_method`` interval for
+        the proportion below the estimate, mapped back through the same
+        rule; a limit is NaN where that interval leaves [0, 1].  The SE is
+        the interval's width over ``2 t``, as R reports it.
+
+        References
+        ----------
+        Woodruff, R. S. (1952). Confidence intervals for medians and other
+        position measures. *JASA* 47, 635-646.
+        """
+        check_choice(ci_method, MEAN_METHODS, "ci_method")
+        level = check_level(level)
+        probs = np.atleast_1d(np.asarray(probs, dtype=float))
+        if probs.ndim != 1 or not ((probs >= 0) & (probs <= 1)).all():
+            raise EstimationError(f"probs: expected probabilities in [0, 1], got {probs.tolist()}")
+        names, Xv = self._numeric(variables)
+        dom_full, D, frame = self._domains(by, where)
+        rows = np.flatnonzero(dom_full >= 0)
+        nan = np.isnan(Xv[rows])
+        if nan.any() and not na_rm:
+            j = int(np.flatnonzero(nan.any(axis=0))[0])
+            raise EstimationError(
+                f"na_rm: expected no missing values with na_rm=False, got {int(nan[:, j].sum())} missing in "
+                f"{names[j]!r}; pass na_rm=True to treat them as out of the domain"
+            )
+        P = probs.shape[0]
+        w_all = self._w
+        qs_cols, ind_cols, setups = [], [], []
+        for j in range(len(names)):  # a handful of variables; domains and probabilities are vectorised
+            x = Xv[:, j]
+            use = (dom_full >= 0) & ~np.isnan(x) & (w_all > 0)
+            setup = _qsetup(x[use], w_all[use], dom_full[use], D)
+            setups.append(setup)
+            q = _qrule(setup, np.repeat(np.arange(D), P), np.tile(probs, D)).reshape(D, P)
+            qs_cols.append(q)
+            qrow = np.full((self.n, P), np.nan)
+            inrow = dom_full >= 0
+            qrow[inrow] = q[dom_full[inrow]]
+            ind = (x[:, None] <= qrow).astype(float)
+            ind[np.isnan(x)] = np.nan
+            ind_cols.append(ind)
+        IND = np.concatenate(ind_cols, axis=1)  # columns: variable-major, then probability
+        vnames = [nm for nm in names for _ in range(P)]
+        st = self._ratio_estimate("mean", IND, None, dom_full, D, na_rm, vnames)
+        qhat = np.concatenate(qs_cols, axis=1)
+        ptil, pse, df = st["est"], np.sqrt(st["var"]), st["df"]
+
+        def ci_fn(lv, method):
+            c = t_quantile(1 - (1 - lv) / 2, np.inf if method == "normal" else df)
+            lo_p, hi_p = ptil - c * pse, ptil + c * pse
+            lo = np.full_like(lo_p, np.nan)
+            hi = np.full_like(hi_p, np.nan)
+            for j, setup in enumerate(setups):
+                sl = slice(j * P, (j + 1) * P)
+                dq = np.repeat(np.arange(D), P)
+                l_, h_ = lo_p[:, sl].reshape(-1), hi_p[:, sl].reshape(-1)
+                ql = _qrule(setup, dq, np.clip(np.nan_to_num(l_, nan=0.0), 0, 1))
+                qh = _qrule(setup, dq, np.clip(np.nan_to_num(h_, nan=1.0), 0, 1))
+                lo[:, sl] = np.where((l_ < 0) | np.isnan(l_), np.nan, ql).reshape(D, P)
+                hi[:, sl] = np.where((h_ > 1) | np.isnan(h_), np.nan, qh).reshape(D, P)
+            return lo, hi, c
+
+        lo, hi, c = ci_fn(level, ci_method)
+        se = (hi - lo) / (2 * c)
+
+        def ci_t(lv, method):
+            lo_, hi_, _ = ci_fn(lv, method)
+            return lo_.T.reshape(-1), hi_.T.reshape(-1)
+
+        J = len(vnames)
+        t = lambda a: np.asarray(a, float).T.reshape(-1)  # noqa: E731
+        nan_arr = np.full((D, J), np.nan)
+        return Estimate(
+            statistic="quantile",
+            variable=np.repeat(np.asarray(vnames, dtype=object), D),
+            level=np.repeat(np.tile(probs, len(names)).astype(object), D),
+            domain=pd.concat([frame] * J, ignore_index=True) if len(frame.columns) else pd.DataFrame(index=range(J * D)),
+            estimate=t(qhat), se=t(se), df=t(df), deff=t(nan_arr), n=t(st["n"]), n_eff=t(nan_arr),
+            weighted_n=t(st["wn"]), n_rows=t(st["n_rows"]), ci_method=ci_method, ci_kind="quantile",
+            conf_level=level, _ci_fn=ci_t,
+        )
+
+    # --------------------------------------------------------------- contrast
+    def contrast(self, result: Estimate, a, b) -> Estimate:
+        """Difference of two domain estimates of one result, with its SE.
+
+        ``a`` and ``b`` pick one domain each, as a dict ``{"district": "A"}``
+        or a string ``"district == 'A'"`` (``and`` joins several columns).
+        The variance accounts for the covariance of the two domain
+        estimates within the design.  Returns one row per (variable, level).
+        """
+        if not isinstance(result, Estimate) or result._spec is None:
+            raise EstimationError("result: expected a mean, total, proportion or ratio Estimate from this design")
+        spec = result._spec
+        dom_full, D, frame = self._domains(spec["by"], spec["where"])
+        ia, ib = _pick_domain(frame, a, "a"), _pick_domain(frame, b, "b")
+        coef = np.zeros(D)
+        coef[ia] += 1.0
+        coef[ib] -= 1.0
+        kind = spec["kind"]
+        if spec["Y"][0] == "levels":
+            vnames, levels, Y = self._indicators(list(spec["Y"][1]), spec.get("max_levels", 1000))
+        else:
+            vnames, Y = self._numeric(list(spec["Y"][1]))
+            levels = [None] * len(vnames)
+        Xd = None
+        if kind == "ratio":
+            _, Xd = self._numeric(list(spec["X"]), "denominator")
+            vnames = [f"{p}/{q}" for p, q in zip(vnames, spec["X"])]
+        st = self._ratio_estimate(kind, Y, Xd, dom_full, D, spec["na_rm"], vnames)
+        diff = st["est"][ia] - st["est"][ib]
+        var = self._ratio_estimate(kind, Y, Xd, dom_full, D, spec["na_rm"], vnames, coef=coef)
+        J = len(vnames)
+        df = np.minimum(st["df"][ia], st["df"][ib])
+        nan = np.full(J, np.nan)
+        label = f"{_label(frame, ia)} - {_label(frame, ib)}"
+        return Estimate(
+            statistic=f"{result.statistic} difference", variable=np.asarray(vnames, dtype=object),
+            level=np.asarray(levels, dtype=object), domain=pd.DataFrame({"contrast": [label] * J}),
+            estimate=diff, se=np.sqrt(var), df=df, deff=nan, n=st["n"][ia] + st["n"][ib], n_eff=nan,
+            weighted_n=st["wn"][ia] + st["wn"][ib], n_rows=st["n_rows"][ia] + st["n_rows"][ib],
+            ci_method="t", ci_kind="mean",
+        )
+
+
+def _label(frame, i):
+    return ", ".join(f"{c}={frame[c].iloc[i]}" for c in frame.columns) or "all"
+
+
+_COND = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*==\s*(?:'([^']*)'|\"([^\"]*)\"|([-+]?\d+(?:\.\d*)?))\s*$")
+
+
+def _pick_domain(frame: pd.DataFrame, sel, parameter: str) -> int:
+    if isinstance(sel, str):
+        cond = {}
+        for part in re.split(r"\s+and\s+", sel):
+            m = _COND.match(part)
+            if not m:
+                raise EstimationError(f"{parameter}: expected \"column == value\" terms joined by 'and', got {sel!r}")
+            col, s1, s2, num = m.groups()
+            cond[col] = s1 if s1 is not None else s2 if s2 is not None else float(num)
+        sel = cond
+    if not isinstance(sel, dict) or not sel:
+        raise EstimationError(f"{parameter}: expected a dict of domain column -> value, got {sel!r}")
+    mask = np.ones(len(frame), dtype=bool)
+    for col, val in sel.items():
+        if col not in frame.columns:
+            raise EstimationError(f"{parameter}: expected one of the domain columns {list(frame.columns)}, got {col!r}")
+        colv = frame[col].to_numpy()
+        if isinstance(val, float) and pd.api.types.is_numeric_dtype(frame[col].dtype):
+            mask &= colv == val
+        else:
+            mask &= frame[col].astype(str).to_numpy() == str(val)
+    hits = np.flatnonzero(mask)
+    if hits.shape[0] != 1:
+        raise EstimationError(f"{parameter}: expected a selection matching exactly one domain, got {hits.shape[0]} for {sel!r}")
+    return int(hits[0])
+
+
+# ------------------------------------------------------------------ quantiles
+def _qsetup(x, w, dom, n_dom):
+    """Rows sorted by (domain, x) with cumulative weights accumulated per domain.
+
+    Cumulative sums are taken in extended precision and rounded, as R's
+    ``cumsum`` and ``sum`` do, so that exact ties (``p * sum(w)`` equal to a
+    cumulative weight) are resolved as R resolves them.
+    """
+    order = np.lexsort((x, dom))
+    xs, ws, ds = x[order], w[order], dom[order]
+    counts = np.bincount(ds, minlength=n_dom)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    cs = np.cumsum(ws.astype(np.longdouble))
+    base = np.concatenate([[np.longdouble(0)], cs])[start]
+    cw = (cs - base[ds]).astype(float)
+    total = np.where(counts > 0, (np.concatenate([[np.longdouble(0)], cs])[start + counts] - base), 0).astype(float)
+    return xs, cw, start, counts, total
+
+
+def _qrule(setup, dq, p):
+    """R's ``qrule_math`` for each (domain, probability) query, vectorised by bisection."""
+    xs, cw, start, counts, total = setup
+    dq = np.asarray(dq, dtype=np.int64)
+    p = np.asarray(p, dtype=float)
+    target = p * total[dq]
+    lo = start[dq].copy()
+    hi = (start + counts)[dq].copy()
+    # count of cumulative weights <= target within the domain's segment
+    while True:
+        active = lo < hi
+        if not active.any():
+            break
+        mid = (lo + hi) // 2
+        midc = np.where(active, mid, 0)
+        le = cw[midc] <= target
+        lo = np.where(active & le, mid + 1, lo)
+        hi = np.where(active & ~le, mid, hi)
+    none = lo == start[dq]  # no cumulative weight <= target (p = 0): the smallest x
+    pos = lo - 1
+    empty = counts[dq] == 0
+    first = start[dq]
+    last = (start + counts)[dq] - 1
+    pos = np.maximum(pos, first)
+    posc = np.clip(pos, 0, max(cw.shape[0] - 1, 0))
+    if cw.shape[0] == 0:
+        return np.full(dq.shape, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        exact = (p - cw[posc] / total[dq]) == 0
+    pick = np.where(exact | none, posc, np.minimum(posc + 1, last))
+    out = xs[np.clip(pick, 0, xs.shape[0] - 1)]
+    return np.where(empty, np.nan, out)

@@ -1,0 +1,155 @@
+"""Confidence-interval methods, as small name -> function registries.
+
+Two registries:
+
+* :data:`MEAN_METHODS` for means, totals, ratios (and proportions, where they
+  also apply): ``"t"`` (Student t on the design degrees of freedom, the
+  default, as Stata ``svy`` and R's ``svyciprop(method="mean")``) and
+  ``"normal"`` (R's ``confint()`` default for ``svymean``/``svytotal``,
+  i.e. ``df = Inf``).
+* :data:`PROPORTION_METHODS` for proportions: ``"logit"`` (R's default in
+  ``svyciprop``), ``"xlogit"`` (the same interval by the delta method),
+  ``"beta"`` (Korn & Graubard 1998), ``"wilson"``, ``"mean"`` (Wald with t),
+  ``"asin"``.
+
+Every function takes arrays ``(estimate, se, df, n, level)`` and returns
+``(low, high)`` arrays, vectorised over all estimates at once.
+
+References
+----------
+Korn, E. L. and Graubard, B. I. (1998). Confidence intervals for proportions
+with small expected number of positive counts estimated from survey data.
+*Survey Methodology* 24, 193-201.
+Parker, J. D. et al. (2017). National Center for Health Statistics data
+presentation standards for proportions. *Vital Health Stat* 2(175).
+Lumley, T. (2010). *Complex Surveys: A Guide to Analysis Using R*. Wiley.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy import special, stats
+
+from .validation import check_choice, check_level
+
+__all__ = ["MEAN_METHODS", "PROPORTION_METHODS", "interval", "t_quantile", "effective_n"]
+
+IntervalFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float], tuple]
+
+
+def t_quantile(q: float, df) -> np.ndarray:
+    """Student t quantile, normal where ``df`` is infinite, NaN where ``df < 1``."""
+    df = np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        out = np.where(np.isinf(df), stats.norm.ppf(q), stats.t.ppf(q, np.where(df >= 1, df, np.nan)))
+    return out
+
+
+def _crit(df, level):
+    return t_quantile(1 - (1 - level) / 2, df)
+
+
+def _t(est, se, df, n, level):
+    c = _crit(df, level)
+    return est - c * se, est + c * se
+
+
+def _normal(est, se, df, n, level):
+    return _t(est, se, np.full_like(np.asarray(est, float), np.inf), n, level)
+
+
+def _logit(p, se, df, n, level):
+    # R's svyciprop(method="logit") is a Wald interval for the intercept of a
+    # quasibinomial svyglm, which equals this delta-method interval exactly.
+    c = _crit(df, level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = c * se / (p * (1 - p))
+        lg = special.logit(p)
+        return special.expit(lg - half), special.expit(lg + half)
+
+
+def effective_n(p, se, df, n, level):
+    """Korn-Graubard effective sample size, adjusted for the design df.
+
+    ``n_eff = p(1-p)/V * (t_{n-1}/t_df)^2`` with the ``(1-level)/2`` t
+    quantiles, as R's ``svyciprop(method="beta")``.  Where the variance is 0
+    (``p`` of 0 or 1) the unweighted ``n`` is used, the NCHS convention (R
+    gives NaN there).
+    """
+    alpha = 1 - level
+    p = np.asarray(p, float)
+    v = np.asarray(se, float) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        neff = np.where(v > 0, p * (1 - p) / v, np.asarray(n, float))
+        adj = (t_quantile(alpha / 2, np.asarray(n, float) - 1) / t_quantile(alpha / 2, df)) ** 2
+    return neff * adj
+
+
+def _beta(p, se, df, n, level):
+    alpha = 1 - level
+    neff = effective_n(p, se, df, n, level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = stats.beta.ppf(alpha / 2, neff * p, neff * (1 - p) + 1)
+        hi = stats.beta.ppf(1 - alpha / 2, neff * p + 1, neff * (1 - p))
+    lo = np.where(p == 0, 0.0, lo)
+    hi = np.where(p == 1, 1.0, hi)
+    return lo, hi
+
+
+def _wilson(p, se, df, n, level):
+    # Wilson score interval on the (unadjusted) effective sample size
+    # p(1-p)/V with the t critical value on the design df (Kott & Carr 1997).
+    c = _crit(df, level)
+    v = np.asarray(se, float) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.where(v > 0, p * (1 - p) / v, np.asarray(n, float))
+        c2 = c * c
+        centre = (p + c2 / (2 * m)) / (1 + c2 / m)
+        half = c / (1 + c2 / m) * np.sqrt(p * (1 - p) / m + c2 / (4 * m * m))
+    return centre - half, centre + half
+
+
+def _asin(p, se, df, n, level):
+    # R: svycontrast(asin(sqrt(p))) then sin()^2 of the Wald interval.
+    c = _crit(df, level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.arcsin(np.sqrt(p))
+        half = c * se / (2 * np.sqrt(p * (1 - p)))
+    return np.sin(a - half) ** 2, np.sin(a + half) ** 2
+
+
+MEAN_METHODS: dict[str, IntervalFn] = {"t": _t, "normal": _normal}
+
+PROPORTION_METHODS: dict[str, IntervalFn] = {
+    "logit": _logit,
+    "xlogit": _logit,
+    "beta": _beta,
+    "wilson": _wilson,
+    "mean": _t,
+    "asin": _asin,
+    "normal": _normal,
+}
+
+
+def interval(kind: str, method: str, est, se, df, n, level: float = 0.95):
+    """Compute intervals with a registered method.
+
+    Parameters
+    ----------
+    kind : {"mean", "proportion"}
+        Which registry to use.
+    method : str
+        A name in that registry; anything else raises a ``ValueError`` that
+        lists the valid names.
+    est, se, df, n : array_like
+        Estimates, standard errors, degrees of freedom and unweighted row
+        counts (used by ``beta``), broadcast together.
+    level : float
+        Confidence level in (0, 1).
+    """
+    level = check_level(level)
+    registry = PROPORTION_METHODS if kind == "proportion" else MEAN_METHODS
+    fn = registry[check_choice(method, registry, "ci_method")]
+    est = np.asarray(est, float)
+    return fn(est, np.asarray(se, float), np.asarray(df, float), np.asarray(n, float), level)

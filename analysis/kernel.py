@@ -1,0 +1,182 @@
+"""Unchecked numeric kernels: group sums, stage variances, replicate totals.
+
+Every estimator in the library is a ratio of two weighted totals.  The
+kernels here take numpy arrays and integer codes (never DataFrames), validate
+nothing, and vectorise over variables, domains and replicates at once; the
+public design methods validate their inputs once and call them.  They are
+written as group-by sums over (stratum, PSU, domain) so that they can run on
+a distributed engine with the same meaning.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+__all__ = [
+    "Stage",
+    "compact_codes",
+    "group_sum",
+    "stage_variance",
+    "taylor_variance",
+    "domain_sums",
+    "replicate_domain_totals",
+    "domain_df",
+]
+
+
+def compact_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Map integer keys in ``[0, size)`` to compact codes ``0..K-1``.
+
+    Returns ``(uniques, codes)`` with ``uniques`` sorted.  Uses a counting
+    pass when the key space is small (no sort), ``np.unique`` otherwise.
+    """
+    n = key.shape[0]
+    if size <= 4 * n + 4096:
+        present = np.bincount(key, minlength=size) > 0
+        uniques = np.flatnonzero(present)
+        remap = np.empty(size, dtype=np.int64)
+        remap[uniques] = np.arange(uniques.shape[0])
+        return uniques, remap[key]
+    uniques, codes = np.unique(key, return_inverse=True)
+    return uniques, codes.reshape(-1)
+
+
+def group_sum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum the rows of ``values`` (n x m) within ``codes`` (n,), vectorised over columns."""
+    n = codes.shape[0]
+    if values.ndim == 1:
+        return np.bincount(codes, weights=values, minlength=n_groups)
+    ind = sparse.csr_matrix(
+        (np.ones(n), (codes, np.arange(n))), shape=(n_groups, n)
+    )
+    return np.asarray(ind @ values)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One sampling stage in the variance formula.
+
+    Attributes
+    ----------
+    unit : (n,) int
+        Code of each row's sampling unit at this stage, unique across groups.
+    group : (U,) int
+        The group (stratum at stage 1, parent PSU at stage 2) of each unit.
+    n_units : (G,) float
+        Number of units each group holds in the whole design.
+    scale : (G,) float
+        Multiplier of the group's sum of squares: ``(1 - f) n / (n - 1)``
+        (times ``n1/N1`` of the parent at stage 2); the lonely-PSU rule sets it.
+    centre : (G,) bool
+        Whether unit totals are centred at the group mean (``False`` only for
+        lonely units under ``lonely_psu="adjust"``).
+    factor : float
+        Overall multiplier (``lonely_psu="average"``: strata / strata kept).
+    """
+
+    unit: np.ndarray
+    group: np.ndarray
+    n_units: np.ndarray
+    scale: np.ndarray
+    centre: np.ndarray
+    factor: float = 1.0
+
+
+def stage_variance(stage: Stage, z: np.ndarray, dom: np.ndarray, n_dom: int, rows=None) -> np.ndarray:
+    """Between-unit variance of one stage for every domain and column.
+
+    Implements Σ_g scale_g Σ_k (Z_gk - Z̄_g)² where ``Z_gk`` is the total of
+    ``z`` over the rows of unit ``k`` that belong to the domain; units of the
+    group without domain rows count as zero totals (standard domain
+    estimation; Lohr 2022, sec. 4.3; Wolter 2007, ch. 1).
+
+    Parameters
+    ----------
+    z : (r, J) linearised values of the rows in ``rows``.
+    dom : (r,) domain code of those rows, in ``[0, n_dom)``.
+    rows : (r,) index of those rows in the design, or None for all rows.
+
+    Returns
+    -------
+    (n_dom, J) array of variances.
+    """
+    unit = stage.unit if rows is None else stage.unit[rows]
+    n_groups = stage.n_units.shape[0]
+    n_unit_total = stage.group.shape[0]
+    key = unit.astype(np.int64) * n_dom + dom
+    uniq, codes = compact_codes(key, n_unit_total * n_dom)
+    totals = group_sum(codes, z, uniq.shape[0])  # (K, J) unit x domain totals
+    k_unit = uniq // n_dom
+    k_dom = uniq % n_dom
+    k_group = stage.group[k_unit]
+    gd = k_group * n_dom + k_dom
+    s1 = group_sum(gd, totals, n_groups * n_dom)
+    cnt = np.bincount(gd, minlength=n_groups * n_dom).astype(float)
+    n_g = np.repeat(stage.n_units, n_dom)
+    centre = np.repeat(stage.centre, n_dom)
+    mean = np.where(centre[:, None], s1 / n_g[:, None], 0.0)
+    dev = totals - mean[gd]
+    ss = group_sum(gd, dev * dev, n_groups * n_dom) + ((n_g - cnt)[:, None] * mean * mean)
+    ss *= np.repeat(stage.scale, n_dom)[:, None]
+    return ss.reshape(n_groups, n_dom, -1).sum(axis=0) * stage.factor
+
+
+def taylor_variance(stages, z: np.ndarray, dom: np.ndarray, n_dom: int, rows=None) -> np.ndarray:
+    """Sum of the stage variances (R's ``svyrecvar`` without calibration)."""
+    out = stage_variance(stages[0], z, dom, n_dom, rows)
+    for st in stages[1:]:
+        out = out + stage_variance(st, z, dom, n_dom, rows)
+    return out
+
+
+def domain_sums(dom: np.ndarray, n_dom: int, values: np.ndarray) -> np.ndarray:
+    """Column sums of ``values`` (r x m) within each domain: (n_dom, m)."""
+    return group_sum(dom, values, n_dom)
+
+
+def replicate_domain_totals(values: np.ndarray, dom: np.ndarray, n_dom: int, rep, rows=None) -> np.ndarray:
+    """Replicate totals Σ_{i in d} rw_ir v_ij for every domain, column, replicate.
+
+    ``rep`` is a :class:`analysis.replicate.ReplicateStructure`: either full
+    replicate weights (n x R), or the compressed form ``w_i * A[u_i, r]``
+    with one row of multipliers ``A`` per distinct pattern (typically per
+    PSU), which turns the product into group sums plus a small matrix
+    product.  Returns an (n_dom, J, R) array.
+    """
+    r_, j_ = values.shape
+    if rep.patterns is not None:
+        u = rep.pattern_of_row if rows is None else rep.pattern_of_row[rows]
+        w = rep.weights if rows is None else rep.weights[rows]
+        n_pat = rep.patterns.shape[0]
+        uniq, codes = compact_codes(u.astype(np.int64) * n_dom + dom, n_pat * n_dom)
+        tot = group_sum(codes, values * w[:, None], uniq.shape[0])  # (K, J)
+        k = uniq.shape[0]
+        k_dom = uniq % n_dom
+        k_pat = uniq // n_dom
+        rows_ = (k_dom[:, None] * j_ + np.arange(j_)).ravel()
+        cols_ = np.repeat(np.arange(k), j_)
+        s = sparse.csr_matrix((tot.ravel(), (rows_, cols_)), shape=(n_dom * j_, k))
+        out = s @ rep.patterns[k_pat]
+    else:
+        rw = rep.full if rows is None else rep.full[rows]
+        rows_ = (dom[:, None] * j_ + np.arange(j_)).ravel()
+        cols_ = np.repeat(np.arange(r_), j_)
+        s = sparse.csr_matrix((values.ravel(), (rows_, cols_)), shape=(n_dom * j_, r_))
+        out = s @ rw
+    return np.asarray(out).reshape(n_dom, j_, -1)
+
+
+def domain_df(psu: np.ndarray, stratum: np.ndarray, n_psu: int, n_strata: int, dom: np.ndarray, n_dom: int) -> np.ndarray:
+    """Design degrees of freedom of each domain, as R's ``degf`` of a subset.
+
+    (distinct PSUs holding domain rows) - (distinct strata holding them).
+    """
+    psu_present = np.bincount(
+        compact_codes(psu.astype(np.int64) * n_dom + dom, n_psu * n_dom)[0] % n_dom, minlength=n_dom
+    )
+    str_present = np.bincount(
+        compact_codes(stratum.astype(np.int64) * n_dom + dom, n_strata * n_dom)[0] % n_dom, minlength=n_dom
+    )
+    return (psu_present - str_present).astype(float)
