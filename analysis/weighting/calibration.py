@@ -686,7 +686,7 @@ def _trim_bounds(w, upper, lower, relative_to):
 
 
 def _trim_core(design_like_spec, data, w, rep, upper, lower, relative_to, recalibrate,
-               max_rounds, with_step):
+               max_rounds, with_step, cap_tol=1e-6):
     lo, hi = _trim_bounds(w, upper, lower, relative_to)
     spec = design_like_spec if recalibrate else None
     cur, currep = w, rep
@@ -708,13 +708,14 @@ def _trim_core(design_like_spec, data, w, rep, upper, lower, relative_to, recali
         out, disc = _apply_spec(spec, data, capped, currep, with_step=with_step)
         cur, currep = out.weights, out.repweights
         live = cur > 0
-        if (cur[live] <= hi * (1 + 1e-9)).all() and (cur[live] >= lo * (1 - 1e-9)).all():
+        if (cur[live] <= hi * (1 + cap_tol)).all() and (cur[live] >= lo * (1 - cap_tol)).all():
             break
     else:
         warnings.warn(
             f"trim: after {max_rounds} rounds of trimming and re-calibration some weights are "
-            f"still outside [{lo:g}, {hi:g}] (range {out.weights[out.weights > 0].min():g} .. "
-            f"{out.weights.max():g}); the controls hold, the cap does not", WeightingWarning,
+            f"still outside [{lo:.10g}, {hi:.10g}] by more than cap_tol={cap_tol:g} (range "
+            f"{out.weights[out.weights > 0].min():.10g} .. {out.weights.max():.10g}); the "
+            "controls hold, the cap does not", WeightingWarning,
             stacklevel=3)
     out.method = (f"cap [{lo:.6g}, {hi:.6g}]"
                   + (f", re-calibrated ({spec.kind})" if spec is not None else ""))
@@ -726,7 +727,8 @@ def _trim_core(design_like_spec, data, w, rep, upper, lower, relative_to, recali
 
 
 def trim(design, upper: float | None = None, *, lower: float | None = None,
-         relative_to: str = "median", recalibrate: bool = True, max_rounds: int = 20):
+         relative_to: str = "median", recalibrate: bool = True, max_rounds: int = 50,
+         cap_tol: float = 1e-6):
     """Trim extreme weights, redistribute the excess, and re-calibrate.
 
     Weights above the cap (or below the floor) are set to it and the
@@ -749,8 +751,11 @@ def trim(design, upper: float | None = None, *, lower: float | None = None,
         once, on the input weights).
     recalibrate : bool, default True
         Re-calibrate to the design's last controls after trimming.
-    max_rounds : int, default 20
-        Trim/re-calibrate rounds.
+    max_rounds : int, default 50
+        Trim/re-calibrate rounds; a :class:`WeightingWarning` is issued if the
+        bounds still do not hold (the controls always do).
+    cap_tol : float, default 1e-6
+        Relative slack allowed on the bounds after re-calibration.
 
     Returns
     -------
@@ -772,7 +777,7 @@ def trim(design, upper: float | None = None, *, lower: float | None = None,
     prev = design.weighting_report
     spec = _last_spec(prev)
     out, disc, n_trimmed = _trim_core(spec, data, w, rep, upper, lower, relative_to,
-                                      recalibrate, max_rounds, with_step=True)
+                                      recalibrate, max_rounds, with_step=True, cap_tol=cap_tol)
     report = _report("trim", out, disc, prev, spec, n_trimmed=n_trimmed)
     if out.step is None and not _is_replicate(design):
         return design._replace_weights(out.weights, report=report)
@@ -781,8 +786,8 @@ def trim(design, upper: float | None = None, *, lower: float | None = None,
 
 def trim_weights(data: pd.DataFrame | None, weights, upper: float | None = None, *,
                  lower: float | None = None, relative_to: str = "median",
-                 controls: WeightingReport | None = None,
-                 max_rounds: int = 20) -> tuple[np.ndarray, WeightingReport]:
+                 controls: WeightingReport | None = None, max_rounds: int = 50,
+                 cap_tol: float = 1e-6) -> tuple[np.ndarray, WeightingReport]:
     """Array version of :func:`trim`: returns ``(weights, report)``.
 
     ``controls`` is the report of an earlier ``*_weights`` call whose
@@ -795,7 +800,8 @@ def trim_weights(data: pd.DataFrame | None, weights, upper: float | None = None,
     _check_weights_in(w)
     spec = _last_spec(controls)
     out, disc, n_trimmed = _trim_core(spec, data, w, None, upper, lower, relative_to,
-                                      spec is not None, max_rounds, with_step=False)
+                                      spec is not None, max_rounds, with_step=False,
+                                      cap_tol=cap_tol)
     return out.weights, _report("trim", out, disc, controls, spec, n_trimmed=n_trimmed)
 
 
