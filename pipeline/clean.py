@@ -82,6 +82,16 @@ def main(argv=None) -> None:
         if cfg["frame"]["key"] not in frame.columns:
             raise PipelineError(frame_path, cfg["frame"]["key"], "frame key column not found")
         frame_ids = frame[cfg["frame"]["key"]]
+        if "sample" in cfg["frame"]:  # the sampled EAs: each must be in the frame
+            sample_path = args.survey / cfg["frame"]["sample"]
+            sample = io.read_table(sample_path)
+            if cfg["frame"]["key"] not in sample.columns:
+                raise PipelineError(sample_path, cfg["frame"]["key"], "EA key column not found")
+            absent = ~sample[cfg["frame"]["key"]].isin(frame_ids)
+            if absent.any():
+                raise PipelineError(frame_path, cfg["frame"]["key"],
+                                    f"sampled EA {sample[cfg['frame']['key']][absent].iloc[0]!r} is not in the frame")
+            frame_ids = sample[cfg["frame"]["key"]]
 
     ledgers: dict[str, Ledger] = {}
     for name in order(cfg["files"]):
@@ -137,7 +147,7 @@ def _keys(df: pd.DataFrame, key: list[str]) -> pd.Series:
     from .rules import fmt
     if len(key) == 1:
         return df[key[0]].map(fmt)
-    return df[key].astype(object).map(fmt).agg("-".join, axis=1)
+    return df[key].astype(object).map(fmt).agg("/".join, axis=1)
 
 
 def _keyset(df, key) -> set:

@@ -204,6 +204,8 @@ SCHEMA = Table({
     "files": Map(FILE, min_len=1),
     "frame": Table({"path": Str(), "key": Str(doc="EA column shared with the household file"),
                     "prob": Str(doc="column: selection probability of the EA"),
+                    "prob_within": Str(doc="column: probability of a household within its EA"),
+                    "sample": Str(doc="CSV listing the sampled EAs (key column); each must be in the frame"),
                     "listed": Str(doc="column: households listed in the EA"),
                     "sampled": Str(doc="column: households sampled in the EA (default: counted)")},
                    required=("path", "key", "prob")),
@@ -232,7 +234,7 @@ SCHEMA = Table({
         "numerator": Expr(doc="proportion: the condition counted; mean: the value averaged")},
         required=("id", "unit", "label", "numerator")), min_len=1),
     "reporting": Default(Table({
-        "ci_method": Default(Str(choices=("beta", "logit", "wilson", "wald", "xlogit")), "beta"),
+        "ci_method": Default(Str(choices=("beta", "logit", "xlogit", "wilson", "asin", "mean", "normal")), "beta"),
         "level": Default(Num(lo=0.5, hi=0.999), 0.95),
         "min_n_eff": Default(Num(lo=0), 30), "max_ci_width": Default(Num(lo=0), 0.30),
         "max_rel_ci_width": Default(Num(lo=0), 1.30), "rel_width_from": Default(Num(lo=0), 0.05),
@@ -315,7 +317,7 @@ def inputs(c: dict) -> dict[str, list[Path]]:
     """Input files of each stage, as paths under the survey folder."""
     d = c["_dir"]
     w = c.get("weighting") or {}
-    frame = [d / c["frame"]["path"]] if "frame" in c else []
+    frame = [d / c["frame"][k] for k in ("path", "sample") if k in c.get("frame", {})]
     return {"ingest": [d / f["path"] for f in c["files"].values()],
             "clean": frame,
             "weight": frame + [d / x["path"] for x in w.get("controls", [])],
@@ -330,7 +332,7 @@ def make_deps(survey_dir) -> str:
              f"CLEAN_INPUTS := {' '.join(map(str, ins['clean']))}",
              f"WEIGHT_INPUTS := {' '.join(map(str, ins['weight']))}",
              f"GENERATOR := {' '.join(map(str, ins['generator']))}",
-             f"GENERATOR_ARGS := {' '.join(gen.get('args', []))}"]
+             f"GENERATOR_ARGS := {' '.join(a.replace('{survey}', str(survey_dir)) for a in gen.get('args', []))}"]
     return "\n".join(lines) + "\n"
 
 

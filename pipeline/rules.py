@@ -28,7 +28,7 @@ class Ledger:
     def __init__(self, name: str, df: pd.DataFrame, key: list[str], cfg_path: str):
         self.name, self.raw, self.key, self.cfg_path = name, df, key, cfg_path
         self.df = df.copy()
-        self.keys = df[key].astype(object).map(fmt).agg("-".join, axis=1) if len(key) > 1 else df[key[0]].map(fmt)
+        self.keys = df[key].astype(object).map(fmt).agg("/".join, axis=1) if len(key) > 1 else df[key[0]].map(fmt)
         self.out = pd.Series(False, index=df.index)  # quarantined?
         self.quarantined: list[dict] = []
         self.fixes: list[dict] = []

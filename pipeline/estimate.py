@@ -1,0 +1,140 @@
+"""Stage 4, estimate: every indicator x every domain, with reliability flags.
+
+Household indicators use the weighted household file, person indicators the
+person file (which carries its household's design columns and weight).  For
+each indicator and domain: estimate, SE, CI (``[reporting].ci_method``,
+default ``beta`` = Korn-Graubard), df, deff, CV, unweighted n, n_eff,
+weighted n, and the NCHS suppression/review flags (:mod:`pipeline.reliability`).
+Writes ``build/<survey>/estimates.csv``, ``estimates.parquet`` and
+``estimates.xlsx``.  All statistics come from :mod:`analysis`.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from . import config, io
+from .errors import Log, PipelineError, parse_args, run
+from .expr import ExpressionError, evaluate, evaluate_bool
+from .reliability import flags
+
+COLUMNS = ["indicator", "label_vi", "label_en", "unit", "kind", "domain", "domain_value", "domain_value_label",
+           "estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "n", "n_eff", "weighted_n",
+           "suppress", "flags", "ci_method", "universe", "numerator"]
+
+
+def make_design(df: pd.DataFrame, cfg: dict):
+    from analysis import SurveyDesign
+    d = cfg["design"]
+    return SurveyDesign(df, weights="weight", strata=d.get("strata"), psu=d["psu"], fpc=d.get("fpc"),
+                        lonely_psu=d["lonely_psu"])
+
+
+def value_label(codebook: dict, col: str, v) -> str:
+    for table in codebook.values():
+        labels = table.get(col, {}).get("values", {})
+        key = str(int(v)) if isinstance(v, (int, float, np.number)) and float(v).is_integer() else str(v)
+        if key in labels:
+            return labels[key]
+    return ""
+
+
+def _fmt(v) -> str:
+    return str(int(v)) if isinstance(v, (int, float, np.number)) and float(v).is_integer() else str(v)
+
+
+def _expr(fn, expression, data, path, key):
+    try:
+        return fn(expression, data)
+    except ExpressionError as e:
+        raise PipelineError(path, key, f"{e.problem} in {expression!r}") from None
+
+
+def prepare(df: pd.DataFrame, cfg: dict, unit: str):
+    """Add one analysis column per indicator of *unit*; return the data, indicators and universes."""
+    cols, universes, inds = {}, {}, []
+    for i, ind in enumerate(cfg["indicators"]):
+        if ind["unit"] != unit:
+            continue
+        y = _expr(evaluate, ind["numerator"], df, cfg["_path"], f"indicators[{i}].numerator")
+        if ind["kind"] == "proportion" and not pd.api.types.is_bool_dtype(y):
+            y = y != 0
+        cols[f"y_{ind['id']}"] = y.astype("Float64").astype("float64")
+        universes[ind["id"]] = (_expr(evaluate_bool, ind["universe"], df, cfg["_path"], f"indicators[{i}].universe")
+                                .fillna(False).to_numpy(bool) if "universe" in ind else np.ones(len(df), bool))
+        inds.append((i, ind))
+    return pd.concat([df, pd.DataFrame(cols, index=df.index)], axis=1), inds, universes
+
+
+def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict) -> list[dict]:
+    data, inds, universes = prepare(df, cfg, unit)
+    if not inds:
+        return []
+    design = make_design(data, cfg)
+    rows = []
+    for j, dom in enumerate(cfg["domains"]):
+        if not set(dom["by"]) <= set(data.columns):
+            continue  # e.g. a domain by sex has no meaning for household indicators
+        inside = (_expr(evaluate_bool, dom["where"], data, cfg["_path"], f"domains[{j}].where").fillna(False).to_numpy(bool)
+                  if "where" in dom else np.ones(len(data), bool))
+        for i, ind in inds:
+            mask = universes[ind["id"]] & inside
+            if not mask.any():
+                raise PipelineError(cfg["_path"], f"domains[{j}]",
+                                    f"domain {dom['id']!r} holds no records for indicator {ind['id']!r}")
+            y, by = f"y_{ind['id']}", dom["by"] or None
+            if ind["kind"] == "mean":
+                t = design.mean([y], by=by, where=mask, na_rm=True).to_frame()
+            else:
+                t = design.proportion([y], by=by, where=mask, ci_method=cfg["reporting"]["ci_method"],
+                                      na_rm=True).to_frame()
+                t = t[t["level"].astype(float) == 1]
+            for _, row in t.iterrows():
+                values = [row[c] for c in dom["by"]]
+                rows.append({
+                    "indicator": ind["id"], "label_vi": ind["label"]["vi"], "label_en": ind["label"]["en"],
+                    "unit": unit, "kind": ind["kind"], "domain": dom["id"],
+                    "domain_value": " x ".join(_fmt(v) for v in values) if values else "all",
+                    "domain_value_label": " x ".join(value_label(codebook, c, v) for c, v in zip(dom["by"], values))
+                    if values else dom["label"]["en"],
+                    **{k: row[k] for k in ["estimate", "se", "ci_low", "ci_high", "df", "deff", "cv",
+                                           "n", "n_eff", "weighted_n"]},
+                    "ci_method": cfg["reporting"]["ci_method"] if ind["kind"] == "proportion" else "t",
+                    "universe": ind.get("universe", ""), "numerator": ind["numerator"]})
+    return rows
+
+
+def main(argv=None) -> None:
+    args, log = parse_args("estimate", argv), Log("estimate")
+    cfg = config.load(args.survey)
+    src = args.build / "weight"
+    data = {"household": io.read_parquet(src / "household.parquet"), "person": io.read_parquet(src / "person.parquet")}
+    codebook = io.read_json(args.build / "ingest" / "codebook.json")
+    log(f"read {src}: " + ", ".join(f"{k} {len(v)} records" for k, v in data.items()))
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for unit, df in data.items():
+            rows += estimate_unit(df, cfg, unit, codebook)
+    order = {ind["id"]: k for k, ind in enumerate(cfg["indicators"])}
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("suppress", "flags")])
+    table = table.sort_values("indicator", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    table = flags(table, cfg["reporting"], table["kind"])[COLUMNS]
+    table["n"] = table["n"].astype("int64")
+    published = table.copy()
+    cols = ["estimate", "se", "ci_low", "ci_high", "cv"]
+    published[cols] = published[cols].astype("float64").where(~published["suppress"])
+    rules = pd.DataFrame({"rule": list(cfg["reporting"]), "value": [str(v) for v in cfg["reporting"].values()]})
+    with io.Outputs(args.build) as out:
+        out.csv(table, "estimates.csv")
+        out.parquet(table, "estimates.parquet")
+        out.xlsx({"estimates": published, "all (unsuppressed)": table, "reporting rules": rules}, "estimates.xlsx")
+    log(f"{len(table)} estimates ({int(table['suppress'].sum())} suppressed); "
+        f"wrote {args.build}/estimates.csv, .parquet, .xlsx")
+    log.done()
+
+
+if __name__ == "__main__":
+    run(main)

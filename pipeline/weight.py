@@ -1,0 +1,191 @@
+"""Stage 3, weight: base weights, nonresponse adjustment, raking, trimming.
+
+Links the clean households to the frame, computes base weights from the
+frame's selection probabilities (``1 / (pi_EA x pi_household_within_EA)``),
+adjusts for nonresponse within the configured classes, rakes the respondents
+to the census control tables, trims as configured and (optionally) adds
+replicate weights re-calibrated like the full-sample weights.  All weighting
+is done by :mod:`analysis.weighting`.  Writes ``build/<survey>/weight/``:
+``household.parquet`` and ``person.parquet`` (respondents with design
+columns and ``weight``), ``diagnostics.json`` and ``manifest.json``.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from . import config, io
+from .errors import Log, PipelineError, parse_args, run
+from .expr import ExpressionError, evaluate_bool
+from .rules import fmt
+
+
+def link_frame(hh: pd.DataFrame, frame: pd.DataFrame, fcfg: dict, frame_path) -> pd.DataFrame:
+    key = fcfg["key"]
+    for col in [key, fcfg["prob"]] + [fcfg[k] for k in ("prob_within", "listed", "sampled") if k in fcfg]:
+        if col not in frame.columns:
+            raise PipelineError(frame_path, col, "column not found" + _close(col, frame.columns))
+    if frame[key].duplicated().any():
+        raise PipelineError(frame_path, key, f"duplicate EA {frame[key][frame[key].duplicated()].iloc[0]!r}")
+    extra = [c for c in frame.columns if c not in hh.columns or c == key]
+    out = hh.merge(frame[extra], on=key, how="left", validate="many_to_one")
+    unlinked = out[fcfg["prob"]].isna()
+    if unlinked.any():
+        raise PipelineError(frame_path, key, f"EA {out.loc[unlinked, key].iloc[0]!r} of the sample is not in the frame")
+    return out
+
+
+def base_probability(df: pd.DataFrame, fcfg: dict, frame_path) -> np.ndarray:
+    """Probability of selection of each household: EA probability x within-EA probability."""
+    p = df[fcfg["prob"]].to_numpy(float)
+    if "prob_within" in fcfg:
+        p = p * df[fcfg["prob_within"]].to_numpy(float)
+    elif "listed" in fcfg:
+        sampled = (df[fcfg["sampled"]] if "sampled" in fcfg else df.groupby(fcfg["key"])[fcfg["key"]].transform("size"))
+        p = p * sampled.to_numpy(float) / df[fcfg["listed"]].to_numpy(float)
+    bad = ~((p > 0) & (p <= 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise PipelineError(frame_path, fcfg["prob"], f"selection probability {p[i]!r} of EA {df[fcfg['key']].iloc[i]!r} "
+                            "is not in (0, 1]")
+    return p
+
+
+def read_controls(cfg, survey, data: pd.DataFrame) -> list[tuple]:
+    out = []
+    for i, c in enumerate(cfg["weighting"]["controls"]):
+        path = survey / c["path"]
+        t = io.read_table(path)
+        if "count" not in t.columns:
+            raise PipelineError(path, "count", "control table needs a 'count' column")
+        if not pd.api.types.is_numeric_dtype(t["count"]) or t["count"].isna().any():
+            bad = t["count"][pd.to_numeric(t["count"], errors="coerce").isna()]
+            raise PipelineError(path, "count", f"non-numeric or missing count {str(bad.iloc[0]) if len(bad) else ''!r}")
+        margins = [m for m in t.columns if m != "count"]
+        for m in margins:
+            if m not in data.columns:
+                raise PipelineError(path, m, "margin column not found in the household data" + _close(m, data.columns))
+        cells = set(map(tuple, t[margins].map(fmt).to_numpy()))
+        sample = data[margins].map(fmt).drop_duplicates()
+        for row in sample.itertuples(index=False):
+            if tuple(row) not in cells:
+                shown = ", ".join(f"{m}={v}" for m, v in zip(margins, row))
+                raise PipelineError(path, shown, "no control total for this cell, which holds sample households")
+        out.append((path, c["unit"], t[margins + ["count"]]))
+    return out
+
+
+def main(argv=None) -> None:
+    args, log = parse_args("weight", argv), Log("weight")
+    cfg = config.load(args.survey)
+    if not cfg.get("weighting"):
+        raise PipelineError(cfg["_path"], "weighting", "a [weighting] table is required for the weight stage")
+    from analysis import SurveyDesign, SurveyError
+    from analysis.weighting import WeightingError, adjust_nonresponse, base_weights, rake, trim
+
+    wcfg, fcfg, dcfg = cfg["weighting"], cfg["frame"], cfg["design"]
+    src = args.build / "clean"
+    hh = io.read_parquet(src / "household.parquet")
+    person = io.read_parquet(src / "person.parquet") if "person" in cfg["files"] else None
+    frame_path = args.survey / fcfg["path"]
+    frame = io.read_table(frame_path)
+    log(f"read {src}/household.parquet ({len(hh)} records), {frame_path} ({len(frame)} EAs)")
+
+    hh = link_frame(hh, frame, fcfg, frame_path)
+    for par in ("psu", "strata", "fpc"):
+        col = dcfg.get(par)
+        if col and col not in hh.columns:
+            raise PipelineError(cfg["_path"], f"design.{par}", f"column {col!r} not found in the household data or frame"
+                                + _close(col, hh.columns))
+    for c in wcfg["nonresponse_classes"]:
+        if c not in hh.columns:
+            raise PipelineError(cfg["_path"], "weighting.nonresponse_classes", f"column {c!r} not found" + _close(c, hh.columns))
+    try:
+        resp = evaluate_bool(wcfg["respondent"], hh).fillna(False).to_numpy(bool)
+        elig = evaluate_bool(wcfg["eligible"], hh).fillna(False).to_numpy(bool) if "eligible" in wcfg else np.ones(len(hh), bool)
+    except ExpressionError as e:
+        raise PipelineError(cfg["_path"], "weighting", f"{e.problem} in {e.expression!r}") from None
+    controls = read_controls(cfg, args.survey, hh[resp & elig])
+
+    reports = {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hh["w_base"] = base_weights(None, [base_probability(hh, fcfg, frame_path)])
+            hh["w_nonresponse"], reports["nonresponse"] = adjust_nonresponse(
+                hh, "w_base", resp, wcfg["nonresponse_classes"] or None, eligible=elig)
+            data = hh[resp & elig].reset_index(drop=True)
+            design = SurveyDesign(data, weights="w_nonresponse", strata=dcfg.get("strata"), psu=dcfg["psu"],
+                                  fpc=dcfg.get("fpc"), lonely_psu=dcfg["lonely_psu"])
+            hh_controls = [t for _, unit, t in controls if unit == "household"]
+            if hh_controls:
+                design = rake(design, hh_controls, tol=wcfg.get("rake", {}).get("tol", 1e-10),
+                              max_iter=wcfg.get("rake", {}).get("max_iter", 100))
+                reports["rake"] = design.weighting_report
+            if wcfg.get("trim"):
+                t = wcfg["trim"]
+                design = trim(design, upper=t.get("upper"), lower=t.get("lower"), relative_to=t["relative_to"])
+                reports["trim"] = design.weighting_report
+    except (WeightingError, SurveyError) as e:
+        raise PipelineError(cfg["_path"], "weighting", _attribute(str(e), controls)) from None
+    data["weight"] = np.asarray(design.weights, float)
+    if person is not None:
+        pk = cfg["files"]["person"]["parent_key"]
+        hk = cfg["files"]["household"]["key"]
+        add = [c for c in data.columns if c not in person.columns or c in pk]
+        before = len(person)
+        person = person.merge(data[add].rename(columns=dict(zip(hk, pk))), on=pk, how="inner", validate="many_to_one")
+        if len(person) < before:
+            log(f"{before - len(person)} person records of non-responding or ineligible households left out")
+    diagnostics = {"households": {"clean": len(hh), "eligible": int(elig.sum()), "respondents": int((resp & elig).sum())},
+                   "weight_total": float(data["weight"].sum()),
+                   "steps": {k: _plain(r.to_dict()) for k, r in reports.items()}}
+    out_dir = args.build / "weight"
+    with io.Outputs(out_dir) as out:
+        out.parquet(data, "household.parquet")
+        if person is not None:
+            out.parquet(person, "person.parquet")
+        out.json(diagnostics, "diagnostics.json")
+        out.json({"stage": "weight", "inputs": [io.file_entry(p, args.survey) for p in config.inputs(cfg)["weight"]],
+                  "outputs": out.entries()}, "manifest.json")
+    log(f"{len(data)} responding households weighted to {data['weight'].sum():,.0f}; "
+        f"{len(person) if person is not None else 0} persons; wrote {out_dir}")
+    log.done()
+
+
+def _plain(o):
+    if isinstance(o, dict):
+        return {str(k): _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    if isinstance(o, (float, np.floating)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, (str, int, bool)) or o is None:
+        return o
+    return str(o)
+
+
+def _attribute(msg: str, controls) -> str:
+    """Prefix an analysis error with the control file it concerns, if it names one's margins."""
+    for path, _, t in controls:
+        name = " x ".join(c for c in t.columns if c != "count")
+        if re.search(rf"\b{re.escape(name)}\b", msg):
+            return f"{path}: {msg}"
+    return msg
+
+
+def _close(col, columns) -> str:
+    import difflib
+    m = difflib.get_close_matches(str(col), [str(c) for c in columns], n=1)
+    return f" (did you mean {m[0]!r}?)" if m else ""
+
+
+if __name__ == "__main__":
+    run(main)
