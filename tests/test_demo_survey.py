@@ -213,7 +213,8 @@ def test_frame_and_allocation(pop):
     # selection probabilities sum to the allocation in every stratum
     np.testing.assert_allclose(s["pi"], s["n"], rtol=1e-12)
     assert f["pi_ea"].between(0, 1).all()
-    np.testing.assert_allclose(f["pi_hh"], f["pi_ea"] * 20 / f["households"], rtol=1e-12)
+    assert (f["listed"] >= f["households"]).all()
+    np.testing.assert_allclose(f["pi_hh"], f["pi_ea"] * 20 / f["listed"], rtol=1e-12)
     # square-root allocation: n_h / sqrt(M_h) roughly constant
     ratio = s["n"] / np.sqrt(s["hh"])
     assert ratio.max() / ratio.min() < 2.5
@@ -226,10 +227,14 @@ def test_sample_structure(run, pop):
     hh = smp.households
     assert len(hh) == 3000 and (hh.groupby("ea_id").size() == 20).all()
     assert not hh.duplicated(["ea_id", "listing_no"]).any()
-    # self-weighting within stratum: weights sum to the stratum household count
-    w = hh.groupby("stratum")["weight"].sum()
-    M = pop.frame.groupby("stratum")["households"].sum()
-    np.testing.assert_allclose(w, M[w.index], rtol=1e-9)
+    # design weights: 1 / (pi_ea * 20 / listed dwellings)
+    f = pop.frame.set_index("ea_id")
+    exp = f.loc[hh["ea_id"], "pi_ea"].to_numpy() * 20 / f.loc[hh["ea_id"], "listed"].to_numpy()
+    np.testing.assert_allclose(hh["pi_hh"], exp, rtol=1e-12)
+    np.testing.assert_allclose(hh["weight"] * hh["pi_hh"], 1.0)
+    # vacant dwellings (result 4) carry no household attributes
+    vac = hh["result"] == 4
+    assert vac.any() and hh.loc[vac, "hh_size"].isna().all() and hh.loc[~vac, "hh_size"].notna().all()
     nr = (hh["result"] != 1).mean()
     assert 0.04 <= nr <= 0.12
     assert set(hh["result"].unique()) <= {1, 2, 3, 4}
@@ -247,6 +252,9 @@ def test_nonresponse_depends_on_characteristics(pop):
     assert nr[hh["hh_size"] == 1].mean() > nr[hh["hh_size"] >= 4].mean() + 0.02
     assert 0.05 <= nr.mean() <= 0.12
     assert set(hh.loc[nr, "result"]) == {2, 3, 4}
+    # weighted count of occupied dwellings is unbiased for the household total
+    occ = [(f.loc[f["result"] != 4, "weight"]).sum() for f in frames]
+    assert np.mean(occ) == pytest.approx(len(pop.households), rel=0.02)
 
 
 def test_draw_sample_speed_and_rng_only(pop):

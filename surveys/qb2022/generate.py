@@ -78,6 +78,7 @@ N_HH_PER_EA = 20
 MIN_EA_PER_STRATUM = 2
 EA_TARGET_SIZE = 135
 EA_MIN, EA_MAX = 80, 200
+VACANCY_RATE = 0.012  # vacant dwellings on the 2022 listing, per occupied dwelling
 FIELD_START = dt.date(2022, 7, 18)
 SAV_TIMESTAMP = b"14 Jul 2200:00:00"  # fixed creation date/time in the .sav header
 
@@ -285,6 +286,11 @@ class Population:
         position of its household in ``households``.
     person_start : numpy.ndarray
         Row of each household's first member in ``persons``.
+    listing_hh : numpy.ndarray
+        The 2022 listing, EA by EA in frame order: row of the household in
+        ``households`` for each listed dwelling, -1 for a vacant dwelling.
+    listing_start : numpy.ndarray
+        Position of each EA's first dwelling in ``listing_hh``.
     """
 
     seed: int
@@ -293,6 +299,8 @@ class Population:
     households: pd.DataFrame
     persons: pd.DataFrame
     person_start: np.ndarray = field(repr=False)
+    listing_hh: np.ndarray = field(repr=False)
+    listing_start: np.ndarray = field(repr=False)
 
 
 def _build_geography(rng):
@@ -343,9 +351,10 @@ def _split_eas(communes, rng):
                 break
         if sizes is None:  # fall back to an even split
             sizes = _split_integer(hh, np.ones(n_ea))
-        for j, s in enumerate(sizes, start=1):
-            ea_rows.append((c.commune_code * 100 + j, c.commune_code, int(s)))
-    eas = pd.DataFrame(ea_rows, columns=["ea_id", "commune_code", "households"])
+        vacant = rng.binomial(sizes, VACANCY_RATE)
+        for j, (s, v) in enumerate(zip(sizes, vacant), start=1):
+            ea_rows.append((c.commune_code * 100 + j, c.commune_code, int(s), int(s + v)))
+    eas = pd.DataFrame(ea_rows, columns=["ea_id", "commune_code", "households", "listed"])
     return eas
 
 
@@ -387,11 +396,11 @@ def build_frame(communes, eas, n_ea=N_EA_SAMPLE):
         m = st == h
         pi[m] = pps_inclusion_probabilities(frame.loc[m, "households"].to_numpy(), int(n_h))
     frame["pi_ea"] = pi
-    frame["pi_hh_within"] = np.minimum(N_HH_PER_EA / frame["households"], 1.0)
+    frame["pi_hh_within"] = np.minimum(N_HH_PER_EA / frame["listed"], 1.0)
     frame["pi_hh"] = frame["pi_ea"] * frame["pi_hh_within"]
     order = [
         "ea_id", "district_code", "district", "commune_code", "commune", "commune_type",
-        "urban", "stratum", "households", "stratum_households", "stratum_eas",
+        "urban", "stratum", "households", "listed", "stratum_households", "stratum_eas",
         "n_ea_stratum", "pi_ea", "pi_hh_within", "pi_hh",
     ]
     return frame[order]
@@ -421,7 +430,19 @@ def build_population(seed=DEFAULT_SEED):
     ea_hh = frame["households"].to_numpy()
     H = int(ea_hh.sum())
     ea = np.repeat(np.arange(n_ea), ea_hh)
-    listing_no = np.arange(H) - np.repeat(np.cumsum(ea_hh) - ea_hh, ea_hh) + 1
+    # the 2022 listing: households and vacant dwellings in random order
+    ea_listed = frame["listed"].to_numpy()
+    L = int(ea_listed.sum())
+    entry_ea = np.repeat(np.arange(n_ea), ea_listed)
+    listing_start = np.cumsum(ea_listed) - ea_listed
+    k_in_ea = np.arange(L) - listing_start[entry_ea]
+    is_vacant = k_in_ea >= ea_hh[entry_ea]
+    order = np.lexsort((rng.uniform(size=L), entry_ea))
+    is_vacant = is_vacant[order]
+    real = np.flatnonzero(~is_vacant)
+    listing_hh = np.full(L, -1, dtype=np.int64)
+    listing_hh[real] = np.arange(H)
+    listing_no = k_in_ea[real] + 1
     district = frame["district_code"].to_numpy()[ea]
     urban = frame["urban"].to_numpy()[ea]
     u = (urban == 1).astype(float)
@@ -659,7 +680,8 @@ def build_population(seed=DEFAULT_SEED):
     )
     return Population(
         seed=seed, communes=communes, frame=frame, households=households,
-        persons=persons, person_start=start,
+        persons=persons, person_start=start, listing_hh=listing_hh,
+        listing_start=listing_start,
     )
 
 
@@ -757,9 +779,10 @@ class Sample:
     eas : pandas.DataFrame
         Selected EAs (frame columns, plus ``n_hh_selected``).
     households : pandas.DataFrame
-        Selected households (population columns) plus ``result`` (1
-        completed, 2 refused, 3 not at home, 4 dwelling vacant), ``pi_ea``,
-        ``pi_hh`` and ``weight`` (design weight ``1 / pi_hh``).
+        Selected dwellings (population columns; household attributes NaN
+        for vacant dwellings) plus ``result`` (1 completed, 2 refused, 3 not
+        at home, 4 dwelling vacant), ``pi_ea``, ``pi_hh`` and ``weight``
+        (design weight ``1 / pi_hh``).
     persons : pandas.DataFrame
         Members of completed households (population columns), ``hh`` now
         the row position in ``households``.
@@ -775,9 +798,10 @@ def draw_sample(pop, rng, n_hh=N_HH_PER_EA):
 
     Stage 1: in each of the 15 strata (district x urban/rural), EAs by
     systematic PPS (measure of size = households) with the allocation in
-    ``pop.frame`` (``n_ea_stratum``); stage 2: ``n_hh`` households per EA by
-    systematic sampling from the listing.  Nonresponse is higher in urban
-    areas and for one- and two-person households.
+    ``pop.frame`` (``n_ea_stratum``); stage 2: ``n_hh`` dwellings per EA by
+    systematic sampling from the 2022 listing (``listed`` dwellings, some
+    vacant: result 4).  Nonresponse of households is higher in urban areas
+    and for one- and two-person households.
 
     Parameters
     ----------
@@ -799,25 +823,42 @@ def draw_sample(pop, rng, n_hh=N_HH_PER_EA):
         chosen.append(idx[pps_systematic(size[idx], int(n_h), rng)])
     sel = np.concatenate(chosen)
     eas = frame.iloc[sel].reset_index(drop=True)
-    eas["n_hh_selected"] = np.minimum(n_hh, eas["households"].to_numpy())
+    listed = eas["listed"].to_numpy()
+    eas["n_hh_selected"] = np.minimum(n_hh, listed)
 
-    g, pos = systematic_by_group(eas["households"].to_numpy(), eas["n_hh_selected"].to_numpy(), rng)
-    ea_first = np.cumsum(size) - size
-    hh_idx = ea_first[sel[g]] + pos
-    hhs = pop.households.take(hh_idx).reset_index(drop=True)
+    # stage 2: systematic sample of dwellings from each EA's listing
+    g, pos = systematic_by_group(listed, eas["n_hh_selected"].to_numpy(), rng)
+    entry = pop.listing_start[sel[g]] + pos
+    hh_idx = pop.listing_hh[entry]
+    vacant = hh_idx < 0
+    src = np.where(vacant, 0, hh_idx)
+    e = sel[g]
+    location = {"ea": np.arange(len(frame)), "ea_id": frame["ea_id"].to_numpy(),
+                "district": frame["district_code"].to_numpy(), "commune": frame["commune_code"].to_numpy(),
+                "urban": frame["urban"].to_numpy(), "stratum": frame["stratum"].to_numpy()}
+    cols = {}
+    for c in pop.households.columns:
+        if c in location:  # from the frame, also for vacant dwellings
+            cols[c] = location[c][e]
+        elif c == "listing_no":
+            cols[c] = pos + 1
+        else:  # household attributes: NaN for vacant dwellings
+            cols[c] = np.where(vacant, np.nan, pop.households[c].to_numpy()[src].astype(float))
+    hhs = pd.DataFrame(cols)
+    hhs["listing_no"] = pos + 1
     hhs["pi_ea"] = eas["pi_ea"].to_numpy()[g]
-    hhs["pi_hh"] = hhs["pi_ea"] * eas["n_hh_selected"].to_numpy()[g] / eas["households"].to_numpy()[g]
+    hhs["pi_hh"] = hhs["pi_ea"] * eas["n_hh_selected"].to_numpy()[g] / listed[g]
     hhs["weight"] = 1.0 / hhs["pi_hh"]
 
-    # nonresponse
-    hs = hhs["hh_size"].to_numpy()
+    # outcome: vacant dwellings 4; households respond, refuse or are not at
+    # home, nonresponse higher in urban areas and for small households
+    hs = hhs["hh_size"].to_numpy(float)
     uu = (hhs["urban"].to_numpy() == 1).astype(float)
-    p_nr = _expit(-2.95 + 0.8 * uu + 0.8 * (hs == 1) + 0.35 * (hs == 2))
+    p_nr = _expit(-3.05 + 0.8 * uu + 0.8 * (hs == 1) + 0.35 * (hs == 2))
     nr = rng.uniform(size=hs.size) < p_nr
-    r = rng.uniform(size=hs.size)
-    p_vac = np.where(hs == 1, 0.30, 0.15)
-    kind = np.where(r < p_vac, 4, np.where(r < p_vac + 0.40, 2, 3))
-    hhs["result"] = np.where(nr, kind, 1).astype(np.int64)
+    refuse = rng.uniform(size=hs.size) < 0.45
+    result = np.where(nr, np.where(refuse, 2, 3), 1)
+    hhs["result"] = np.where(vacant, 4, result).astype(np.int64)
 
     comp = np.flatnonzero(hhs["result"].to_numpy() == 1)
     src = hh_idx[comp]
