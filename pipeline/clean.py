@@ -15,7 +15,7 @@ import pandas as pd
 from . import config, io
 from .errors import Log, PipelineError, parse_args, run
 from .expr import ExpressionError, columns
-from .rules import Ledger
+from .rules import Ledger, record_keys
 
 
 def order(files: dict) -> list[str]:
@@ -144,10 +144,7 @@ def main(argv=None) -> None:
 
 
 def _keys(df: pd.DataFrame, key: list[str]) -> pd.Series:
-    from .rules import fmt
-    if len(key) == 1:
-        return df[key[0]].map(fmt)
-    return df[key].astype(object).map(fmt).agg("/".join, axis=1)
+    return record_keys(df, key)
 
 
 def _keyset(df, key) -> set:

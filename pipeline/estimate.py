@@ -79,19 +79,24 @@ def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict) -> lis
             continue  # e.g. a domain by sex has no meaning for household indicators
         inside = (_expr(evaluate_bool, dom["where"], data, cfg["_path"], f"domains[{j}].where").fillna(False).to_numpy(bool)
                   if "where" in dom else np.ones(len(data), bool))
+        groups: dict[tuple, list] = {}  # indicators sharing kind and universe are estimated in one call
         for i, ind in inds:
-            mask = universes[ind["id"]] & inside
+            groups.setdefault((ind["kind"], ind.get("universe", "")), []).append(ind)
+        for (kind, _), members in groups.items():
+            mask = universes[members[0]["id"]] & inside
             if not mask.any():
                 raise PipelineError(cfg["_path"], f"domains[{j}]",
-                                    f"domain {dom['id']!r} holds no records for indicator {ind['id']!r}")
-            y, by = f"y_{ind['id']}", dom["by"] or None
-            if ind["kind"] == "mean":
-                t = design.mean([y], by=by, where=mask, na_rm=True).to_frame()
+                                    f"domain {dom['id']!r} holds no records for indicator {members[0]['id']!r}")
+            ys, by = [f"y_{ind['id']}" for ind in members], dom["by"] or None
+            if kind == "mean":
+                t = design.mean(ys, by=by, where=mask, na_rm=True).to_frame()
             else:
-                t = design.proportion([y], by=by, where=mask, ci_method=cfg["reporting"]["ci_method"],
+                t = design.proportion(ys, by=by, where=mask, ci_method=cfg["reporting"]["ci_method"],
                                       na_rm=True).to_frame()
                 t = t[t["level"].astype(float) == 1]
+            by_var = {f"y_{ind['id']}": ind for ind in members}
             for _, row in t.iterrows():
+                ind = by_var[row["variable"]]
                 values = [row[c] for c in dom["by"]]
                 rows.append({
                     "indicator": ind["id"], "label_vi": ind["label"]["vi"], "label_en": ind["label"]["en"],
@@ -119,18 +124,24 @@ def main(argv=None) -> None:
         for unit, df in data.items():
             rows += estimate_unit(df, cfg, unit, codebook)
     order = {ind["id"]: k for k, ind in enumerate(cfg["indicators"])}
+    dorder = {d["id"]: k for k, d in enumerate(cfg["domains"])}
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("suppress", "flags")])
-    table = table.sort_values("indicator", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    table = table.assign(_i=table["indicator"].map(order), _d=table["domain"].map(dorder))
+    table = table.sort_values(["_i", "_d"], kind="stable").drop(columns=["_i", "_d"]).reset_index(drop=True)
     table = flags(table, cfg["reporting"], table["kind"])[COLUMNS]
     table["n"] = table["n"].astype("int64")
     published = table.copy()
     cols = ["estimate", "se", "ci_low", "ci_high", "cv"]
     published[cols] = published[cols].astype("float64").where(~published["suppress"])
+    published = published.drop(columns=["universe", "numerator"])
     rules = pd.DataFrame({"rule": list(cfg["reporting"]), "value": [str(v) for v in cfg["reporting"].values()]})
+    definitions = pd.DataFrame([{"indicator": d["id"], "unit": d["unit"], "kind": d["kind"], "label_vi": d["label"]["vi"],
+                                 "label_en": d["label"]["en"], "universe": d.get("universe", ""),
+                                 "numerator": d["numerator"]} for d in cfg["indicators"]])
     with io.Outputs(args.build) as out:
         out.csv(table, "estimates.csv")
         out.parquet(table, "estimates.parquet")
-        out.xlsx({"estimates": published, "all (unsuppressed)": table, "reporting rules": rules}, "estimates.xlsx")
+        out.xlsx({"estimates": published, "indicators": definitions, "reporting rules": rules}, "estimates.xlsx")
     log(f"{len(table)} estimates ({int(table['suppress'].sum())} suppressed); "
         f"wrote {args.build}/estimates.csv, .parquet, .xlsx")
     log.done()

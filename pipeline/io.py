@@ -205,7 +205,10 @@ class Outputs:
         self.pending: list[tuple[Path, Path]] = []
 
     def __enter__(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise PipelineError(self.dir, None, f"cannot create the output folder ({e.strerror})") from None
         return self
 
     def _tmp(self, name) -> Path:
@@ -250,18 +253,17 @@ def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)
     for title, df in sheets.items():
         ws = wb.create_sheet(title[:31])
+        for i, c in enumerate(df.columns, start=1):
+            width = max([len(str(c))] + [len(str(v)) for v in df[c].head(200)])
+            ws.column_dimensions[get_column_letter(i)].width = min(max(8, width + 2), 60)
+        ws.freeze_panes = "A2"
         ws.append([str(c) for c in df.columns])
         for row in df.itertuples(index=False):
             ws.append([None if (v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))) else
                        (v.item() if isinstance(v, np.generic) else v) for v in row])
-        ws.freeze_panes = "A2"
-        for i, c in enumerate(df.columns, start=1):
-            width = max([len(str(c))] + [len(str(v)) for v in df[c].head(200)])
-            ws.column_dimensions[get_column_letter(i)].width = min(max(8, width + 2), 60)
     wb.properties.creator = "hhsurvey pipeline"
     wb.properties.created = wb.properties.modified = FIXED_TIME
     buf = _io.BytesIO()

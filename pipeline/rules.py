@@ -24,11 +24,19 @@ def fmt(v) -> str:
     return str(v)
 
 
+def record_keys(df: pd.DataFrame, key: list[str]) -> pd.Series:
+    """Each record's key as text, key columns joined by '/' (e.g. ``10305-005/2``)."""
+    out = df[key[0]].astype(object).map(fmt)
+    for col in key[1:]:
+        out = out + "/" + df[col].astype(object).map(fmt)
+    return out.astype(object)
+
+
 class Ledger:
     def __init__(self, name: str, df: pd.DataFrame, key: list[str], cfg_path: str):
         self.name, self.raw, self.key, self.cfg_path = name, df, key, cfg_path
         self.df = df.copy()
-        self.keys = df[key].astype(object).map(fmt).agg("/".join, axis=1) if len(key) > 1 else df[key[0]].map(fmt)
+        self.keys = record_keys(df, key)
         self.out = pd.Series(False, index=df.index)  # quarantined?
         self.quarantined: list[dict] = []
         self.fixes: list[dict] = []
