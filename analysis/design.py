@@ -1,6 +1,7 @@
 """Taylor-linearisation survey designs (R's ``svydesign``)."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Sequence
 
@@ -105,7 +106,7 @@ class SurveyDesign(DesignBase):
                     raise DesignError(f"{par}: expected a column name, got {col!r}")
                 check_columns(data, [col], par)
         check_columns(data, fpcs, "fpc")
-        self.data = data
+        self.data = data.copy(deep=False)  # copy-on-write snapshot: later edits of `data` do not reach the design
         self.lonely_psu = lonely_psu
         self.nest = bool(nest)
         self._spec = dict(weights=weights, strata=strata, psu=psu, ssu=ssu, fpc=fpcs)
@@ -196,6 +197,7 @@ class SurveyDesign(DesignBase):
                 stacklevel=2,
             )
         self._stages = [self._make_stage(psu_code, psu_stratum, n_h, f1, lonely, lonely_psu, np.ones(H))]
+        self._psu_stratum = psu_stratum
         if stage2 is not None and N_h is not None and stage2[3] is not None:
             ssu_code, ssu_psu, n_i, N_i = stage2
             f2 = np.where(np.isinf(N_i), 1.0, (N_i - n_i) / N_i)
@@ -208,6 +210,7 @@ class SurveyDesign(DesignBase):
             mult = (n_h / N_h)[psu_stratum]  # R: stage-2 variance times n_h/N_h of the PSU's stratum
             rule2 = "remove" if lonely_psu == "average" else lonely_psu
             self._stages.append(self._make_stage(ssu_code, ssu_psu, n_i, f2, lonely2, rule2, mult))
+            self._stages[0] = dataclasses.replace(self._stages[0], fine_map=ssu_psu)
         self._popsize1 = N_h
         self._strata_code = s_codes
         self._psu_code = psu_code
@@ -301,6 +304,38 @@ class SurveyDesign(DesignBase):
         pos = self._w[rows] != 0
         return kernel.domain_df(self._psu_code[rows][pos], self._strata_code[rows][pos], self._n_psu,
                                 self._n_strata, dom[pos], n_dom)
+
+    def _agg_units(self):
+        if self._calibration:
+            return None  # calibration residuals cut across PSUs: row-level values needed
+        last = self._stages[-1]
+        return last.unit, last.group.shape[0]
+
+    def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows):
+        if row_level:
+            psu = self._psu_code[k_unit] if rows is None else self._psu_code[rows][k_unit]
+        else:
+            fm = self._stages[0].fine_map
+            psu = k_unit if fm is None else fm[k_unit]
+        return kernel.domain_df(psu, self._psu_stratum[psu], self._n_psu, self._n_strata, k_dom, n_dom)
+
+    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef):
+        """Stage variances from (last-stage unit x domain) totals."""
+        if TX is None:
+            Z = TY
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                Z = (TY - est[k_dom] * TX) / xhat[k_dom]
+            Z = np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0)
+        if coef is not None:
+            Z = Z * coef[k_dom][:, None]
+            k_dom = np.zeros_like(k_dom)
+            n_dom = 1
+        out = 0.0
+        for st in self._stages:  # one or two stages
+            unit = k_unit if st.fine_map is None else st.fine_map[k_unit]
+            out = out + kernel.stage_variance_units(st, unit, k_dom, n_dom, Z)
+        return out[0] if coef is not None else out
 
     def _z_variance(self, zc, dom, n_dom, rows, coef=None):
         """Variance of domain totals of linearised values ``zc`` (rows x J)."""

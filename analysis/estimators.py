@@ -18,6 +18,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from scipy import sparse
+
 from . import kernel
 from .intervals import MEAN_METHODS, PROPORTION_METHODS, t_quantile
 from .results import Estimate
@@ -74,9 +76,21 @@ class DesignBase:
     # ---------------------------------------------------------------- domains
     def _domains(self, by, where):
         """Domain code per row (-1 = in no domain), number of domains, domain table."""
-        n = self.n
         by_cols = as_column_list(by, "by")
         check_columns(self.data, by_cols, "by")
+        cache = self.__dict__.setdefault("_domain_cache", {})
+        key = tuple(by_cols)
+        if where is None and key in cache:
+            return cache[key]
+        out = self._domains_uncached(by_cols, where)
+        if where is None:
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = out
+        return out
+
+    def _domains_uncached(self, by_cols, where):
+        n = self.n
         if where is None:
             keep = np.ones(n, dtype=bool)
         else:
@@ -106,7 +120,7 @@ class DesignBase:
             )
         dims = tuple(max(len(u), 1) for u in uniques)
         flat = np.ravel_multi_index(tuple(np.where(k < 0, 0, k) for k in codes), dims)
-        observed, dcode = np.unique(flat[~missing], return_inverse=True)
+        observed, dcode = kernel.compact_codes(flat[~missing].astype(np.int64), int(np.prod(dims)))
         dom = np.full(n, -1, dtype=np.int64)
         dom[~missing] = dcode.reshape(-1)
         dom[~keep] = -1
@@ -115,98 +129,214 @@ class DesignBase:
         return dom, observed.shape[0], frame
 
     # -------------------------------------------------------------- variables
+    def _float_matrix(self, names: list[str]) -> np.ndarray:
+        """``data[names]`` as a float64 matrix, cached for the last column set.
+
+        The design holds its own (copy-on-write) view of the data, so the
+        columns cannot change under it; repeated calls with other domains
+        reuse the conversion.
+        """
+        key = tuple(names)
+        cache = self.__dict__.setdefault("_matrix_cache", {})
+        if key not in cache:
+            cache.clear()
+            m = np.ascontiguousarray(self.data[names].to_numpy(dtype=float, na_value=np.nan))
+            m.setflags(write=False)
+            cache[key] = m
+        return cache[key]
+
+    def _has_nan(self, Y: np.ndarray) -> bool:
+        """Whether ``Y`` holds a NaN (remembered for the cached column matrix)."""
+        flags = self.__dict__.setdefault("_nan_flags", {})
+        k = id(Y)
+        hit = flags.get(k)
+        if hit is None or hit[0] is not Y:
+            hit = (Y, bool(np.isnan(Y).any()))
+            flags.clear()
+            flags[k] = hit
+        return hit[1]
+
     def _numeric(self, variables, parameter="variables"):
         names = as_column_list(variables, parameter)
         if not names:
             raise EstimationError(f"{parameter}: expected at least one column name, got none")
         check_columns(self.data, names, parameter)
-        return names, np.column_stack([numeric_column(self.data, c, parameter) for c in names])
+        for c in names:
+            dt = self.data[c].dtype
+            if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)):
+                numeric_column(self.data, c, parameter)  # raises with an example value
+        return names, self._float_matrix(names)
 
     def _indicators(self, variables, max_levels: int):
-        """0/1 indicator columns for every level of each variable (NaN where missing)."""
+        """Indicator columns for the levels of each variable (NaN where missing).
+
+        Returns ``(names, levels, Y, complement)``: for a 0/1 or boolean
+        variable only the level-1 column is built and ``complement`` maps the
+        level-0 entry to it (its proportion is one minus the other's, with
+        the same SE), which halves the work for binary indicators.
+        """
         names = as_column_list(variables, "variables")
         if not names:
             raise EstimationError("variables: expected at least one column name, got none")
         check_columns(self.data, names, "variables")
-        cols, vnames, levels = [], [], []
+        vnames, levels, complement, cols, binary_cols = [], [], [], [], []
         for c in names:
             s = self.data[c]
-            if isinstance(s.dtype, pd.CategoricalDtype):
+            dt = s.dtype
+            if (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)) and not isinstance(dt, pd.CategoricalDtype):
+                binary_cols.append(c)
+                vnames += [c, c]
+                levels += ([False, True] if pd.api.types.is_bool_dtype(dt) else [0, 1])
+                complement += [("bin", c, 0), ("bin", c, 1)]
+                continue
+            if isinstance(dt, pd.CategoricalDtype):
                 lev = list(s.cat.categories)
-            elif pd.api.types.is_bool_dtype(s.dtype):
-                lev = [False, True]
-            elif pd.api.types.is_numeric_dtype(s.dtype):
-                vals = np.unique(s.dropna().to_numpy())
-                if not np.isin(vals, [0, 1]).all():
-                    raise EstimationError(
-                        f"variables: expected a 0/1, boolean or categorical column for a proportion, "
-                        f"got column {c!r} with values {vals[:8].tolist()}"
-                    )
-                lev = [0, 1]
+                codes = s.cat.codes.to_numpy()
             else:
-                lev = sorted(s.dropna().unique().tolist())
+                codes, uniq = pd.factorize(s, sort=True)
+                lev = list(uniq)
             if len(lev) > max_levels:
                 raise EstimationError(
                     f"variables: expected at most max_levels={max_levels} levels, got {len(lev)} "
                     f"in column {c!r} (e.g. {lev[:5]})"
                 )
-            na = s.isna().to_numpy()
-            arr = s.to_numpy()
-            for lv in lev:
-                col = (arr == lv).astype(float)
+            na = codes < 0
+            for i, lv in enumerate(lev):
+                col = (codes == i).astype(float)
                 col[na] = np.nan
                 cols.append(col)
                 vnames.append(c)
                 levels.append(lv)
-        return vnames, levels, np.column_stack(cols)
+                complement.append(("col", len(cols) - 1, None))
+        if binary_cols:
+            B = self._float_matrix(binary_cols)
+            checked = self.__dict__.setdefault("_binary_checked", set())
+            bad = None if tuple(binary_cols) in checked else ~((B == 0) | (B == 1) | np.isnan(B))
+            if bad is not None and not bad.any():
+                checked.add(tuple(binary_cols))
+            elif bad is not None:
+                j = int(np.flatnonzero(bad.any(axis=0))[0])
+                vals = np.unique(B[:, j][bad[:, j]])[:8].tolist()
+                raise EstimationError(
+                    f"variables: expected a 0/1, boolean or categorical column for a proportion, "
+                    f"got column {binary_cols[j]!r} with values {vals}"
+                )
+        base = len(cols)
+        Y = np.column_stack(cols) if cols else np.empty((self.n, 0))
+        if binary_cols:
+            Y = np.hstack([Y, B]) if cols else B
+        # complement[i] = (column of Y, is_complement)
+        comp = []
+        for kind, ref, lv in complement:
+            if kind == "col":
+                comp.append((ref, False))
+            else:
+                comp.append((base + binary_cols.index(ref), lv == 0))
+        return vnames, levels, Y, comp
 
     # ------------------------------------------------------------------- core
-    def _ratio_estimate(self, kind, Y, Xden, dom_full, n_dom, na_rm, names, coef=None):
-        """Estimates, variances and companions of ratios of totals, all at once."""
-        rows = np.flatnonzero(dom_full >= 0)
-        dom = dom_full[rows]
-        Y = Y[rows]
-        miss = np.isnan(Y)
-        if Xden is not None:
-            Xden = Xden[rows]
-            miss |= np.isnan(Xden)
-        if miss.any() and not na_rm:
+    def _agg_units(self):
+        """Codes of the units rows are summed to before the variance: (codes, count), or None.
+
+        Taylor designs sum to the last-stage units, replicate designs to rows
+        sharing a multiplier pattern; ``None`` means the variance needs the
+        row-level values (a calibrated Taylor design, or replicate weights
+        without a shared pattern).
+        """
+        return None
+
+    def _ratio_estimate(self, kind, Y, Xden, dom_full, n_dom, na_rm, names, coef=None, binary=False):
+        """Estimates, variances and companions of ratios of totals, all at once.
+
+        ``kind`` is ``"total"`` (denominator 1), ``"mean"`` (denominator: the
+        weighted count of rows with a value) or ``"ratio"`` (denominator
+        ``Xden``).  Rows are summed once to (unit, domain) totals; every
+        further step works on those.
+        """
+        if (dom_full >= 0).all():
+            rows, dom = None, dom_full
+        else:
+            rows = np.flatnonzero(dom_full >= 0)
+            dom = dom_full[rows]
+            Y = Y[rows]
+            Xden = None if Xden is None else Xden[rows]
+        if rows is None and Xden is None and not self._has_nan(Y):
+            miss, anymiss = None, False  # the common case: no missing values, no pass needed
+        else:
+            miss = np.isnan(Y)
+            if Xden is not None:
+                miss |= np.isnan(Xden)
+            anymiss = bool(miss.any())
+        if anymiss and not na_rm:
             j = int(np.flatnonzero(miss.any(axis=0))[0])
             raise EstimationError(
                 f"na_rm: expected no missing values with na_rm=False, got {int(miss[:, j].sum())} "
                 f"missing in {names[j]!r}; pass na_rm=True to treat them as out of the domain"
             )
-        ok = ~miss
-        Yz = np.where(ok, Y, 0.0)
+        ok = ~miss if anymiss else None
+        Yz = np.where(ok, Y, 0.0) if anymiss else Y
+        del miss
         if kind == "total":
             X = None
         elif kind == "ratio":
-            X = np.where(ok, Xden, 0.0)
+            X = np.where(ok, Xden, 0.0) if anymiss else Xden
         else:
-            X = ok.astype(float)
-        if coef is not None:
-            return self._ratio_core(Yz, X, dom, n_dom, rows, coef=coef)
-        est, var, xhat = self._ratio_core(Yz, X, dom, n_dom, rows)
-        J = Y.shape[1]
-        w = self._w[rows]
-        wok = ok * w[:, None]
-        wn = kernel.domain_sums(dom, n_dom, wok)
-        cnt = kernel.domain_sums(dom, n_dom, (wok > 0).astype(float))
-        n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
-        df = _bcast(self._domain_df(dom, n_dom, rows), n_dom, J)
-        # Element variance S^2 as R's svyvar, for the design effects.
+            X = ok.astype(float) if anymiss else None  # None: every row counts 1
+        w = self._w if rows is None else self._w[rows]
+        r_ = w.shape[0]
+        J = Yz.shape[1]
+        units = self._agg_units()
+        if units is None:  # row-level keys: each row is its own unit
+            ucode, n_units = np.arange(r_, dtype=np.int64), r_
+        else:
+            ucode, n_units = units
+            ucode = ucode if rows is None else ucode[rows]
+        key_u, kc = kernel.compact_codes(ucode.astype(np.int64) * n_dom + dom, n_units * n_dom)
+        K = key_u.shape[0]
+        k_unit, k_dom = key_u // n_dom, key_u % n_dom
+        M = sparse.csr_matrix((w, (kc, np.arange(r_))), shape=(K, r_))
+        TY = np.asarray(M @ Yz)
+        Wk = np.bincount(kc, weights=w, minlength=K)
+        pos = (w > 0).astype(float)
         if kind == "total":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                centre = (est / wn)[dom]
-            resid = (Yz - centre) * ok
-        elif kind == "ratio":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                r = (Yz - est[dom] * X) / xhat[dom]
-                rbar = kernel.domain_sums(dom, n_dom, r * w[:, None]) / wn
-            resid = (r - rbar[dom]) * ok
+            TX = None
+        elif X is None:
+            TX = Wk[:, None]
         else:
-            resid = (Yz - est[dom]) * ok
-        ss = kernel.domain_sums(dom, n_dom, resid * resid * w[:, None])
+            TX = np.asarray(M @ X)
+        if anymiss:
+            WN = np.asarray(M @ ok.astype(float))
+            C = np.asarray(sparse.csr_matrix((pos, (kc, np.arange(r_))), shape=(K, r_)) @ ok.astype(float))
+        else:
+            WN = Wk[:, None]
+            C = np.bincount(kc, weights=pos, minlength=K)[:, None]
+        YY = TY if binary else np.asarray(M @ (Yz * Yz))
+        dsum = lambda a: kernel.group_sum(k_dom, a, n_dom)  # noqa: E731  (K x m) -> (D x m)
+        yhat = dsum(TY)
+        wn = np.broadcast_to(dsum(WN), (n_dom, J))
+        cnt = np.broadcast_to(dsum(C), (n_dom, J))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if kind == "total":
+                xhat, est = None, yhat
+            else:
+                xhat = np.broadcast_to(dsum(TX), (n_dom, J))
+                est = yhat / xhat
+            # Element sums of squares about the domain mean (R's svyvar), for the design effects.
+            if kind == "ratio":
+                XY, XX = np.asarray(M @ (Yz * X)), np.asarray(M @ (X * X))
+                ss = (dsum(YY) - 2 * est * dsum(XY) + est * est * dsum(XX)) / (xhat * xhat)
+            else:
+                ss = dsum(YY) - yhat * yhat / wn
+        ss = np.maximum(ss, 0.0)
+        if units is None:
+            var = self._row_variance(kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef)
+        else:
+            var = self._unit_variance(k_unit, k_dom, TY, TX, est, xhat, n_dom, coef)
+        if coef is not None:
+            return var
+        n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
+        kpos = np.bincount(kc, weights=pos, minlength=K) > 0
+        df = _bcast(self._domain_df_units(k_unit[kpos], k_dom[kpos], n_dom, units is None, rows), n_dom, J)
         with np.errstate(invalid="ignore", divide="ignore"):
             s2 = cnt / (cnt - 1) * ss / wn
             if kind == "mean":
@@ -226,6 +356,14 @@ class DesignBase:
             est = np.where(empty, np.nan, est)
             var = np.where(empty, np.nan, var)
         return dict(est=est, var=var, n=cnt, wn=wn, n_rows=n_rows, df=df, deff=deff, deff_rep=deff_rep)
+
+    def _row_variance(self, kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef):
+        """Variance from row-level values (designs whose variance needs them)."""
+        if X is None and kind != "total":
+            X = np.ones_like(Yz)
+        idx = np.arange(self.n) if rows is None else rows
+        return self._ratio_core(Yz, X, dom, n_dom, idx, coef=coef) if coef is not None else \
+            self._ratio_core(Yz, X, dom, n_dom, idx)[1]
 
     def _package(self, statistic, stats, names, levels, frame, n_dom, ci_kind, ci_method, level, deff, n_eff=None, spec=None):
         J = len(names)
@@ -322,7 +460,11 @@ class DesignBase:
         names = as_column_list(variables, "variables")
         check_columns(self.data, names, "variables")
         if any(not (pd.api.types.is_numeric_dtype(self.data[c].dtype) or pd.api.types.is_bool_dtype(self.data[c].dtype)) for c in names):
-            vnames, levels, Y = self._indicators(names, max_levels=1000)
+            vnames, levels, Y, comp = self._indicators(names, max_levels=1000)
+            if any(c for _, c in comp):  # mixed numeric and categorical: totals of each level's indicator
+                Y = np.column_stack([1.0 - Y[:, j] if c else Y[:, j] for j, c in comp])
+            else:
+                Y = Y[:, [j for j, _ in comp]]
         else:
             vnames, Y = self._numeric(names)
             levels = [None] * len(vnames)
@@ -348,9 +490,10 @@ class DesignBase:
         check_choice(ci_method, PROPORTION_METHODS, "ci_method")
         check_level(level)
         self._check_deff(deff)
-        vnames, levels, Y = self._indicators(variables, max_levels)
+        vnames, levels, Y, comp = self._indicators(variables, max_levels)
         dom, D, frame = self._domains(by, where)
-        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, vnames)
+        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, vnames, binary=True)
+        st = _expand_complements(st, comp)
         with np.errstate(invalid="ignore", divide="ignore"):
             n_eff = np.where(st["var"] > 0, st["est"] * (1 - st["est"]) / st["var"], st["n"])
         spec = dict(kind="mean", Y=("levels", tuple(as_column_list(variables, "variables"))), by=by, where=where,
@@ -493,7 +636,8 @@ class DesignBase:
         coef[ib] -= 1.0
         kind = spec["kind"]
         if spec["Y"][0] == "levels":
-            vnames, levels, Y = self._indicators(list(spec["Y"][1]), spec.get("max_levels", 1000))
+            vnames, levels, Y, comp = self._indicators(list(spec["Y"][1]), spec.get("max_levels", 1000))
+            Y = np.column_stack([1.0 - Y[:, j] if c else Y[:, j] for j, c in comp])
         else:
             vnames, Y = self._numeric(list(spec["Y"][1]))
             levels = [None] * len(vnames)
@@ -515,6 +659,16 @@ class DesignBase:
             weighted_n=st["wn"][ia] + st["wn"][ib], n_rows=st["n_rows"][ia] + st["n_rows"][ib],
             ci_method="t", ci_kind="mean",
         )
+
+
+def _expand_complements(st: dict, comp) -> dict:
+    """Map the computed indicator columns to every requested level (1 - p for level 0 of a 0/1 variable)."""
+    idx = [j for j, _ in comp]
+    flip = np.array([c for _, c in comp])
+    out = {k: v[:, idx] for k, v in st.items()}
+    if flip.any():
+        out["est"] = np.where(flip[None, :], 1.0 - out["est"], out["est"])
+    return out
 
 
 def _label(frame, i):

@@ -82,6 +82,7 @@ class Stage:
     scale: np.ndarray
     centre: np.ndarray
     factor: float = 1.0
+    fine_map: np.ndarray | None = None  # last-stage unit -> this stage's unit (None: identity)
 
 
 def stage_variance(stage: Stage, z: np.ndarray, dom: np.ndarray, n_dom: int, rows=None) -> np.ndarray:
@@ -103,6 +104,15 @@ def stage_variance(stage: Stage, z: np.ndarray, dom: np.ndarray, n_dom: int, row
     (n_dom, J) array of variances.
     """
     unit = stage.unit if rows is None else stage.unit[rows]
+    return stage_variance_units(stage, unit, dom, n_dom, z)
+
+
+def stage_variance_units(stage: Stage, unit: np.ndarray, dom: np.ndarray, n_dom: int, z: np.ndarray) -> np.ndarray:
+    """:func:`stage_variance` from values already labelled with this stage's unit codes.
+
+    ``z`` may hold rows or pre-summed (finer unit x domain) totals: the
+    stage sums them to its own units first.
+    """
     n_groups = stage.n_units.shape[0]
     n_unit_total = stage.group.shape[0]
     key = unit.astype(np.int64) * n_dom + dom

@@ -6,6 +6,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from . import kernel
 from .estimators import DesignBase
@@ -149,7 +150,7 @@ class ReplicateDesign(DesignBase):
         self._init(data, w, ReplicateStructure.from_full(w, rw), type, scale, rscales, mse, fay_rho, degf)
 
     def _init(self, data, w, rep, type_, scale, rscales, mse, fay_rho, degf):
-        self.data = data
+        self.data = data.copy(deep=False)  # copy-on-write snapshot
         w = np.array(w, dtype=float)
         w.setflags(write=False)
         self._w = w
@@ -213,6 +214,37 @@ class ReplicateDesign(DesignBase):
     # ----------------------------------------------------------------- hooks
     def _domain_df(self, dom, n_dom, rows):
         return np.full(n_dom, self.degf)
+
+    def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows):
+        return np.full(n_dom, self.degf)
+
+    def _agg_units(self):
+        if self._rep.patterns is None:
+            return None
+        return self._rep.pattern_of_row, self._rep.patterns.shape[0]
+
+    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef):
+        """Replicate estimates from (pattern x domain) totals: Σ_k T_k A[u_k, r] per domain."""
+        A = self._rep.patterns[k_unit]  # (K, R)
+        K = k_unit.shape[0]
+
+        def rep_totals(T):
+            J = T.shape[1]
+            rows_ = (k_dom[:, None] * J + np.arange(J)).ravel()
+            S = sparse.csr_matrix((T.ravel(), (rows_, np.repeat(np.arange(K), J))), shape=(n_dom * J, K))
+            return np.asarray(S @ A).reshape(n_dom, J, -1)
+
+        ry = rep_totals(TY)
+        if TX is None:
+            theta = ry
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                theta = ry / rep_totals(TX)
+        if coef is not None:
+            est = np.tensordot(coef, est, axes=(0, 0))[None]
+            theta = np.tensordot(coef, theta, axes=(0, 0))[None]
+            return self._replicate_variance(theta, est)[0]
+        return self._replicate_variance(theta, est)
 
     def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):
         w = self._w[rows]

@@ -238,8 +238,7 @@ def poststratify_weights(data: pd.DataFrame, weights, population, *, partial: bo
 # ---------------------------------------------------------------------------
 
 def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
-    margins = list(spec.margins)
-    check_grand_totals(margins, rtol=spec.total_tol)
+    margins = check_grand_totals(spec.margins, rtol=spec.total_tol)
     codes = []
     for m in margins:
         c = encode_margin(data, m)
@@ -400,8 +399,7 @@ def _calibration_matrix(spec: CalibrationSpec, data, w):
     the same column space as R's ``model.matrix(~a + b)``) plus numeric
     totals."""
     n = len(data)
-    margins = list(spec.margins)
-    check_grand_totals(margins, rtol=spec.total_tol)
+    margins = check_grand_totals(spec.margins, rtol=spec.total_tol)
     cols: list[np.ndarray] = []
     T: list[float] = []
     labels: list[str] = []
@@ -636,6 +634,11 @@ def _cap_redistribute(w: np.ndarray, lo: float, hi: float, max_loops: int = 100)
     fixed = np.zeros(w.shape[0], dtype=bool)
     live = w > 0
     total = w.sum()
+    if total > hi * live.sum() * (1 + 1e-12) or total < lo * live.sum() * (1 - 1e-12):
+        raise CalibrationError(
+            f"trim: the bounds [{lo:g}, {hi:g}] cannot hold: {int(live.sum())} positive weights "
+            f"must keep their total {total:g}, i.e. a mean of {total / max(live.sum(), 1):g}; "
+            "loosen the bounds")
     for _ in range(max_loops):
         over = live & ~fixed & ((w > hi) | (w < lo))
         if not over.any():

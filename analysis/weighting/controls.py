@@ -319,16 +319,21 @@ def check_sample_cells(margin: Margin, codes: np.ndarray, weights: np.ndarray, *
     return (nunits > 0) & pos
 
 
-def check_grand_totals(margins: Sequence[Margin], *, rtol: float = 1e-6) -> None:
+def check_grand_totals(margins: Sequence[Margin], *, rtol: float = 1e-6) -> list[Margin]:
     """All margins must have the same grand total (within ``rtol``, relative).
+
+    Returns the margins with the later ones rescaled to exactly the first
+    margin's total (differences within ``rtol`` are rounding in published
+    tables; without rescaling, raking could not meet all margins).
 
     Raises
     ------
     ControlTotalsError
         Naming the first disagreeing pair of margins and their totals.
     """
+    margins = list(margins)
     if len(margins) < 2:
-        return
+        return margins
     ref = margins[0]
     for m in margins[1:]:
         if abs(m.total - ref.total) > rtol * max(abs(ref.total), 1.0):
@@ -337,3 +342,10 @@ def check_grand_totals(margins: Sequence[Margin], *, rtol: float = 1e-6) -> None
                 f"{ref.total:.10g} but margin {m.name} sums to {m.total:.10g} (relative "
                 f"difference {abs(m.total - ref.total) / max(abs(ref.total), 1.0):.3g} > "
                 f"tolerance {rtol:g})")
+    out = [ref]
+    for m in margins[1:]:
+        if m.total != ref.total and m.total > 0:
+            m = Margin(name=m.name, columns=m.columns, levels=m.levels, cells=m.cells,
+                       counts=m.counts * (ref.total / m.total))
+        out.append(m)
+    return out
