@@ -44,17 +44,24 @@ class ReplicateStructure:
 
     @classmethod
     def from_full(cls, weights: np.ndarray, rw: np.ndarray) -> "ReplicateStructure":
-        """Detect a shared multiplier pattern per group of rows, else keep the full matrix."""
+        """Detect a shared multiplier pattern per group of rows, else keep the full matrix.
+
+        Multipliers ``rw / w`` are compared after rounding to 10 significant
+        digits (replicate files are often stored rounded); the compressed
+        form is used only if it reproduces every replicate weight to 1e-10
+        relative.
+        """
         n, R = rw.shape
         with np.errstate(divide="ignore", invalid="ignore"):
             mult = np.where(weights[:, None] > 0, rw / weights[:, None], 0.0)
+        mult = np.round(mult, 10)
         probe = np.random.default_rng(0).standard_normal(R)  # fixed probe: deterministic grouping
         key = mult @ probe
         uniq, first, codes = np.unique(key, return_index=True, return_inverse=True)
         codes = codes.reshape(-1)
         if uniq.shape[0] <= n // 2:
             pats = mult[first]
-            if np.array_equal(pats[codes], mult) and np.allclose(weights[:, None] * pats[codes], rw, rtol=1e-12, atol=0):
+            if np.array_equal(pats[codes], mult) and np.allclose(weights[:, None] * pats[codes], rw, rtol=1e-10, atol=0):
                 return cls(weights, None, pats, codes)
         return cls(weights, rw, None, None)
 
