@@ -1256,6 +1256,20 @@ def _write_csv(df, path):
     os.replace(tmp, path)
 
 
+YESNO_EN = {1: "Yes", 2: "No", 8: "Don't know", 9: "Refused"}
+VALUES_EN = {
+    "urban": {1: "Urban", 2: "Rural"},
+    "result": {1: "Completed", 2: "Refused", 3: "Not at home", 4: "Dwelling vacant"},
+    "n_smartphones": {98: "Don't know", 99: "Refused"},
+    "no_internet_reason": {**{c: en for c, _, en in NO_INTERNET_REASONS}, 98: "Don't know", 99: "Refused"},
+    "sex": {1: "Male", 2: "Female"},
+    "relation": {1: "Head", 2: "Spouse", 3: "Child", 4: "Parent", 5: "Grandchild",
+                 6: "Other relative", 7: "Not related"},
+    "education": {1: "None / primary not completed", 2: "Primary", 3: "Lower secondary",
+                  4: "Upper secondary", 5: "Vocational / college", 6: "University or higher"},
+}
+
+
 def codebook_table():
     """English/Vietnamese codebook of both raw files as a table."""
     rows = []
@@ -1273,8 +1287,22 @@ def codebook_table():
                 ms = "99998-99999"
             else:
                 ms = ",".join(str(m) for m in miss) if miss else ""
-            rows.append((file, name, vi, en, vals, ms))
-    return pd.DataFrame(rows, columns=["file", "variable", "label_vi", "label_en", "values_vi", "user_missing"])
+            if vl is YESNO_VI:
+                ven = YESNO_EN
+            else:
+                ven = VALUES_EN.get(name)
+            if ven:
+                vals_en = "; ".join(f"{k}={v}" for k, v in ven.items())
+            elif vl == "district":
+                vals_en = vals
+            elif vl == "commune":
+                vals_en = "commune_code (district code x 100 + number); names in frame.csv"
+            else:
+                vals_en = ""
+            rows.append((file, name, vi, en, vals, vals_en, ms))
+    return pd.DataFrame(
+        rows, columns=["file", "variable", "label_vi", "label_en", "values_vi", "values_en", "user_missing"]
+    )
 
 
 def write_survey_files(pop, sample, out_dir):
