@@ -289,8 +289,31 @@ def test_pps_reproduces_inclusion_probabilities(pop):
 # ---------------------------------------------------------------------------
 # determinism
 # ---------------------------------------------------------------------------
-def test_same_seed_byte_identical(run, tmp_path):
-    gen.generate(tmp_path / "raw", gen.DEFAULT_SEED, survey_files=tmp_path / "survey")
+_CLI = """
+import resource, runpy, sys, time
+sys.argv = ["generate.py", "--out", sys.argv[1], "--survey-files", sys.argv[2]]
+t0 = time.perf_counter()
+try:
+    runpy.run_path({gen!r}, run_name="__main__")
+except SystemExit as e:
+    assert not e.code, e.code
+print("STATS", time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_cli_same_seed_byte_identical_fast_and_small(run, tmp_path):
+    """The command line, in a fresh process, reproduces the in-process files
+    byte for byte, in under 10 s and under 1 GiB."""
+    import subprocess
+
+    code = _CLI.format(gen=str(SURVEY / "generate.py"))
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "raw"), str(tmp_path / "survey")],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    ).stdout
+    secs, maxrss_kib = out.split("STATS")[1].split()
+    assert float(secs) < 10
+    assert int(maxrss_kib) < 1024 * 1024  # Linux reports KiB
     a, b = run["base"], tmp_path
     for name in RAW_FILES + ["checksums.sha256"]:
         assert (a / "raw" / name).read_bytes() == (b / "raw" / name).read_bytes(), name
