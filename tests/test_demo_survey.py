@@ -257,6 +257,16 @@ def test_nonresponse_depends_on_characteristics(pop):
     assert np.mean(occ) == pytest.approx(len(pop.households), rel=0.02)
 
 
+def test_draw_sample_other_sizes(pop):
+    smp = gen.draw_sample(pop, np.random.default_rng(3), n_ea=60, n_hh=10)
+    assert len(smp.eas) == 60 and len(smp.households) == 600
+    assert (smp.eas.groupby("stratum").size() >= 2).all()
+    s = smp.eas.groupby("stratum")["n_ea_stratum"].first()
+    assert s.sum() == 60
+    np.testing.assert_allclose(smp.households["pi_hh"],
+                               smp.households["pi_ea"] * 10 / smp.eas.set_index("ea_id").loc[smp.households["ea_id"], "listed"].to_numpy())
+
+
 def test_draw_sample_speed_and_rng_only(pop):
     t0 = time.perf_counter()
     a = gen.draw_sample(pop, np.random.default_rng(123))
@@ -338,7 +348,7 @@ def test_committed_survey_files_match_generator(run):
 def test_other_seed_differs(tmp_path):
     pop2 = gen.build_population(1)
     smp = gen.draw_sample(pop2, np.random.default_rng(1))
-    paths = gen.write_raw(smp, tmp_path, np.random.default_rng(2), pop2)
+    paths = gen.write_raw(smp, tmp_path, np.random.default_rng(2))
     ref = SURVEY / "raw" / "household.sav"
     other = paths[0].read_bytes()
     assert len(pop2.households) == 244_921

@@ -786,14 +786,17 @@ class Sample:
     persons : pandas.DataFrame
         Members of completed households (population columns), ``hh`` now
         the row position in ``households``.
+    population : Population
+        The population it was drawn from (frame and labels for the raw files).
     """
 
     eas: pd.DataFrame
     households: pd.DataFrame
     persons: pd.DataFrame
+    population: Population = field(repr=False)
 
 
-def draw_sample(pop, rng, n_hh=N_HH_PER_EA):
+def draw_sample(pop, rng, *, n_ea=N_EA_SAMPLE, n_hh=N_HH_PER_EA):
     """Draw the two-stage stratified sample and simulate nonresponse.
 
     Stage 1: in each of the 15 strata (district x urban/rural), EAs by
@@ -807,13 +810,20 @@ def draw_sample(pop, rng, n_hh=N_HH_PER_EA):
     ----------
     pop : Population
     rng : numpy.random.Generator
+        The only source of randomness.
+    n_ea : int, default 150
+        Total EAs; any other value re-allocates them (square root, at least 2
+        per stratum) and recomputes ``pi_ea`` for this sample.
     n_hh : int, default 20
+        Dwellings per EA.
 
     Returns
     -------
     Sample
     """
     frame = pop.frame
+    if n_ea != int(frame.groupby("stratum")["n_ea_stratum"].first().sum()):
+        frame = build_frame(pop.communes, frame[["ea_id", "commune_code", "households", "listed"]], n_ea)
     st = frame["stratum"].to_numpy()
     size = frame["households"].to_numpy()
     n_alloc = frame.groupby("stratum", sort=True)["n_ea_stratum"].first()
@@ -867,7 +877,7 @@ def draw_sample(pop, rng, n_hh=N_HH_PER_EA):
     rows = np.repeat(starts, n_mem) + (np.arange(n_mem.sum()) - np.repeat(np.cumsum(n_mem) - n_mem, n_mem))
     persons = pop.persons.take(rows).reset_index(drop=True)
     persons["hh"] = np.repeat(comp, n_mem)
-    return Sample(eas=eas, households=hhs, persons=persons)
+    return Sample(eas=eas, households=hhs, persons=persons, population=pop)
 
 
 # ---------------------------------------------------------------------------
@@ -1218,7 +1228,7 @@ def _labels(pop):
     }
 
 
-def write_raw(sample, out_dir, rng, pop):
+def write_raw(sample, out_dir, rng):
     """Write the CAPI-style raw files with injected defects.
 
     Parameters
@@ -1228,8 +1238,6 @@ def write_raw(sample, out_dir, rng, pop):
         Directory (created if needed).
     rng : numpy.random.Generator
         Stream for interview metadata and defects.
-    pop : Population
-        The population the sample came from (for the frame and labels).
 
     Returns
     -------
@@ -1238,6 +1246,7 @@ def write_raw(sample, out_dir, rng, pop):
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    pop = sample.population
     hhdf, pdf = _raw_tables(sample, rng)
     hhdf, pdf, defects = inject_defects(hhdf, pdf, rng, pop.frame["ea_id"].to_numpy())
     labels = _labels(pop)
@@ -1345,7 +1354,7 @@ def generate(out_dir, seed=DEFAULT_SEED, survey_files=None):
     pop = build_population(seed)
     sample = draw_sample(pop, np.random.default_rng(s_sample))
     out = Path(out_dir)
-    paths = write_raw(sample, out, np.random.default_rng(s_raw), pop)
+    paths = write_raw(sample, out, np.random.default_rng(s_raw))
     truth = truth_table(pop)
     _write_csv(truth, out / "truth.csv")
     paths.append(out / "truth.csv")
