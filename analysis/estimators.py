@@ -347,6 +347,8 @@ class DesignBase:
             deff = var / vsrs_wor
             deff_rep = var / vsrs_rep
         empty = cnt == 0
+        if xhat is not None:
+            var = np.where(xhat == 0, np.nan, var)  # a ratio with a zero denominator has no variance
         if empty.any():
             warnings.warn(
                 f"{int(empty.any(axis=1).sum())} domain(s) hold no rows with a value; their estimates are NaN",

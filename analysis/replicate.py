@@ -374,7 +374,7 @@ def to_replicate(design, type: str = "auto", replicates: int = 50, fay_rho: floa
     if design._calibration:
         raise DesignError("design: expected an uncalibrated design; convert to replicates first, then calibrate "
                           "(each replicate is then re-calibrated)")
-    has_strata = design._n_strata > 1
+    has_strata = design._spec["strata"] is not None  # as R: declared strata, even a single one
     if type == "auto":
         type = "JKn" if has_strata else "JK1"
     st = design._stages[0]

@@ -426,7 +426,7 @@ def systematic(N, n, rng):
     n = _check_int("n", n)
     if n > N:
         raise ValueError(f"parameter 'n': expected at most N = {N}, got {n}")
-    group, pos = systematic_by_group(np.array([N]), np.array([n]), rng)
+    _, pos = systematic_by_group(np.array([N]), np.array([n]), rng)
     return pos
 
 

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from .controls import (Margin, check_grand_totals, check_sample_cells, encode_margin,
                        parse_margins)
 from .errors import CalibrationError, ConvergenceError, ControlTotalsError, WeightingWarning
-from .kernels import cells_from_codes, ipf_cells, linear_calibrate, newton_calibrate
+from .kernels import cells_from_key, ipf_cells, linear_calibrate, newton_calibrate
 from .report import WeightingReport
 from .steps import GregStep, PostStratStep, RakeStep
 
@@ -94,6 +94,8 @@ def _design_arrays(design):
 
 
 def _check_weights_in(w: np.ndarray, what: str = "weights") -> None:
+    if w.size == 0 or (w.min() >= 0 and np.isfinite(w.max())):
+        return
     if not np.all(np.isfinite(w)):
         raise CalibrationError(f"{what}: expected finite weights, got "
                                f"{int((~np.isfinite(w)).sum())} missing or infinite value(s)")
@@ -132,15 +134,19 @@ def _margin_discrepancies(margins, codes_list, w, numeric=()) -> dict[str, float
 
 def _replace(design, out: _Outcome, report: WeightingReport):
     if _is_replicate(design):
-        return design._replace_weights(out.weights, replicate_weights=out.repweights,
-                                       report=report)
-    return design._replace_weights(out.weights, step=out.step, report=report)
+        new = design._replace_weights(out.weights, replicate_weights=out.repweights,
+                                      report=report)
+    else:
+        new = design._replace_weights(out.weights, step=out.step, report=report)
+    report._bind(np.asarray(new.weights))  # summaries from the design's own (read-only) copy
+    return new
 
 
-def _report(step: str, out: _Outcome, discrepancies: dict, previous, spec, **kw) -> WeightingReport:
+def _report(step: str, out: _Outcome, discrepancies: dict, previous, spec, lazy=False,
+            **kw) -> WeightingReport:
     return WeightingReport.build(
-        step, out.weights, previous=previous, method=out.method, iterations=out.iterations,
-        converged=out.converged,
+        step, out.weights, previous=previous, lazy=lazy, method=out.method,
+        iterations=out.iterations, converged=out.converged,
         max_discrepancy=max(discrepancies.values(), default=0.0), margins=discrepancies,
         details=dict(out.details), spec=spec, **kw)
 
@@ -171,7 +177,7 @@ def _poststratify_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True)
     if partial_cells:
         details["ignored_cells"] = partial_cells
     out = _Outcome(new, newrep, step, 0, True, "poststratify", details)
-    return out, [codes]
+    return out, _margin_discrepancies(spec.margins, [codes], new)
 
 
 def poststratify(design, population: "pd.DataFrame", *, partial: bool = False,
@@ -215,9 +221,8 @@ def poststratify(design, population: "pd.DataFrame", *, partial: bool = False,
     spec = CalibrationSpec("poststratify", margins=tuple(m), partial=partial)
     data, w, rep = _design_arrays(design)
     _check_weights_in(w)
-    out, codes = _poststratify_arrays(spec, data, w, rep)
-    disc = _margin_discrepancies(spec.margins, codes, out.weights)
-    report = _report("poststratify", out, disc, design.weighting_report, spec)
+    out, disc = _poststratify_arrays(spec, data, w, rep)
+    report = _report("poststratify", out, disc, design.weighting_report, spec, lazy=True)
     return _replace(design, out, report)
 
 
@@ -228,8 +233,7 @@ def poststratify_weights(data: pd.DataFrame, weights, population, *, partial: bo
                            partial=partial)
     w = np.asarray(weights, dtype=np.float64)
     _check_weights_in(w)
-    out, codes = _poststratify_arrays(spec, data, w, None, with_step=False)
-    disc = _margin_discrepancies(spec.margins, codes, out.weights)
+    out, disc = _poststratify_arrays(spec, data, w, None, with_step=False)
     return out.weights, _report("poststratify", out, disc, None, spec)
 
 
@@ -239,15 +243,36 @@ def poststratify_weights(data: pd.DataFrame, weights, population, *, partial: bo
 
 def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
     margins = check_grand_totals(spec.margins, rtol=spec.total_tol)
-    codes = []
-    for m in margins:
-        c = encode_margin(data, m)
-        check_sample_cells(m, c, w)
-        codes.append(c)
     sizes = [m.n_cells for m in margins]
-    cell, cell_codes = cells_from_codes(codes, sizes)
+    key = None
+    total = 1
+    for m in margins:  # combine the margins' codes into one cell key, one at a time
+        if total * m.n_cells >= 2 ** 62:
+            raise ControlTotalsError(
+                f"rake: the cross-classification of the margins has more than 2**62 cells "
+                f"(at margin {m.name}); rake fewer or coarser margins")
+        c = encode_margin(data, m)
+        key_dtype = np.int32 if total * m.n_cells < 2 ** 31 else np.int64
+        if key is None:
+            key = c.astype(key_dtype, copy=False)
+        else:
+            key = key.astype(key_dtype, copy=False)
+            key *= m.n_cells
+            key += c
+        total *= m.n_cells
+        del c
+    cell, cell_codes = cells_from_key(key, sizes)
+    del key
     C = len(cell_codes[0])
     cw0 = np.bincount(cell, weights=w, minlength=C)
+    for m, cc, s_ in zip(margins, cell_codes, sizes):
+        wsum = np.bincount(cc, weights=cw0, minlength=s_)
+        try:  # cells stand in for units (a cell exists only if it has units)
+            check_sample_cells(m, cc, None, nunits=np.bincount(cc, minlength=s_), wsum=wsum)
+        except ControlTotalsError:  # redo with unit counts for the message
+            cn = np.bincount(cell, minlength=C)
+            check_sample_cells(m, cc, None, nunits=np.bincount(cc, weights=cn, minlength=s_),
+                               wsum=wsum)
     rmode = spec.convergence == "r"
     max_iter = spec.max_iter if spec.max_iter is not None else (10 if rmode else 100)
     eps = spec.epsilon if spec.epsilon >= 1 else spec.epsilon * float(w.sum())
@@ -267,8 +292,9 @@ def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
                                    gap=float(res.discrepancy[k]), iterations=res.sweeps)
     factor = np.ones(C)
     np.divide(res.weights[:, 0], cw0, out=factor, where=cw0 > 0)
+    if not (np.all(np.isfinite(factor)) and np.all(factor[cw0 > 0] > 0)):
+        _check_positive(w * factor[cell], w, "rake")
     new = w * factor[cell]
-    _check_positive(new, w, "rake")
     newrep = None
     if rep is not None:
         S = _group_matrix(cell, C)
@@ -297,7 +323,14 @@ def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
     details = {"cells": C, "convergence": spec.convergence,
                "tol" if not rmode else "epsilon": spec.tol if not rmode else eps}
     out = _Outcome(new, newrep, step, res.sweeps, bool(res.converged), "raking (IPF)", details)
-    return out, codes
+    final = res.weights[:, 0]
+    disc = {}
+    for m, cc in zip(spec.margins, cell_codes):  # against the controls as given
+        tot = np.bincount(cc, weights=final, minlength=m.n_cells)
+        pos = m.counts > 0
+        rel = np.abs(tot[pos] - m.counts[pos]) / m.counts[pos]
+        disc[m.name] = float(rel.max()) if rel.size else 0.0
+    return out, disc
 
 
 def _rake_spec(margins, tol, max_iter, convergence, epsilon, total_tol, count):
@@ -370,9 +403,8 @@ def rake(design, margins: Sequence["pd.DataFrame"], *, tol: float = 1e-10,
     spec = _rake_spec(margins, tol, max_iter, convergence, epsilon, total_tol, count)
     data, w, rep = _design_arrays(design)
     _check_weights_in(w)
-    out, codes = _rake_arrays(spec, data, w, rep)
-    disc = _margin_discrepancies(spec.margins, codes, out.weights)
-    report = _report("rake", out, disc, design.weighting_report, spec)
+    out, disc = _rake_arrays(spec, data, w, rep)
+    report = _report("rake", out, disc, design.weighting_report, spec, lazy=True)
     return _replace(design, out, report)
 
 
@@ -384,8 +416,7 @@ def rake_weights(data: pd.DataFrame, weights, margins, *, tol: float = 1e-10,
     spec = _rake_spec(margins, tol, max_iter, convergence, epsilon, total_tol, count)
     w = np.asarray(weights, dtype=np.float64)
     _check_weights_in(w)
-    out, codes = _rake_arrays(spec, data, w, None, with_step=False)
-    disc = _margin_discrepancies(spec.margins, codes, out.weights)
+    out, disc = _rake_arrays(spec, data, w, None, with_step=False)
     return out.weights, _report("rake", out, disc, None, spec)
 
 
@@ -507,7 +538,7 @@ def _calibrate_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
     out = _Outcome(new, newrep, step, iters, True, method,
                    {"controls": labels, "g_min": float(g[w > 0].min(initial=np.inf)),
                     "g_max": float(g[w > 0].max(initial=-np.inf))})
-    return out, codes_list, numeric
+    return out, _margin_discrepancies(spec.margins, codes_list, new, numeric)
 
 
 def _calibrate_spec(margins, totals, method, bounds, tol, max_iter, total_tol, count):
@@ -593,9 +624,8 @@ def calibrate(design, margins: Sequence["pd.DataFrame"] | None = None,
     spec = _calibrate_spec(margins, totals, method, bounds, tol, max_iter, total_tol, count)
     data, w, rep = _design_arrays(design)
     _check_weights_in(w)
-    out, codes, numeric = _calibrate_arrays(spec, data, w, rep)
-    disc = _margin_discrepancies(spec.margins, codes, out.weights, numeric)
-    report = _report("calibrate", out, disc, design.weighting_report, spec)
+    out, disc = _calibrate_arrays(spec, data, w, rep)
+    report = _report("calibrate", out, disc, design.weighting_report, spec, lazy=True)
     return _replace(design, out, report)
 
 
@@ -607,8 +637,7 @@ def calibrate_weights(data: pd.DataFrame, weights, margins=None, totals=None, *,
     spec = _calibrate_spec(margins, totals, method, bounds, tol, max_iter, total_tol, count)
     w = np.asarray(weights, dtype=np.float64)
     _check_weights_in(w)
-    out, codes, numeric = _calibrate_arrays(spec, data, w, None, with_step=False)
-    disc = _margin_discrepancies(spec.margins, codes, out.weights, numeric)
+    out, disc = _calibrate_arrays(spec, data, w, None, with_step=False)
     return out.weights, _report("calibrate", out, disc, None, spec)
 
 
@@ -617,10 +646,7 @@ _APPLY = {"poststratify": _poststratify_arrays, "rake": _rake_arrays,
 
 
 def _apply_spec(spec, data, w, rep, with_step=True):
-    res = _APPLY[spec.kind](spec, data, w, rep, with_step=with_step)
-    out, codes = res[0], res[1]
-    numeric = res[2] if len(res) > 2 else ()
-    return out, _margin_discrepancies(spec.margins, codes, out.weights, numeric)
+    return _APPLY[spec.kind](spec, data, w, rep, with_step=with_step)
 
 
 # ---------------------------------------------------------------------------
@@ -781,9 +807,7 @@ def trim(design, upper: float | None = None, *, lower: float | None = None,
     spec = _last_spec(prev)
     out, disc, n_trimmed = _trim_core(spec, data, w, rep, upper, lower, relative_to,
                                       recalibrate, max_rounds, with_step=True, cap_tol=cap_tol)
-    report = _report("trim", out, disc, prev, spec, n_trimmed=n_trimmed)
-    if out.step is None and not _is_replicate(design):
-        return design._replace_weights(out.weights, report=report)
+    report = _report("trim", out, disc, prev, spec, n_trimmed=n_trimmed, lazy=True)
     return _replace(design, out, report)
 
 

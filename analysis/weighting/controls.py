@@ -197,30 +197,38 @@ def _combine(codes: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
 
 
 def _map_column(series: pd.Series, levels: np.ndarray) -> np.ndarray:
-    """Codes of ``series`` values into ``levels``; -1 unknown, -2 missing."""
+    """int32 codes of ``series`` values into ``levels``; -1 unknown, -2 missing."""
     lev_index = pd.Index(levels)
     if isinstance(series.dtype, pd.CategoricalDtype):
         pos = lev_index.get_indexer(series.cat.categories)
         codes = series.cat.codes.to_numpy()
-        pos = np.append(pos, -2)  # code -1 (missing) -> index -1 -> -2
-        return pos[codes].astype(np.int64, copy=False)
+        pos = np.append(pos, -2).astype(np.int32)  # code -1 (missing) -> index -1 -> -2
+        return pos[codes]
     values = series.to_numpy()
     if values.dtype.kind in "iu" and lev_index.dtype.kind in "iu" and values.size:
-        lo = int(min(values.min(), lev_index.min()))
-        hi = int(max(values.max(), lev_index.max()))
+        vmin, vmax = int(values.min()), int(values.max())
+        lo = min(0, vmin, int(lev_index.min()))
+        hi = max(vmax, int(lev_index.max()))
         if hi - lo < 10_000_000:
-            lut = np.full(hi - lo + 1, -1, dtype=np.int64)
+            lut = np.full(hi - lo + 1, -1, dtype=np.int32)
             lut[lev_index.to_numpy().astype(np.int64) - lo] = np.arange(len(lev_index))
-            return lut[values.astype(np.int64, copy=False) - lo]
-    codes = lev_index.get_indexer(values).astype(np.int64, copy=False)
+            return lut[values - lo] if lo else lut[values]
+    codes = lev_index.get_indexer(values).astype(np.int32, copy=False)
     miss = pd.isna(values)
     if miss.any():
         codes[miss] = -2
     return codes
 
 
+def _raise_missing(margin: Margin, col: str, codes: np.ndarray):
+    k = int(np.flatnonzero(codes == -2)[0])
+    raise ControlTotalsError(
+        f"margin {margin.name}: column {col!r} has {int((codes == -2).sum())} missing "
+        f"value(s) in the sample (first at row {k}); margins must be complete")
+
+
 def encode_margin(data: pd.DataFrame, margin: Margin) -> np.ndarray:
-    """Cell code (row of the control table) of every sample row.
+    """Cell code (row of the control table) of every sample row (int32).
 
     Raises
     ------
@@ -231,58 +239,66 @@ def encode_margin(data: pd.DataFrame, margin: Margin) -> np.ndarray:
     """
     n = len(data)
     if not margin.columns:
-        return np.zeros(n, dtype=np.int64)
+        return np.zeros(n, dtype=np.int32)
     missing = [c for c in margin.columns if c not in data.columns]
     if missing:
         raise ControlTotalsError(
             f"margin {margin.name}: column(s) {missing} not found in the design's data")
     sizes = tuple(len(lv) for lv in margin.levels)
-    key = np.zeros(n, dtype=np.int64)
-    bad = np.zeros(n, dtype=bool)
+    key = None
     for j, c in enumerate(margin.columns):
         cj = _map_column(data[c], margin.levels[j])
-        if (cj == -2).any():
-            k = int(np.flatnonzero(cj == -2)[0])
-            raise ControlTotalsError(
-                f"margin {margin.name}: column {c!r} has {int((cj == -2).sum())} missing "
-                f"value(s) in the sample (first at row {k}); margins must be complete")
-        bad |= cj < 0
-        key *= sizes[j]
-        key += np.maximum(cj, 0)
+        if cj.size and cj.min() < 0:
+            if (cj == -2).any():
+                _raise_missing(margin, c, cj)
+            _raise_uncontrolled(data, margin, cj)
+        if len(margin.columns) == 1 and np.array_equal(margin.cells[:, 0],
+                                                       np.arange(margin.n_cells)):
+            return cj
+        if key is None:
+            key = cj.astype(np.int64)
+        else:
+            key *= sizes[j]
+            key += cj
     total = int(np.prod(sizes, dtype=np.float64))
     table_key = _combine(margin.cells, sizes)
     if total <= max(4 * n, 1 << 16):
-        lut = np.full(total, -1, dtype=np.int64)
+        lut = np.full(total, -1, dtype=np.int32)
         lut[table_key] = np.arange(margin.n_cells)
         codes = lut[key]
     else:
         order = np.argsort(table_key)
         pos = np.searchsorted(table_key[order], key)
         pos = np.minimum(pos, len(order) - 1)
-        codes = np.where(table_key[order][pos] == key, order[pos], -1)
-    if bad.any():
-        codes[bad] = -1
-    if (codes < 0).any():
-        rows = np.flatnonzero(codes < 0)
-        sub = data.iloc[rows][list(margin.columns)]
-        cnt = sub.value_counts(sort=True, dropna=False)
-        shown = "; ".join(
-            ", ".join(f"{c}={v!r}" for c, v in zip(margin.columns, (idx if isinstance(idx, tuple) else (idx,))))
-            + f" ({k} unit(s))" for idx, k in list(cnt.items())[:_MAX_SHOW])
-        more = "" if len(cnt) <= _MAX_SHOW else f" and {len(cnt) - _MAX_SHOW} more"
-        raise ControlTotalsError(
-            f"margin {margin.name}: {rows.size} sample unit(s) fall in cell(s) with no control "
-            f"total: {shown}{more}")
+        codes = np.where(table_key[order][pos] == key, order[pos], -1).astype(np.int32)
+    if codes.size and codes.min() < 0:
+        _raise_uncontrolled(data, margin, codes)
     return codes
 
 
-def check_sample_cells(margin: Margin, codes: np.ndarray, weights: np.ndarray, *,
-                       partial: bool = False) -> np.ndarray:
+def _raise_uncontrolled(data: pd.DataFrame, margin: Margin, codes: np.ndarray):
+    rows = np.flatnonzero(codes < 0)
+    sub = data.iloc[rows][list(margin.columns)]
+    cnt = sub.value_counts(sort=True, dropna=False)
+    shown = "; ".join(
+        ", ".join(f"{c}={v!r}" for c, v in zip(margin.columns, (idx if isinstance(idx, tuple) else (idx,))))
+        + f" ({k} unit(s))" for idx, k in list(cnt.items())[:_MAX_SHOW])
+    more = "" if len(cnt) <= _MAX_SHOW else f" and {len(cnt) - _MAX_SHOW} more"
+    raise ControlTotalsError(
+        f"margin {margin.name}: {rows.size} sample unit(s) fall in cell(s) with no control "
+        f"total: {shown}{more}")
+
+
+def check_sample_cells(margin: Margin, codes: np.ndarray | None, weights: np.ndarray | None, *,
+                       partial: bool = False, nunits: np.ndarray | None = None,
+                       wsum: np.ndarray | None = None) -> np.ndarray:
     """Check every control cell against the sample.
 
     Returns the boolean mask of cells that take part in the adjustment
     (cells with zero control and no sample units are dropped; with
     ``partial=True`` also positive-control cells with no sample units).
+    ``nunits`` and ``wsum`` (units and weight per cell) may be given
+    instead of ``codes`` and ``weights``.
 
     Raises
     ------
@@ -291,8 +307,10 @@ def check_sample_cells(margin: Margin, codes: np.ndarray, weights: np.ndarray, *
         or sample units in a cell whose control is 0.
     """
     L = margin.n_cells
-    nunits = np.bincount(codes, minlength=L)
-    wsum = np.bincount(codes, weights=weights, minlength=L)
+    if nunits is None:
+        nunits = np.bincount(codes, minlength=L)
+    if wsum is None:
+        wsum = np.bincount(codes, weights=weights, minlength=L)
     pos = margin.counts > 0
     empty = pos & (nunits == 0)
     if empty.any() and not partial:

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["cells_from_codes", "ipf_cells", "IPFResult", "CALFUNS", "newton_calibrate",
+__all__ = ["cells_from_codes", "cells_from_key", "ipf_cells", "IPFResult", "CALFUNS", "newton_calibrate",
            "NewtonResult", "linear_calibrate", "orthonormal_basis"]
 
 
@@ -37,19 +37,25 @@ def cells_from_codes(codes: Sequence[np.ndarray], sizes: Sequence[int]):
     cell_codes : list of (C,) int arrays
         Category of each cell in each margin.
     """
-    n = codes[0].shape[0]
-    total = 1.0
-    for s in sizes:
-        total *= max(int(s), 1)
     key = codes[0].astype(np.int64, copy=True)
     for c, s in zip(codes[1:], sizes[1:]):
         key *= int(s)
         key += c
+    return cells_from_key(key, sizes)
+
+
+def cells_from_key(key: np.ndarray, sizes: Sequence[int]):
+    """:func:`cells_from_codes` from the mixed-radix key of the codes
+    (``key = ((c0 * s1 + c1) * s2 + c2) ...``)."""
+    n = key.shape[0]
+    total = 1.0
+    for s in sizes:
+        total *= max(int(s), 1)
     if total <= max(4 * n, 1 << 20):
         present = np.bincount(key, minlength=int(total)) > 0
         uniq = np.flatnonzero(present)
-        lut = np.empty(int(total), dtype=np.intp)
-        lut[uniq] = np.arange(uniq.size, dtype=np.intp)
+        lut = np.empty(int(total), dtype=np.int32 if uniq.size < 2 ** 31 else np.intp)
+        lut[uniq] = np.arange(uniq.size)
         cell = lut[key]
     else:  # pragma: no cover - very wide cross-classifications
         uniq, cell = np.unique(key, return_inverse=True)
