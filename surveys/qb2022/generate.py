@@ -1149,8 +1149,8 @@ def inject_defects(hhdf, pdf, rng, frame_ea_ids):
     orph_ids = []
     for j, i in enumerate(orph_src):
         rows = pdf[p_hhid == hhid[i]].copy()
-        ea_str, no = hhid[i].split("-")
-        new_id = f"{ea_str}-{900 + int(no) % 100:03d}"
+        ea_str = hhid[i].split("-")[0]
+        new_id = f"{ea_str}-{900 + j % 100:03d}"  # listing numbers never exceed ~210
         rows["hhid"] = new_id
         orphan_parts.append(rows)
         orph_ids.append(new_id)
