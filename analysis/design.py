@@ -167,7 +167,7 @@ class SurveyDesign(DesignBase):
                 raise DesignError(f"weights: expected no missing weights, got {int(np.isnan(w).sum())} missing in {weights!r} (first at row {i})")
             if (w < 0).any() or np.isinf(w).any():
                 i = int(np.flatnonzero((w < 0) | np.isinf(w))[0])
-                raise DesignError(f"weights: expected finite non-negative weights, got {w[i]!r} in {weights!r} at row {i}")
+                raise DesignError(f"weights: expected finite non-negative weights, got {float(w[i])!r} in {weights!r} at row {i}")
         elif N_h is not None:
             prob = (n_h / N_h)[s_codes]
             if stage2 is not None and stage2[3] is not None:
@@ -228,7 +228,7 @@ class SurveyDesign(DesignBase):
         if np.isnan(v).any():
             raise DesignError(f"fpc: expected no missing values, got {int(np.isnan(v).sum())} missing in {name!r}")
         if (v <= 0).any():
-            raise DesignError(f"fpc: expected positive population sizes or fractions, got {v[v <= 0][0]!r} in {name!r}")
+            raise DesignError(f"fpc: expected positive population sizes or fractions, got {float(v[v <= 0][0])!r} in {name!r}")
         lo = np.full(G, np.inf)
         hi = np.full(G, -np.inf)
         np.minimum.at(lo, group_code, v)
@@ -236,7 +236,7 @@ class SurveyDesign(DesignBase):
         if (hi > lo).any():
             g = int(np.flatnonzero(hi > lo)[0])
             lab = labels[g] if labels is not None else g
-            raise DesignError(f"fpc: expected one value of {name!r} per {what}, got {lo[g]!r} and {hi[g]!r} in {what} {lab!r}")
+            raise DesignError(f"fpc: expected one value of {name!r} per {what}, got {float(lo[g])!r} and {float(hi[g])!r} in {what} {lab!r}")
         if (v <= 1).all():  # sampling fractions, as R's as.fpc
             N = n_units / lo
         else:

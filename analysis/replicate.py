@@ -137,7 +137,7 @@ class ReplicateDesign(DesignBase):
         w = w.to_numpy(dtype=float, na_value=np.nan)
         if np.isnan(w).any() or (w < 0).any():
             bad = w[np.isnan(w) | (w < 0)][0]
-            raise DesignError(f"weights: expected non-negative, non-missing weights, got {bad!r} in {weights!r}")
+            raise DesignError(f"weights: expected non-negative, non-missing weights, got {float(bad)!r} in {weights!r}")
         if isinstance(replicate_weights, np.ndarray):
             rw = np.asarray(replicate_weights, dtype=float)
         else:
