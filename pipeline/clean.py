@@ -15,7 +15,7 @@ import pandas as pd
 from . import config, io
 from .errors import Log, PipelineError, parse_args, run
 from .expr import ExpressionError, columns
-from .rules import Ledger, record_keys
+from .rules import Ledger, fmt, record_keys
 
 
 def order(files: dict) -> list[str]:
@@ -90,7 +90,7 @@ def main(argv=None) -> None:
             absent = ~sample[cfg["frame"]["key"]].isin(frame_ids)
             if absent.any():
                 raise PipelineError(frame_path, cfg["frame"]["key"],
-                                    f"sampled EA {sample[cfg['frame']['key']][absent].iloc[0]!r} is not in the frame")
+                                    f"sampled EA {fmt(sample[cfg['frame']['key']][absent].iloc[0])} is not in the frame")
             frame_ids = sample[cfg["frame"]["key"]]
 
     ledgers: dict[str, Ledger] = {}
@@ -98,7 +98,7 @@ def main(argv=None) -> None:
         spec = cfg["files"][name]
         L = ledgers[name] = Ledger(name, raw[name], spec["key"], cfg["_path"])
         L.user_missing(codebook.get(name, {}))
-        L.unique()
+        L.unique(spec["duplicate_keys"], args.survey / spec["path"])
         if frame_ids is not None and cfg["frame"]["key"] in L.df.columns and "parent" not in spec:
             L.link(cfg["frame"]["key"], frame_ids, "frame_link", "EA not in the sampling frame")
         for i, rule in enumerate(cfg["clean"]["rules"]):
@@ -121,6 +121,11 @@ def main(argv=None) -> None:
         v = L.value(d["expr"], f"clean.derive[{i}].expr")
         L.df.loc[~L.out, d["name"]] = v.astype("Float64").astype("float64")
 
+    for n, L in ledgers.items():
+        if len(L.live) == 0:
+            rules = ", ".join(f"{r}: {k}" for (r, a), k in L.counts.items() if a == "quarantine" and k)
+            raise PipelineError(args.survey / cfg["files"][n]["path"], None,
+                                f"no records left after cleaning (all {len(L.raw)} quarantined; {rules})")
     accounting = {n: L.accounting() for n, L in ledgers.items()}
     fixes = pd.DataFrame([f for L in ledgers.values() for f in L.fixes],
                          columns=["file", "key", "variable", "old_value", "new_value", "rule"])

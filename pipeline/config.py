@@ -179,7 +179,10 @@ FILE = Table({
     "parent_key": List(Str(), min_len=1, doc="columns linking to the parent's key"),
     "require_children": Expr(doc="parent records matching this need at least one child record"),
     "missing_codes": Map(List(Scalar()), doc="extra user-missing codes per column (e.g. for CSV)"),
-    "text_columns": Default(NAMES, [])}, required=("path", "key"))
+    "text_columns": Default(NAMES, []),
+    "duplicate_keys": Default(Str(choices=("error", "quarantine"), doc="error: stop on a repeated key; "
+                                  "quarantine: keep the first record (e.g. CAPI double submissions)"), "error")},
+    required=("path", "key"))
 
 RULE = Table({
     "id": Str(), "file": Str(),

@@ -59,7 +59,7 @@ def read_raw(path, fmt: str, missing_codes=None, text_columns=()) -> tuple[pd.Da
     if fmt in ("sav", "dta"):
         df, meta = _read_stat(path, fmt)
     elif fmt == "csv":
-        df, meta = _read_csv(path, text_columns), {}
+        df, meta = _read_csv(path, text_columns)
     else:
         try:
             df = pd.read_parquet(path)

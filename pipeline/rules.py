@@ -110,8 +110,12 @@ class Ledger:
                     mask |= s == code
             self.set(mask, col, None, "user_missing")
 
-    def unique(self) -> None:
+    def unique(self, action: str, path) -> None:
         dup = self.live.duplicated(self.key, keep="first")
+        if action == "error" and dup.any():
+            k = self.keys[dup[dup].index[0]]
+            raise PipelineError(path, "/".join(self.key), f"duplicate key {k!r} ({int(dup.sum())} repeated record(s); "
+                                f"set duplicate_keys = \"quarantine\" in [files.{self.name}] to keep the first)")
         self.quarantine(dup, "unique_key", f"duplicate {'/'.join(self.key)} (first record kept)", self.key[0])
 
     def link(self, column: str, allowed, rule: str, reason: str) -> None:

@@ -29,17 +29,24 @@ def link_frame(hh: pd.DataFrame, frame: pd.DataFrame, fcfg: dict, frame_path) ->
         if col not in frame.columns:
             raise PipelineError(frame_path, col, "column not found" + _close(col, frame.columns))
     if frame[key].duplicated().any():
-        raise PipelineError(frame_path, key, f"duplicate EA {frame[key][frame[key].duplicated()].iloc[0]!r}")
+        raise PipelineError(frame_path, key, f"duplicate EA {fmt(frame[key][frame[key].duplicated()].iloc[0])}")
     extra = [c for c in frame.columns if c not in hh.columns or c == key]
     out = hh.merge(frame[extra], on=key, how="left", validate="many_to_one")
     unlinked = out[fcfg["prob"]].isna()
     if unlinked.any():
-        raise PipelineError(frame_path, key, f"EA {out.loc[unlinked, key].iloc[0]!r} of the sample is not in the frame")
+        raise PipelineError(frame_path, key, f"EA {fmt(out.loc[unlinked, key].iloc[0])} of the sample is not in the frame")
     return out
 
 
 def base_probability(df: pd.DataFrame, fcfg: dict, frame_path) -> np.ndarray:
     """Probability of selection of each household: EA probability x within-EA probability."""
+    for col in [fcfg["prob"]] + ([fcfg["prob_within"]] if "prob_within" in fcfg else []):
+        v = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+        bad = ~((v > 0) & (v <= 1))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise PipelineError(frame_path, col, f"probability {fmt(df[col].iloc[i])!r} of EA {fmt(df[fcfg['key']].iloc[i])} "
+                                "is not in (0, 1]")
     p = df[fcfg["prob"]].to_numpy(float)
     if "prob_within" in fcfg:
         p = p * df[fcfg["prob_within"]].to_numpy(float)
@@ -49,8 +56,8 @@ def base_probability(df: pd.DataFrame, fcfg: dict, frame_path) -> np.ndarray:
     bad = ~((p > 0) & (p <= 1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise PipelineError(frame_path, fcfg["prob"], f"selection probability {p[i]!r} of EA {df[fcfg['key']].iloc[i]!r} "
-                            "is not in (0, 1]")
+        raise PipelineError(frame_path, fcfg.get("listed", fcfg["prob"]), f"selection probability {p[i]:g} of a "
+                            f"household in EA {fmt(df[fcfg['key']].iloc[i])} is not in (0, 1]")
     return p
 
 

@@ -35,6 +35,7 @@ parent_key = ["hhid"]
 {p_missing}
 [frame]
 path = "frame.csv"
+sample = "sample_eas.csv"
 key = "ea_id"
 prob = "pi_ea"
 listed = "households"
@@ -143,6 +144,7 @@ def build_survey(root: Path, *, fmt: str = "sav", strata: bool = True, name: str
                           "stratum": district, "households": listed,
                           "pi_ea": np.round(0.2 + 0.1 * district, 3)})
     frame.to_csv(d / "frame.csv", index=False)
+    frame[["ea_id"]].to_csv(d / "sample_eas.csv", index=False)
     rows, people = [], []
     hhid = 1000
     for e, dist, urb in zip(ea, district, urban):
