@@ -251,3 +251,39 @@ def test_replicate_logit_infeasible_names_replicate(jk1, api99_total):
     # R warns "Failed to converge" for one replicate; we refuse, naming it.
     with pytest.raises(CalibrationError, match=r"replicate 11.*stype='H'"):
         _designs(jk1, api99_total)["calibrate_logit"]()
+
+
+def _rake_residualize_rowwise(step, z):
+    """R's svyrecvar raking branch, literally (rows, not cells)."""
+    z = z.copy()
+    for _ in range(10):
+        for cc, s, f in zip(step.cell_codes, step.sizes, step.cell_factors):
+            codes = cc[step.cell]
+            psw = step.base_weights * f[step.cell]
+            u = np.divide(z, psw[:, None], out=np.zeros_like(z), where=psw[:, None] != 0)
+            cnt = np.bincount(codes, minlength=s)
+            means = np.stack([np.bincount(codes, weights=u[:, j], minlength=s) / cnt
+                              for j in range(z.shape[1])], axis=1)
+            z -= psw[:, None] * means[codes]
+    return z
+
+
+def test_rake_step_cell_algorithm_equals_rowwise():
+    from analysis.weighting import RakeStep
+    rng = np.random.default_rng(7)
+    n = 400
+    df = pd.DataFrame({"a": rng.integers(0, 3, n), "b": rng.integers(0, 4, n),
+                       "c": rng.integers(0, 2, n)})
+    w = np.exp(rng.normal(2, 0.5, n))
+    w[:5] = 0.0  # rows out of the sample
+    A = pd.DataFrame({"a": [0, 1, 2], "count": [300.0, 200, 500]})
+    B = pd.DataFrame({"b": [0, 1, 2, 3], "c": [0] * 4, "count": [100.0, 100, 100, 100]})
+    B = pd.concat([B, B.assign(c=1, count=[150.0, 150, 150, 150])])
+    d = MiniDesign(df, w, rng.integers(0, 20, n), 1000)
+    r = rake(d, [A, B])
+    (step,) = r._calibration
+    assert isinstance(step, RakeStep)
+    z = rng.normal(size=(n, 3)) * r.weights[:, None]
+    np.testing.assert_allclose(step.residualize(z), _rake_residualize_rowwise(step, z),
+                               rtol=1e-10, atol=1e-10 * np.abs(z).max())
+    np.testing.assert_allclose(step.residualize(z[:, 1]), step.residualize(z)[:, 1], rtol=1e-13)

@@ -85,6 +85,10 @@ class RakeStep:
     ``z <- z - w_m * ave_g(z / w_m)`` with ``ave_g`` the unweighted mean
     within the margin's categories and ``w_m`` the weights after margin
     ``m`` was post-stratified in the last raking sweep.
+
+    Because ``w_m = w0 * f_m[cell]`` with a factor per cross-classified
+    cell, the rounds run on cell-level sums: the data are read twice
+    whatever the number of rounds and margins.
     """
 
     kind = "rake"
@@ -97,21 +101,29 @@ class RakeStep:
         self.sizes = [int(s) for s in sizes]
         self.base_weights = np.asarray(base_weights, dtype=np.float64)
         self.cell_factors = [np.asarray(f, dtype=np.float64) for f in cell_factors]
+        C = self.cell_codes[0].shape[0] if self.cell_codes else 0
+        self._C = C
+        pos = self.base_weights > 0
+        self._inv = _safe_div(np.ones_like(self.base_weights), self.base_weights)
+        n_all = np.bincount(cell, minlength=C).astype(np.float64)
+        self._n_pos = np.bincount(cell, weights=pos.astype(np.float64), minlength=C)
+        self._counts = [np.bincount(cc, weights=n_all, minlength=s)
+                        for cc, s in zip(self.cell_codes, self.sizes)]
 
     def residualize(self, z: np.ndarray) -> np.ndarray:
         z, flat = _as2d(z)
-        z = z.copy()
-        margins = []
-        for cc, s, f in zip(self.cell_codes, self.sizes, self.cell_factors):
-            codes = cc[self.cell]
-            psw = self.base_weights * f[self.cell]
-            counts = np.bincount(codes, minlength=s).astype(np.float64)
-            margins.append((codes, s, psw, counts))
+        C = self._C
+        S = _group_sum(self.cell, C, z * self._inv[:, None])      # (C, m): sum of z / w0
+        D = np.zeros_like(S)                                        # z_cur = z - w0 * D[cell]
         for _ in range(self.rounds):
-            for codes, s, psw, counts in margins:
-                means = _safe_div(_group_sum(codes, s, _safe_div(z, psw[:, None])), counts[:, None])
-                z -= psw[:, None] * means[codes]
-        return z[:, 0] if flat else z
+            for cc, s, f, cnt in zip(self.cell_codes, self.sizes, self.cell_factors,
+                                     self._counts):
+                contrib = (S - self._n_pos[:, None] * D) / f[:, None]
+                T = _group_sum(cc, s, contrib)
+                mean = _safe_div(T, cnt[:, None])
+                D += f[:, None] * mean[cc]
+        out = z - self.base_weights[:, None] * D[self.cell]
+        return out[:, 0] if flat else out
 
 
 class GregStep:
