@@ -1,0 +1,121 @@
+"""End to end on the bundled demo (surveys/qb2022): generator -> ingest -> clean -> weight -> estimate.
+
+Runs in a temporary copy of the survey folder (the raw files are generated
+there), twice, to check coverage of the estimates table, the population
+truth inside the province CIs, that every injected defect is caught, exact
+row accounting and byte-identical reruns.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_stage
+
+DEMO = ROOT / "surveys" / "qb2022"
+pytestmark = pytest.mark.skipif(not (DEMO / "generate.py").exists(), reason="demo generator not present")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    survey = root / "qb2022"
+    shutil.copytree(DEMO, survey, ignore=shutil.ignore_patterns("raw", "__pycache__", "*.pyc"))
+    subprocess.run([sys.executable, str(DEMO / "generate.py"), "--out", str(survey / "raw")],
+                   cwd=ROOT, check=True, capture_output=True)
+    builds = []
+    for k in (1, 2):
+        build = root / f"build{k}"
+        for stage in ("ingest", "clean", "weight", "estimate"):
+            run_stage(stage, survey, build, check=True)
+        builds.append(build)
+    return survey, builds
+
+
+def test_every_indicator_for_province_districts_and_urban_rural(demo):
+    survey, (build, _) = demo
+    est = pd.read_csv(build / "estimates.csv")
+    import tomllib
+    cfg = tomllib.loads((survey / "survey.toml").read_text(encoding="utf-8"))
+    for ind in cfg["indicators"]:
+        e = est[est.indicator == ind["id"]]
+        assert (e.domain == "province").sum() == 1, ind["id"]
+        assert sorted(e.loc[e.domain == "district", "domain_value"].astype(int)) == list(range(1, 9)), ind["id"]
+        assert sorted(e.loc[e.domain == "urban", "domain_value"].astype(int)) == [1, 2], ind["id"]
+    assert est["estimate"].notna().all() and est["se"].notna().all()
+    assert set(est.columns) >= {"estimate", "se", "ci_low", "ci_high", "df", "deff", "cv", "n", "n_eff", "suppress", "flags"}
+    assert (build / "estimates.parquet").stat().st_size > 0 and (build / "estimates.xlsx").stat().st_size > 0
+
+
+@pytest.mark.parametrize("indicator, published", [("hh_smartphone", 0.7907), ("hh_fiber", 0.5921)])
+def test_province_ci_contains_truth(demo, indicator, published):
+    survey, (build, _) = demo
+    est = pd.read_csv(build / "estimates.csv")
+    row = est[(est.indicator == indicator) & (est.domain == "province")].iloc[0]
+    truth = pd.read_csv(survey / "raw" / "truth.csv")
+    value = truth[(truth.indicator == indicator) & (truth.domain == "all")]["value"].iloc[0]
+    assert abs(value - published) < 5e-5
+    assert row.ci_low <= value <= row.ci_high, (row.ci_low, value, row.ci_high)
+
+
+def test_every_defect_is_caught(demo):
+    survey, (build, _) = demo
+    defects = pd.read_csv(survey / "raw" / "defects.csv", dtype=str, keep_default_na=False)
+    fixes = pd.read_csv(build / "clean" / "fixes.csv", dtype=str, keep_default_na=False)
+    fixed = set(zip(fixes.file, fixes.key, fixes.variable, fixes.old_value))
+    quarantined = {}
+    for f in ("household", "person"):
+        q = pd.read_csv(build / "clean" / f"quarantine_{f}.csv", dtype=str, keep_default_na=False)
+        keys = q["hhid"] if f == "household" else q["hhid"] + "/" + q["line"].str.replace(r"\.0$", "", regex=True)
+        quarantined[f] = set(keys) | set(q["hhid"][q["_rule"] == "unique_key"])
+    missed = []
+    for d in defects.itertuples():
+        if d.expected_action == "set_missing":
+            ok = (d.file, d.key, d.variable, d.injected_value) in fixed
+        else:  # quarantine, drop_duplicate (the later copy goes to quarantine)
+            ok = d.key in quarantined[d.file]
+        if not ok:
+            missed.append(f"{d.defect_type} {d.file} {d.key} {d.variable}")
+    assert not missed, f"{len(missed)} defects not caught, e.g. {missed[:5]}"
+    assert len(defects) > 100
+
+
+def test_row_accounting(demo):
+    survey, (build, _) = demo
+    manifest = json.loads((build / "clean" / "manifest.json").read_text())
+    ingest = json.loads((build / "ingest" / "manifest.json").read_text())
+    for f, a in manifest["accounting"].items():
+        raw = pd.read_parquet(build / "ingest" / f"{f}.parquet")
+        clean = pd.read_parquet(build / "clean" / f"{f}.parquet")
+        q = pd.read_csv(build / "clean" / f"quarantine_{f}.csv")
+        assert a["raw"] == len(raw) == ingest["records"][f]
+        assert a["clean"] == len(clean) and a["quarantined"] == len(q)
+        assert len(raw) == len(clean) + len(q)
+    v = pd.read_csv(build / "clean" / "validation.csv")
+    assert {"file", "rule", "action", "records"} <= set(v.columns)
+
+
+def test_two_runs_are_byte_identical(demo):
+    _, (b1, b2) = demo
+
+    def digest(b):
+        return {str(p.relative_to(b)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(b.rglob("*")) if p.is_file()}
+    d1, d2 = digest(b1), digest(b2)
+    assert d1 == d2
+    assert "estimates.xlsx" in d1 and "weight/diagnostics.json" in d1
+
+
+def test_weights_match_controls(demo):
+    survey, (build, _) = demo
+    hh = pd.read_parquet(build / "weight" / "household.parquet")
+    ctrl = pd.read_csv(survey / "controls" / "households_district_urban.csv")
+    got = hh.groupby(["district", "urban"])["weight"].sum().reset_index()
+    m = ctrl.merge(got, on=["district", "urban"])
+    assert len(m) == len(ctrl)
+    assert ((m.weight - m["count"]).abs() / m["count"]).max() < 1e-6

@@ -1,0 +1,71 @@
+"""The Make layer: help, no-op reruns, and re-running only what changed.
+
+Runs ``make`` on a small survey made in the test, with ``BUILD`` pointed at a
+temporary folder so the repository's build/ is not touched.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None or not (ROOT / ".venv/bin/python").exists(),
+                                reason="make or .venv missing")
+
+
+def make(*args, check=True):
+    env = dict(os.environ)
+    env.pop("MAKEFLAGS", None)
+    p = subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise AssertionError(p.stdout + p.stderr)
+    return p
+
+
+def test_help_lists_targets():
+    out = make("help").stdout
+    for target in ("all", "test", "bench", "clean", "help"):
+        assert f"{target} " in out
+
+
+def test_all_then_noop_then_partial(make_survey, tmp_path):
+    survey = make_survey(fmt="csv", strata=False)
+    build = tmp_path / "build"
+    v = [f"SURVEY={survey}", f"BUILD={build}"]
+    first = make("all", "-j2", *v)
+    for stage in ("ingest", "clean", "weight", "estimate"):
+        assert f"pipeline.{stage}" in first.stdout
+    assert (build / "estimates.xlsx").exists()
+    t0 = time.perf_counter()
+    again = make("all", *v)
+    assert time.perf_counter() - t0 < 1.0
+    assert "pipeline." not in again.stdout
+    assert make("-q", "all", *v, check=False).returncode == 0
+    # a newer weight stage script re-runs weight and estimate only (dry run with -W)
+    plan = make("-n", "all", "-W", "pipeline/weight.py", *v).stdout
+    assert "pipeline.weight" in plan and "pipeline.estimate" in plan
+    assert "pipeline.ingest" not in plan and "pipeline.clean" not in plan
+    # a changed control table re-runs weight and estimate only
+    os.utime(survey / "controls" / "households.csv", (time.time() + 5, time.time() + 5))
+    plan = make("-n", "all", *v).stdout
+    assert "pipeline.weight" in plan and "pipeline.clean" not in plan and "pipeline.ingest" not in plan
+    # a changed config re-runs everything
+    os.utime(survey / "survey.toml", (time.time() + 10, time.time() + 10))
+    plan = make("-n", "all", *v).stdout
+    assert all(f"pipeline.{s}" in plan for s in ("ingest", "clean", "weight", "estimate"))
+
+
+def test_failed_stage_stops_make_with_one_line(make_survey, tmp_path):
+    survey = make_survey(fmt="sav")
+    (survey / "raw" / "person.sav").write_bytes(b"not spss")
+    build = tmp_path / "build"
+    p = make("all", f"SURVEY={survey}", f"BUILD={build}", check=False)
+    assert p.returncode != 0
+    errors = [ln for ln in p.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1 and "person.sav" in errors[0] and "Traceback" not in p.stderr
+    assert not (build / "ingest").exists()
