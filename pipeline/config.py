@@ -242,6 +242,14 @@ SCHEMA = Table({
         "min_n_eff": Default(Num(lo=0), 30), "max_ci_width": Default(Num(lo=0), 0.30),
         "max_rel_ci_width": Default(Num(lo=0), 1.30), "rel_width_from": Default(Num(lo=0), 0.05),
         "min_df": Default(Num(lo=0), 8)}), None),
+    # [report]: figures and report stages (optional; English, no targets by default)
+    "report": Default(Table({
+        "language": Default(Str(choices=("vi", "en"), doc="language of figure labels and the report"), "en"),
+        "source": LABELS,
+        "key_indicators": Default(NAMES, []),
+        "targets": Default(List(Table({
+            "indicator": Str(), "value": Num(lo=0), "year": Num(integer=True), "label": LABELS,
+            "reference": Str()}, required=("indicator", "value"))), [])}), None),
 }, required=("survey", "files", "design", "domains", "indicators"))
 
 
@@ -292,6 +300,19 @@ def _cross_checks(c: dict, err) -> None:
         err("frame", "required when [weighting] is given")
 
 
+def _check_report(c: dict, err) -> None:
+    """Fill [report] defaults; its indicator ids must be configured indicators."""
+    if c.get("report") is None:
+        c["report"] = SCHEMA.fields["report"].node.check({}, "report", err)
+    ids = {ind["id"] for ind in c["indicators"]}
+    for i, k in enumerate(c["report"]["key_indicators"]):
+        if k not in ids:
+            err(f"report.key_indicators[{i}]", f"no indicator with id {k!r}")
+    for i, t in enumerate(c["report"]["targets"]):
+        if t["indicator"] not in ids:
+            err(f"report.targets[{i}].indicator", f"no indicator with id {t['indicator']!r}")
+
+
 def load(survey_dir) -> dict:
     """Read and validate ``<survey_dir>/survey.toml``; raise PipelineError on the first problem."""
     survey_dir = Path(survey_dir)
@@ -312,6 +333,7 @@ def load(survey_dir) -> dict:
     if c["reporting"] is None:
         c["reporting"] = SCHEMA.fields["reporting"].node.check({}, "reporting", err)
     _cross_checks(c, err)
+    _check_report(c, err)
     c["_dir"], c["_path"] = survey_dir, label
     return c
 
