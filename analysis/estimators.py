@@ -179,6 +179,14 @@ class DesignBase:
         if not names:
             raise EstimationError("variables: expected at least one column name, got none")
         check_columns(self.data, names, "variables")
+        cache = self.__dict__.setdefault("_indicator_cache", {})
+        key = (tuple(names), max_levels)
+        if key not in cache:
+            cache.clear()
+            cache[key] = self._indicators_uncached(names, max_levels)
+        return cache[key]
+
+    def _indicators_uncached(self, names, max_levels):
         vnames, levels, complement, cols, binary_cols = [], [], [], [], []
         for c in names:
             s = self.data[c]
@@ -375,7 +383,7 @@ class DesignBase:
         if n_eff is None:
             with np.errstate(invalid="ignore", divide="ignore"):
                 n_eff = stats["n"] / stats["deff_rep"]
-        dom_frame = pd.concat([frame] * J, ignore_index=True) if len(frame.columns) else pd.DataFrame(index=range(J * n_dom))
+        dom_frame = _tile_frame(frame, J, n_dom)
         return Estimate(
             statistic=statistic,
             variable=np.repeat(np.asarray(names, dtype=object), n_dom),
@@ -613,7 +621,7 @@ class DesignBase:
             statistic="quantile",
             variable=np.repeat(np.asarray(vnames, dtype=object), D),
             level=np.repeat(np.tile(probs, len(names)).astype(object), D),
-            domain=pd.concat([frame] * J, ignore_index=True) if len(frame.columns) else pd.DataFrame(index=range(J * D)),
+            domain=_tile_frame(frame, J, D),
             estimate=t(qhat), se=t(se), df=t(df), deff=t(nan_arr), n=t(st["n"]), n_eff=t(nan_arr),
             weighted_n=t(st["wn"]), n_rows=t(st["n_rows"]), ci_method=ci_method, ci_kind="quantile",
             conf_level=level, _ci_fn=ci_t,
@@ -661,6 +669,12 @@ class DesignBase:
             weighted_n=st["wn"][ia] + st["wn"][ib], n_rows=st["n_rows"][ia] + st["n_rows"][ib],
             ci_method="t", ci_kind="mean",
         )
+
+
+def _tile_frame(frame: pd.DataFrame, times: int, n_dom: int) -> pd.DataFrame:
+    if not len(frame.columns):
+        return pd.DataFrame(index=range(times * n_dom))
+    return pd.DataFrame({c: np.tile(frame[c].to_numpy(), times) for c in frame.columns})
 
 
 def _expand_complements(st: dict, comp) -> dict:

@@ -48,6 +48,10 @@ def group_sum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarra
     n = codes.shape[0]
     if values.ndim == 1:
         return np.bincount(codes, weights=values, minlength=n_groups)
+    m = values.shape[1]
+    if n * m <= 200_000:  # small: one flat bincount beats building a sparse matrix
+        flat = (codes[:, None] * m + np.arange(m)).ravel()
+        return np.bincount(flat, weights=values.ravel(), minlength=n_groups * m).reshape(n_groups, m)
     ind = sparse.csr_matrix(
         (np.ones(n), (codes, np.arange(n))), shape=(n_groups, n)
     )

@@ -100,20 +100,13 @@ class Estimate:
     def to_frame(self, level: float = 0.95, method: str | None = None) -> pd.DataFrame:
         """One tidy row per (variable, level, domain), full precision."""
         ci = self.confint(level, method)
-        out = pd.DataFrame({"variable": self.variable, "level": self.level})
+        cols = {"variable": self.variable, "level": self.level}
         for col in self.domain.columns:
-            out[col] = self.domain[col].to_numpy()
-        out["estimate"] = self.estimate
-        out["se"] = self.se
-        out["ci_low"] = ci.low
-        out["ci_high"] = ci.high
-        out["df"] = self.df
-        out["deff"] = self.deff
-        out["cv"] = self.cv
-        out["n"] = self.n.astype(np.int64)
-        out["n_eff"] = self.n_eff
-        out["weighted_n"] = self.weighted_n
-        return out
+            cols[col] = self.domain[col].to_numpy()
+        cols.update(estimate=self.estimate, se=self.se, ci_low=ci.low, ci_high=ci.high, df=self.df,
+                    deff=self.deff, cv=self.cv, n=self.n.astype(np.int64), n_eff=self.n_eff,
+                    weighted_n=self.weighted_n)
+        return pd.DataFrame(cols)
 
     def __repr__(self) -> str:
         head = self.to_frame().head(20).to_string(index=False)

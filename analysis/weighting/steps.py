@@ -37,12 +37,18 @@ def _as2d(z) -> tuple[np.ndarray, bool]:
     return z, False
 
 
-def _group_sum(codes: np.ndarray, size: int, x: np.ndarray) -> np.ndarray:
+def _indicator(codes: np.ndarray, size: int) -> sp.csc_matrix:
+    """(size, n) 0/1 matrix with one 1 per column (no sorting needed)."""
+    n = codes.shape[0]
+    return sp.csc_matrix((np.ones(n), codes, np.arange(n + 1)), shape=(size, n))
+
+
+def _group_sum(codes: np.ndarray, size: int, x: np.ndarray, S=None) -> np.ndarray:
     """(size, m) sums of the columns of ``x`` within ``codes``."""
     if x.shape[1] == 1:
         return np.bincount(codes, weights=x[:, 0], minlength=size)[:, None]
-    S = sp.csr_matrix((np.ones(codes.shape[0]), (codes, np.arange(codes.shape[0]))),
-                      shape=(size, codes.shape[0]))
+    if S is None:
+        S = _indicator(codes, size)
     return np.asarray(S @ x)
 
 
@@ -69,12 +75,17 @@ class PostStratStep:
         self.weights = np.asarray(weights, dtype=np.float64)
         self._ratio = _safe_div(self.oldweights, self.weights)
         self._den = np.bincount(self.codes, weights=self.oldweights, minlength=self.n_cells)
+        self._S = None
 
     def residualize(self, z: np.ndarray) -> np.ndarray:
         z, flat = _as2d(z)
-        num = _group_sum(self.codes, self.n_cells, z * self._ratio[:, None])
+        if z.shape[1] > 1 and self._S is None:
+            self._S = _indicator(self.codes, self.n_cells)
+        num = _group_sum(self.codes, self.n_cells, z * self._ratio[:, None], self._S)
         means = _safe_div(num, self._den[:, None])
-        out = z - means[self.codes] * self.weights[:, None]
+        adj = np.take(means, self.codes, axis=0)
+        adj *= self.weights[:, None]
+        out = np.subtract(z, adj, out=adj)
         return out[:, 0] if flat else out
 
 
@@ -109,11 +120,14 @@ class RakeStep:
         self._n_pos = np.bincount(cell, weights=pos.astype(np.float64), minlength=C)
         self._counts = [np.bincount(cc, weights=n_all, minlength=s)
                         for cc, s in zip(self.cell_codes, self.sizes)]
+        self._S = None
 
     def residualize(self, z: np.ndarray) -> np.ndarray:
         z, flat = _as2d(z)
         C = self._C
-        S = _group_sum(self.cell, C, z * self._inv[:, None])      # (C, m): sum of z / w0
+        if z.shape[1] > 1 and self._S is None:
+            self._S = _indicator(self.cell, C)
+        S = _group_sum(self.cell, C, z * self._inv[:, None], self._S)  # (C, m): sum of z / w0
         D = np.zeros_like(S)                                        # z_cur = z - w0 * D[cell]
         for _ in range(self.rounds):
             for cc, s, f, cnt in zip(self.cell_codes, self.sizes, self.cell_factors,
@@ -122,7 +136,9 @@ class RakeStep:
                 T = _group_sum(cc, s, contrib)
                 mean = _safe_div(T, cnt[:, None])
                 D += f[:, None] * mean[cc]
-        out = z - self.base_weights[:, None] * D[self.cell]
+        adj = np.take(D, self.cell, axis=0)
+        adj *= self.base_weights[:, None]
+        out = np.subtract(z, adj, out=adj)
         return out[:, 0] if flat else out
 
 
@@ -141,10 +157,11 @@ class GregStep:
         whalf = np.sqrt(np.asarray(base_weights, dtype=np.float64))
         self.Q = orthonormal_basis(np.asarray(X, dtype=np.float64) * whalf[:, None])
         self.w = np.asarray(g, dtype=np.float64) * whalf
+        self._invw = _safe_div(np.ones_like(self.w), self.w)
 
     def residualize(self, z: np.ndarray) -> np.ndarray:
         z, flat = _as2d(z)
-        y = _safe_div(z, self.w[:, None])
-        r = y - self.Q @ (self.Q.T @ y)
-        out = r * self.w[:, None]
-        return out[:, 0] if flat else out
+        y = z * self._invw[:, None]
+        y -= self.Q @ (self.Q.T @ y)
+        y *= self.w[:, None]
+        return y[:, 0] if flat else y
