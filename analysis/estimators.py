@@ -299,26 +299,44 @@ class DesignBase:
         else:
             ucode, n_units = units
             ucode = ucode if rows is None else ucode[rows]
-        key_u, kc = kernel.compact_codes(ucode.astype(np.int64) * n_dom + dom, n_units * n_dom)
-        K = key_u.shape[0]
-        k_unit, k_dom = key_u // n_dom, key_u % n_dom
-        M = sparse.csr_matrix((w, (kc, np.arange(r_))), shape=(K, r_))
-        TY = np.asarray(M @ Yz)
-        Wk = np.bincount(kc, weights=w, minlength=K)
-        pos = (w > 0).astype(float)
-        if kind == "total":
-            TX = None
-        elif X is None:
-            TX = Wk[:, None]
-        else:
-            TX = np.asarray(M @ X)
-        if anymiss:
-            WN = np.asarray(M @ ok.astype(float))
-            C = np.asarray(sparse.csr_matrix((pos, (kc, np.arange(r_))), shape=(K, r_)) @ ok.astype(float))
-        else:
+        nested = None
+        if units is not None and rows is None and not anymiss and kind != "ratio":
+            nested = _nested_domain(ucode, n_units, dom)
+        if nested is not None:
+            # Domains do not cut across units (e.g. districts and EAs): reuse the
+            # unit totals of these columns, computed once per design.
+            tot = self._unit_totals(Yz, ucode, n_units, binary)
+            k_unit = tot["unit"]
+            k_dom = nested[k_unit]
+            TY, Wk, YY = tot["TY"], tot["W"], tot["YY"]
+            C = tot["C"][:, None]
+            TX = None if kind == "total" else Wk[:, None]
             WN = Wk[:, None]
-            C = np.bincount(kc, weights=pos, minlength=K)[:, None]
-        YY = TY if binary else np.asarray(M @ (Yz * Yz))
+            kpos = tot["C"] > 0
+        else:
+            key_u, kc = kernel.compact_codes(ucode.astype(np.int64) * n_dom + dom, n_units * n_dom)
+            K = key_u.shape[0]
+            k_unit, k_dom = key_u // n_dom, key_u % n_dom
+            M = sparse.csr_matrix((w, (kc, np.arange(r_))), shape=(K, r_))
+            TY = np.asarray(M @ Yz)
+            Wk = np.bincount(kc, weights=w, minlength=K)
+            pos = (w > 0).astype(float)
+            kpos = np.bincount(kc, weights=pos, minlength=K) > 0
+            if kind == "total":
+                TX = None
+            elif X is None:
+                TX = Wk[:, None]
+            else:
+                TX = np.asarray(M @ X)
+            if anymiss:
+                WN = np.asarray(M @ ok.astype(float))
+                C = np.asarray(sparse.csr_matrix((pos, (kc, np.arange(r_))), shape=(K, r_)) @ ok.astype(float))
+            else:
+                WN = Wk[:, None]
+                C = np.bincount(kc, weights=pos, minlength=K)[:, None]
+            YY = TY if binary else np.asarray(M @ (Yz * Yz))
+            if kind == "ratio":
+                XY, XX = np.asarray(M @ (Yz * X)), np.asarray(M @ (X * X))
         dsum = lambda a: kernel.group_sum(k_dom, a, n_dom)  # noqa: E731  (K x m) -> (D x m)
         yhat = dsum(TY)
         wn = np.broadcast_to(dsum(WN), (n_dom, J))
@@ -331,7 +349,6 @@ class DesignBase:
                 est = yhat / xhat
             # Element sums of squares about the domain mean (R's svyvar), for the design effects.
             if kind == "ratio":
-                XY, XX = np.asarray(M @ (Yz * X)), np.asarray(M @ (X * X))
                 ss = (dsum(YY) - 2 * est * dsum(XY) + est * est * dsum(XX)) / (xhat * xhat)
             else:
                 ss = dsum(YY) - yhat * yhat / wn
@@ -343,7 +360,6 @@ class DesignBase:
         if coef is not None:
             return var
         n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
-        kpos = np.bincount(kc, weights=pos, minlength=K) > 0
         df = _bcast(self._domain_df_units(k_unit[kpos], k_dom[kpos], n_dom, units is None, rows), n_dom, J)
         with np.errstate(invalid="ignore", divide="ignore"):
             s2 = cnt / (cnt - 1) * ss / wn
@@ -366,6 +382,31 @@ class DesignBase:
             est = np.where(empty, np.nan, est)
             var = np.where(empty, np.nan, var)
         return dict(est=est, var=var, n=cnt, wn=wn, n_rows=n_rows, df=df, deff=deff, deff_rep=deff_rep)
+
+    def _unit_totals(self, Y, ucode, n_units, binary):
+        """Weighted totals of the columns of ``Y`` per unit, cached per design and column set."""
+        cache = self.__dict__.setdefault("_unit_cache", {})
+        key = (id(Y), bool(binary))
+        hit = cache.get(key)
+        if hit is not None and hit["Y"] is Y:
+            return hit
+        w = self._w
+        M = sparse.csr_matrix((w, (ucode, np.arange(w.shape[0]))), shape=(n_units, w.shape[0]))
+        TY = np.asarray(M @ Y)
+        hit = dict(Y=Y, unit=np.arange(n_units), TY=TY, W=np.bincount(ucode, weights=w, minlength=n_units),
+                   C=np.bincount(ucode, weights=(w > 0).astype(float), minlength=n_units),
+                   YY=TY if binary else np.asarray(M @ (Y * Y)))
+        cache.clear()
+        cache[key] = hit
+        return hit
+
+    def clear_cache(self, columns: bool = True) -> None:
+        """Drop cached domain codes and unit totals, and (``columns=True``) the column matrices."""
+        keys = ["_domain_cache", "_unit_cache"]
+        if columns:
+            keys += ["_matrix_cache", "_indicator_cache", "_nan_flags", "_binary_checked"]
+        for k in keys:
+            self.__dict__.pop(k, None)
 
     def _row_variance(self, kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef):
         """Variance from row-level values (designs whose variance needs them)."""
@@ -669,6 +710,13 @@ class DesignBase:
             weighted_n=st["wn"][ia] + st["wn"][ib], n_rows=st["n_rows"][ia] + st["n_rows"][ib],
             ci_method="t", ci_kind="mean",
         )
+
+
+def _nested_domain(ucode: np.ndarray, n_units: int, dom: np.ndarray):
+    """The domain of each unit if no unit holds rows of two domains, else None."""
+    dom_u = np.full(n_units, -1, dtype=np.int64)
+    dom_u[ucode] = dom
+    return dom_u if np.array_equal(dom_u[ucode], dom) else None
 
 
 def _tile_frame(frame: pd.DataFrame, times: int, n_dom: int) -> pd.DataFrame:

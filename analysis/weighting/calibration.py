@@ -435,6 +435,7 @@ def _calibration_matrix(spec: CalibrationSpec, data, w):
     T: list[float] = []
     labels: list[str] = []
     codes_list = []
+    blocks = []  # (codes, column of each cell or -1): the indicator columns, compactly
     first = True
     for m in margins:
         codes = encode_margin(data, m)
@@ -446,10 +447,13 @@ def _calibration_matrix(spec: CalibrationSpec, data, w):
         if not first:
             ks = ks[1:]
         first = False
+        colidx = np.full(m.n_cells, -1, dtype=np.intp)
         for k in ks:
+            colidx[k] = len(cols)
             cols.append((codes == k).astype(np.float64))
             T.append(float(m.counts[k]))
             labels.append(f"{m.name}: {m.cell_label(int(k))}")
+        blocks.append((codes, colidx))
     numeric = []
     for name, value in spec.totals:
         if name not in data.columns:
@@ -473,7 +477,7 @@ def _calibration_matrix(spec: CalibrationSpec, data, w):
     if not cols:
         raise ControlTotalsError("calibrate: expected at least one margin table or numeric total")
     X = np.column_stack(cols) if cols else np.zeros((n, 0))
-    return X, np.asarray(T), labels, codes_list, numeric
+    return X, np.asarray(T), labels, codes_list, numeric, blocks
 
 
 def _check_bounds_feasible(X, w, T, labels, L, U, what="calibrate"):
@@ -515,7 +519,7 @@ def _solve_g(X, w, T, labels, spec, what):
 
 
 def _calibrate_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
-    X, T, labels, codes_list, numeric = _calibration_matrix(spec, data, w)
+    X, T, labels, codes_list, numeric, blocks = _calibration_matrix(spec, data, w)
     g, iters, _ = _solve_g(X, w, T, labels, spec, "calibrate")
     new = g * w
     hint = ("; linear (GREG) calibration can give negative weights: use bounds or "
@@ -533,7 +537,10 @@ def _calibrate_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
                 raise CalibrationError(
                     f"calibrate (replicate {r + 1}): {int(bad.sum())} replicate weight(s) became "
                     f"negative or non-finite{hint}")
-    step = GregStep(X, w, g) if with_step else None
+    step = None
+    if with_step:
+        num_idx = np.arange(X.shape[1] - len(numeric), X.shape[1])
+        step = GregStep(X, w, g, blocks=blocks, numeric_columns=num_idx)
     method = spec.method if spec.bounds is None else f"{spec.method}{tuple(spec.bounds)}"
     out = _Outcome(new, newrep, step, iters, True, method,
                    {"controls": labels, "g_min": float(g[w > 0].min(initial=np.inf)),
