@@ -25,11 +25,15 @@ COLUMNS = ["indicator", "label_vi", "label_en", "unit", "kind", "domain", "domai
            "suppress", "flags", "ci_method", "universe", "numerator"]
 
 
-def make_design(df: pd.DataFrame, cfg: dict):
-    from analysis import SurveyDesign
-    d = cfg["design"]
-    return SurveyDesign(df, weights="weight", strata=d.get("strata"), psu=d["psu"], fpc=d.get("fpc"),
-                        lonely_psu=d["lonely_psu"])
+def make_design(df: pd.DataFrame, spec: dict):
+    """The design the weight stage wrote (design.json): Taylor, or replicate weights."""
+    from analysis import ReplicateDesign, SurveyDesign
+    if spec.get("replicates"):
+        r = spec["replicates"]
+        return ReplicateDesign(df, weights=spec["weights"], replicate_weights=r["columns"], type=r["type"],
+                               scale=r["scale"], rscales=r["rscales"], mse=r["mse"])
+    return SurveyDesign(df, weights=spec["weights"], strata=spec["strata"], psu=spec["psu"], fpc=spec["fpc"],
+                        lonely_psu=spec["lonely_psu"])
 
 
 def value_label(codebook: dict, col: str, v) -> str:
@@ -68,11 +72,13 @@ def prepare(df: pd.DataFrame, cfg: dict, unit: str):
     return pd.concat([df, pd.DataFrame(cols, index=df.index)], axis=1), inds, universes
 
 
-def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict) -> list[dict]:
+def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: dict) -> list[dict]:
     data, inds, universes = prepare(df, cfg, unit)
     if not inds:
         return []
-    design = make_design(data, cfg)
+    from analysis import SurveyError
+    design = make_design(data, spec)
+    level = cfg["reporting"]["level"]
     rows = []
     for j, dom in enumerate(cfg["domains"]):
         if not set(dom["by"]) <= set(data.columns):
@@ -88,12 +94,16 @@ def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict) -> lis
                 raise PipelineError(cfg["_path"], f"domains[{j}]",
                                     f"domain {dom['id']!r} holds no records for indicator {members[0]['id']!r}")
             ys, by = [f"y_{ind['id']}" for ind in members], dom["by"] or None
-            if kind == "mean":
-                t = design.mean(ys, by=by, where=mask, na_rm=True).to_frame()
-            else:
-                t = design.proportion(ys, by=by, where=mask, ci_method=cfg["reporting"]["ci_method"],
-                                      na_rm=True).to_frame()
-                t = t[t["level"].astype(float) == 1]
+            try:
+                if kind == "mean":
+                    t = design.mean(ys, by=by, where=mask, na_rm=True, level=level).to_frame()
+                else:
+                    t = design.proportion(ys, by=by, where=mask, ci_method=cfg["reporting"]["ci_method"],
+                                          na_rm=True, level=level).to_frame()
+                    t = t[t["level"].astype(float) == 1]
+            except SurveyError as e:
+                raise PipelineError(cfg["_path"], f"domains[{j}]", f"domain {dom['id']!r}, indicator "
+                                    f"{members[0]['id']!r}: {str(e).splitlines()[0]}") from None
             by_var = {f"y_{ind['id']}": ind for ind in members}
             for _, row in t.iterrows():
                 ind = by_var[row["variable"]]
@@ -117,12 +127,13 @@ def main(argv=None) -> None:
     src = args.build / "weight"
     data = {"household": io.read_parquet(src / "household.parquet"), "person": io.read_parquet(src / "person.parquet")}
     codebook = io.read_json(args.build / "ingest" / "codebook.json")
+    spec = io.read_json(src / "design.json")
     log(f"read {src}: " + ", ".join(f"{k} {len(v)} records" for k, v in data.items()))
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for unit, df in data.items():
-            rows += estimate_unit(df, cfg, unit, codebook)
+            rows += estimate_unit(df, cfg, unit, codebook, spec)
     order = {ind["id"]: k for k, ind in enumerate(cfg["indicators"])}
     dorder = {d["id"]: k for k, d in enumerate(cfg["domains"])}
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("suppress", "flags")])

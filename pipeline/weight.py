@@ -127,6 +127,9 @@ def main(argv=None) -> None:
             data = hh[resp & elig].reset_index(drop=True)
             design = SurveyDesign(data, weights="w_nonresponse", strata=dcfg.get("strata"), psu=dcfg["psu"],
                                   fpc=dcfg.get("fpc"), lonely_psu=dcfg["lonely_psu"])
+            if wcfg.get("replicates"):  # replicates first, so that raking and trimming re-calibrate each one
+                r = wcfg["replicates"]
+                design = design.to_replicate(type=r["method"], replicates=r["n"], fay_rho=r["fay_rho"], seed=r["seed"])
             hh_controls = [t for _, unit, t in controls if unit == "household"]
             if hh_controls:
                 design = rake(design, hh_controls, tol=wcfg.get("rake", {}).get("tol", 1e-10),
@@ -139,6 +142,14 @@ def main(argv=None) -> None:
     except (WeightingError, SurveyError) as e:
         raise PipelineError(cfg["_path"], "weighting", _attribute(str(e), controls)) from None
     data["weight"] = np.asarray(design.weights, float)
+    spec = {"weights": "weight", "strata": dcfg.get("strata"), "psu": dcfg["psu"], "fpc": dcfg.get("fpc"),
+            "lonely_psu": dcfg["lonely_psu"]}
+    if wcfg.get("replicates"):
+        rep = np.asarray(design.replicate_weights, float)
+        names = [f"rw_{k + 1:03d}" for k in range(rep.shape[1])]
+        data = pd.concat([data, pd.DataFrame(rep, columns=names, index=data.index)], axis=1)
+        spec["replicates"] = {"type": design.type, "columns": names, "scale": _plain(design.scale),
+                              "rscales": _plain(np.asarray(design.rscales, float).tolist()), "mse": design.mse}
     if person is not None:
         pk = cfg["files"]["person"]["parent_key"]
         hk = cfg["files"]["household"]["key"]
@@ -156,6 +167,7 @@ def main(argv=None) -> None:
         if person is not None:
             out.parquet(person, "person.parquet")
         out.json(diagnostics, "diagnostics.json")
+        out.json(spec, "design.json")
         out.json({"stage": "weight", "inputs": [io.file_entry(p, args.survey) for p in config.inputs(cfg)["weight"]],
                   "outputs": out.entries()}, "manifest.json")
     log(f"{len(data)} responding households weighted to {data['weight'].sum():,.0f}; "

@@ -43,3 +43,25 @@ def test_sav_survey_labels_reach_the_table(make_survey, tmp_path):
     assert codebook["household"]["n_smartphones"]["label"] == "n smartphones"
     diag = json.loads((build / "weight" / "diagnostics.json").read_text())
     assert set(diag["steps"]) == {"nonresponse", "rake", "trim"}
+
+
+def test_replicate_weights_recalibrated(make_survey, tmp_path):
+    survey = make_survey(fmt="csv", strata=False, name="reps")
+    p = survey / "survey.toml"
+    p.write_text(p.read_text(encoding="utf-8").replace(
+        "[weighting.trim]", '[weighting.replicates]\nmethod = "JK1"\n\n[weighting.trim]'), encoding="utf-8")
+    build = tmp_path / "build"
+    for stage in ("ingest", "clean", "weight", "estimate"):
+        run_stage(stage, survey, build, check=True)
+    design = json.loads((build / "weight" / "design.json").read_text())
+    assert design["replicates"]["type"] == "JK1"
+    hh = pd.read_parquet(build / "weight" / "household.parquet")
+    reps = design["replicates"]["columns"]
+    assert len(reps) == hh["ea_id"].nunique()
+    # every replicate is re-raked to the household controls
+    ctrl = pd.read_csv(survey / "controls" / "households.csv")
+    for col in reps[:3]:
+        tot = hh.groupby(["district", "urban"])[col].sum().reset_index().merge(ctrl, on=["district", "urban"])
+        assert ((tot[col] - tot["count"]).abs() / tot["count"]).max() < 1e-6
+    est = pd.read_csv(build / "estimates.csv")
+    assert (est.se > 0).all() and (est.df > 0).all() and (est.df <= len(reps) - 1).all()
