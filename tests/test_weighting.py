@@ -287,3 +287,24 @@ def test_rake_step_cell_algorithm_equals_rowwise():
     np.testing.assert_allclose(step.residualize(z), _rake_residualize_rowwise(step, z),
                                rtol=1e-10, atol=1e-10 * np.abs(z).max())
     np.testing.assert_allclose(step.residualize(z[:, 1]), step.residualize(z)[:, 1], rtol=1e-13)
+
+
+def test_greg_step_blocks_equal_qr_projection(apiclus1, api99_total):
+    from analysis.weighting import GregStep
+    d = MiniDesign(apiclus1, apiclus1["pw"], apiclus1["dnum"].to_numpy(), 757)
+    c = calibrate(d, margins=[POP_STYPE, POP_SCHWIDE], totals={"api99": api99_total})
+    (step,) = c._calibration
+    assert step.Q is None and len(step.blocks) == 2
+    # the same regression through a dense orthonormal basis (R's qr route)
+    X = np.column_stack([(apiclus1["stype"] == "E"), (apiclus1["stype"] == "H"),
+                         (apiclus1["stype"] == "M"), (apiclus1["sch.wide"] == "Yes"),
+                         apiclus1["api99"]]).astype(float)
+    g = c.weights / d.weights
+    dense = GregStep(X, d.weights, g)
+    z = np.random.default_rng(1).normal(size=(len(apiclus1), 4)) * c.weights[:, None]
+    np.testing.assert_allclose(step.residualize(z), dense.residualize(z), rtol=1e-8,
+                               atol=1e-9 * np.abs(z).max())
+    # a redundant (collinear) column changes nothing
+    dense2 = GregStep(np.column_stack([X, X[:, 0] + X[:, 1]]), d.weights, g)
+    np.testing.assert_allclose(dense2.residualize(z), dense.residualize(z), rtol=1e-8,
+                               atol=1e-9 * np.abs(z).max())
