@@ -243,3 +243,27 @@ def test_propensity_classes():
     assert rates.iloc[-1] > rates.iloc[0]
     new, rep = adjust_nonresponse(df.assign(pc=cls), np.ones(n), "resp", ["pc"])
     assert new.sum() == pytest.approx(n)
+
+
+def test_trim_falls_back_to_bounded_calibration():
+    import warnings as _w
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame({"a": rng.integers(0, 4, n), "b": rng.integers(0, 3, n)})
+    w = np.exp(rng.normal(3, 0.6, n))
+    N = w.sum()
+
+    def table(col, k):
+        t = df.assign(w=w).groupby(col)["w"].sum().rename("count").reset_index()
+        t["count"] *= np.exp(rng.normal(0, 0.2, k))
+        t["count"] *= N / t["count"].sum()
+        return t
+
+    A, B = table("a", 4), table("b", 3)
+    raked, rep = rake_weights(df, w, [A, B])
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        new, trep = trim_weights(df, raked, 2.0, controls=rep, max_rounds=3)
+    assert trep.method.startswith("bounded")
+    assert new.max() <= 2.0 * np.median(raked) * (1 + 1e-9)
+    assert trep.max_discrepancy < 1e-8 and trep.n_trimmed >= int((raked > 2 * np.median(raked)).sum())

@@ -747,14 +747,23 @@ def _trim_core(design_like_spec, data, w, rep, upper, lower, relative_to, recali
         if (cur[live] <= hi * (1 + cap_tol)).all() and (cur[live] >= lo * (1 - cap_tol)).all():
             break
     else:
-        warnings.warn(
-            f"trim: after {max_rounds} rounds of trimming and re-calibration some weights are "
-            f"still outside [{lo:.10g}, {hi:.10g}] by more than cap_tol={cap_tol:g} (range "
-            f"{out.weights[out.weights > 0].min():.10g} .. {out.weights.max():.10g}); the "
-            "controls hold, the cap does not", WeightingWarning,
-            stacklevel=3)
-    out.method = (f"cap [{lo:.6g}, {hi:.6g}]"
-                  + (f", re-calibrated ({spec.kind})" if spec is not None else ""))
+        bounded = _bounded_recalibration(spec, data, _cap_redistribute(w, lo, hi)[0], rep, w,
+                                         lo, hi, with_step)
+        if bounded is not None:
+            out, disc = bounded
+            ever = (w > hi * (1 + 1e-12)) | ((w < lo * (1 - 1e-12)) & (w > 0))
+            ever |= (out.weights >= hi * (1 - 1e-9)) | ((out.weights <= lo * (1 + 1e-9)) & (w > 0))
+        else:
+            warnings.warn(
+                f"trim: after {max_rounds} rounds of trimming and re-calibration some weights are "
+                f"still outside [{lo:.10g}, {hi:.10g}] by more than cap_tol={cap_tol:g} (range "
+                f"{out.weights[out.weights > 0].min():.10g} .. {out.weights.max():.10g}), and "
+                "bounded (truncated linear) calibration within the bounds failed: the bounds "
+                "and the controls are probably incompatible; the controls hold, the cap does "
+                "not", WeightingWarning, stacklevel=3)
+    if not out.method.startswith("bounded"):
+        out.method = (f"cap [{lo:.6g}, {hi:.6g}]"
+                      + (f", re-calibrated ({spec.kind})" if spec is not None else ""))
     out.iterations = rounds
     out.details = {"lower": lo, "upper": hi, "relative_to": relative_to, "rounds": rounds,
                    "recalibrated": spec is not None}
@@ -762,8 +771,42 @@ def _trim_core(design_like_spec, data, w, rep, upper, lower, relative_to, recali
     return out, disc, int(ever.sum())
 
 
+def _bounded_recalibration(spec, data, capped, rep, w_in, lo, hi, with_step):
+    """Fallback of :func:`trim`: calibrate the capped weights to the controls
+    with per-unit bounds ``lo <= w g <= hi`` (truncated linear distance,
+    Deville & Sarndal 1992, case 6).  Returns ``(outcome, discrepancies)``
+    or None if it does not converge."""
+    cspec = CalibrationSpec("calibrate", margins=spec.margins, totals=spec.totals,
+                            method="linear", tol=1e-10, max_iter=100, total_tol=spec.total_tol)
+    X, T, labels, codes_list, numeric, blocks = _calibration_matrix(cspec, data, capped)
+    live = capped > 0
+    safe = np.where(live, capped, 1.0)
+    L = np.where(live, lo / safe, 0.0)
+    U = np.where(live, hi / safe, np.inf)
+    res = newton_calibrate(X, capped, T, "linear", (L, U), tol=1e-10, max_iter=100)
+    if not res.converged:
+        return None
+    new = capped * res.g
+    newrep = None
+    if rep is not None:  # replicates: trimmed by the same factors, then GREG to the controls
+        ratio = np.ones_like(w_in)
+        np.divide(capped, w_in, out=ratio, where=w_in > 0)
+        newrep = np.empty_like(rep)
+        for r in range(rep.shape[1]):
+            wr = rep[:, r] * ratio
+            gr, _, _ = _solve_g(X, wr, T, labels, cspec, f"trim (replicate {r + 1})")
+            newrep[:, r] = wr * gr
+    step = None
+    if with_step:
+        num_idx = np.arange(X.shape[1] - len(numeric), X.shape[1])
+        step = GregStep(X, capped, res.g, blocks=blocks, numeric_columns=num_idx)
+    out = _Outcome(new, newrep, step, res.iterations, True,
+                   f"bounded (truncated linear) calibration within [{lo:.6g}, {hi:.6g}]")
+    return out, _margin_discrepancies(spec.margins, codes_list, new, numeric)
+
+
 def trim(design, upper: float | None = None, *, lower: float | None = None,
-         relative_to: str = "median", recalibrate: bool = True, max_rounds: int = 50,
+         relative_to: str = "median", recalibrate: bool = True, max_rounds: int = 20,
          cap_tol: float = 1e-6):
     """Trim extreme weights, redistribute the excess, and re-calibrate.
 
@@ -787,9 +830,12 @@ def trim(design, upper: float | None = None, *, lower: float | None = None,
         once, on the input weights).
     recalibrate : bool, default True
         Re-calibrate to the design's last controls after trimming.
-    max_rounds : int, default 50
-        Trim/re-calibrate rounds; a :class:`WeightingWarning` is issued if the
-        bounds still do not hold (the controls always do).
+    max_rounds : int, default 20
+        Trim/re-calibrate rounds.  If the bounds still do not hold, the
+        capped weights are calibrated to the controls with per-unit bounds
+        (truncated linear calibration, which meets both when it converges);
+        if that fails too a :class:`WeightingWarning` is issued and the
+        re-calibrated weights are returned (the controls always hold).
     cap_tol : float, default 1e-6
         Relative slack allowed on the bounds after re-calibration.
 
@@ -820,7 +866,7 @@ def trim(design, upper: float | None = None, *, lower: float | None = None,
 
 def trim_weights(data: pd.DataFrame | None, weights, upper: float | None = None, *,
                  lower: float | None = None, relative_to: str = "median",
-                 controls: WeightingReport | None = None, max_rounds: int = 50,
+                 controls: WeightingReport | None = None, max_rounds: int = 20,
                  cap_tol: float = 1e-6) -> tuple[np.ndarray, WeightingReport]:
     """Array version of :func:`trim`: returns ``(weights, report)``.
 

@@ -254,16 +254,20 @@ class NewtonResult:
 
 
 def newton_calibrate(X: np.ndarray, w: np.ndarray, T: np.ndarray, calfun: str,
-                     bounds: tuple[float, float] = (-np.inf, np.inf), *, tol: float = 1e-10,
+                     bounds: tuple = (-np.inf, np.inf), *, tol: float = 1e-10,
                      max_iter: int = 50) -> NewtonResult:
     """Solve ``sum_i w_i g_i x_i = T`` with ``g_i = 1 + F(x_i' lambda)``.
+
+    ``bounds`` may hold scalars or per-unit arrays.
 
     Newton-Raphson iterations with a generalized inverse and step halving,
     following R ``survey:::grake`` (Deville & Sarndal 1992); stops when
     ``max |misfit| / (1 + |T|) < tol``.
     """
     F, dF = CALFUNS[calfun]
-    L, U = float(bounds[0]), float(bounds[1])
+    L, U = bounds
+    L = float(L) if np.ndim(L) == 0 else np.asarray(L, dtype=np.float64)
+    U = float(U) if np.ndim(U) == 0 else np.asarray(U, dtype=np.float64)
     p = X.shape[1]
     eta = np.zeros(p)
     sample_total = X.T @ w
