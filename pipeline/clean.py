@@ -46,7 +46,10 @@ def check_config_columns(cfg: dict, cols: dict[str, set]) -> None:
         if "when" in r:
             need(r["when"], avail[r["file"]], f"clean.rules[{i}].when")
     for i, d in enumerate(cfg["clean"]["derive"]):
-        need(d["expr"], avail[d["file"]], f"clean.derive[{i}].expr")
+        if "expr" in d:
+            need(d["expr"], avail[d["file"]], f"clean.derive[{i}].expr")
+        else:
+            need([d["bins"]["column"]], avail[d["file"]], f"clean.derive[{i}].bins.column")
         avail[d["file"]].add(d["name"])
     for n, f in cfg["files"].items():
         if "parent" in f:
@@ -118,8 +121,11 @@ def main(argv=None) -> None:
     # derive after all records are settled
     for i, d in enumerate(cfg["clean"]["derive"]):
         L = ledgers[d["file"]]
-        v = L.value(d["expr"], f"clean.derive[{i}].expr")
-        L.df.loc[~L.out, d["name"]] = v.astype("Float64").astype("float64")
+        if "bins" in d:
+            L.df[d["name"]] = L.bins(d["bins"], f"clean.derive[{i}].bins")
+        else:
+            v = L.value(d["expr"], f"clean.derive[{i}].expr")
+            L.df.loc[~L.out, d["name"]] = v.astype("Float64").astype("float64")
 
     for n, L in ledgers.items():
         if len(L.live) == 0:

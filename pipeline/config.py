@@ -194,8 +194,11 @@ RULE = Table({
     "set": Map(Scalar(), min_len=1, doc="set: column = value")},
     required=("id", "file", "check", "action"))
 
-DERIVE = Table({"file": Str(), "name": Str(), "expr": Expr(),
-                "label": LABELS}, required=("file", "name", "expr"))
+BINS = Table({"column": Str(), "breaks": List(Num(), min_len=1, doc="lower bounds of the 2nd, 3rd, ... class"),
+              "labels": List(Scalar(), min_len=2)}, required=("column", "breaks", "labels"))
+
+DERIVE = Table({"file": Str(), "name": Str(), "expr": Expr(doc="value of the new column"),
+                "bins": BINS, "label": LABELS}, required=("file", "name"))
 
 CONTROL = Table({"path": Str(), "unit": Default(Str(choices=("household", "person")), "household")},
                 required=("path",))
@@ -287,6 +290,15 @@ def _cross_checks(c: dict, err) -> None:
         if r["action"] == "set_missing" and "variable" not in r and "variables" not in r:
             err(f"{p}.variables", "required for action = 'set_missing' (or give variable)")
     for i, d in enumerate(c["clean"]["derive"]):
+        if ("expr" in d) == ("bins" in d):
+            err(f"clean.derive[{i}]", "give exactly one of expr or bins")
+        if "bins" in d:
+            b = d["bins"]
+            if len(b["labels"]) != len(b["breaks"]) + 1:
+                err(f"clean.derive[{i}].bins.labels", f"expected {len(b['breaks']) + 1} labels for "
+                    f"{len(b['breaks'])} breaks, got {len(b['labels'])}")
+            if sorted(b["breaks"]) != b["breaks"]:
+                err(f"clean.derive[{i}].bins.breaks", "must be increasing")
         if d["file"] not in files:
             err(f"clean.derive[{i}].file", f"no file named {d['file']!r}")
     for i, ind in enumerate(c["indicators"]):

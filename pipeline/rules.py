@@ -95,6 +95,15 @@ class Ledger:
         except ExpressionError as e:
             raise PipelineError(self.cfg_path, where, f"{e.problem} in {expression!r}") from None
 
+    def bins(self, spec: dict, where: str) -> pd.Series:
+        """Classes of a numeric column: label k for breaks[k-1] <= x < breaks[k]; missing stays missing."""
+        x = self.column(spec["column"], f"{where}.column", numeric=True)
+        k = np.searchsorted(np.asarray(spec["breaks"], float), x.to_numpy(float), side="right")
+        labels = np.asarray(spec["labels"], dtype=object)
+        out = pd.Series(labels[k], index=x.index, dtype=object).where(x.notna())
+        out = out.reindex(self.df.index)
+        return out.astype("str") if all(isinstance(v, str) for v in spec["labels"]) else out.astype("float64")
+
     # --- the rules ---------------------------------------------------------------
     def user_missing(self, meta: dict) -> None:
         """Declared user-missing codes (SPSS missing values, config missing_codes) -> missing."""

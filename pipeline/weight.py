@@ -61,10 +61,13 @@ def base_probability(df: pd.DataFrame, fcfg: dict, frame_path) -> np.ndarray:
     return p
 
 
-def read_controls(cfg, survey, data: pd.DataFrame) -> list[tuple]:
+def read_controls(cfg, survey, tables: dict[str, pd.DataFrame]) -> list[tuple]:
     out = []
     for i, c in enumerate(cfg["weighting"]["controls"]):
         path = survey / c["path"]
+        data = tables.get(c["unit"])
+        if data is None:
+            raise PipelineError(cfg["_path"], f"weighting.controls[{i}].unit", f"no {c['unit']} file")
         t = io.read_table(path)
         if "count" not in t.columns:
             raise PipelineError(path, "count", "control table needs a 'count' column")
@@ -74,15 +77,49 @@ def read_controls(cfg, survey, data: pd.DataFrame) -> list[tuple]:
         margins = [m for m in t.columns if m != "count"]
         for m in margins:
             if m not in data.columns:
-                raise PipelineError(path, m, "margin column not found in the household data" + _close(m, data.columns))
+                raise PipelineError(path, m, f"margin column not found in the {c['unit']} data" + _close(m, data.columns))
         cells = set(map(tuple, t[margins].map(fmt).to_numpy()))
-        sample = data[margins].map(fmt).drop_duplicates()
+        sample = data[margins].dropna().map(fmt).drop_duplicates()  # unclassified records take no part
         for row in sample.itertuples(index=False):
             if tuple(row) not in cells:
                 shown = ", ".join(f"{m}={v}" for m, v in zip(margins, row))
-                raise PipelineError(path, shown, "no control total for this cell, which holds sample households")
+                raise PipelineError(path, shown, f"no control total for this cell, which holds sample {c['unit']} records")
         out.append((path, c["unit"], t[margins + ["count"]]))
     return out
+
+
+def person_counts(households, persons, tables, hk, pk) -> tuple[dict, pd.DataFrame]:
+    """Per-household counts of members in each cell of the person control tables.
+
+    Integrated weighting (Lemaître & Dufour 1987): calibrating the household
+    weight so that these counts add up to the census person totals gives one
+    weight per household that also reproduces the person controls.
+    """
+    totals, cols = {}, {}
+    hkeys = _keys(households, hk)
+    for i, (path, t) in enumerate(tables):
+        margins = [m for m in t.columns if m != "count"]
+        cell = _join(persons, margins)
+        counts = pd.crosstab(_keys(persons, pk), cell)
+        for j, key in enumerate(_join(t, margins)):
+            name = f"_n{i}_{j}"
+            col = counts[key] if key in counts.columns else pd.Series(0, index=counts.index)
+            cols[name] = hkeys.map(col).fillna(0).astype(float).to_numpy()
+            totals[name] = float(t["count"].iloc[j])
+    return totals, pd.DataFrame(cols, index=households.index)
+
+
+def _join(df, cols) -> pd.Series:
+    """Cell labels as text, e.g. '1|15-24'; '' parts for missing values."""
+    out = df[cols[0]].astype(object).map(fmt)
+    for c in cols[1:]:
+        out = out + "|" + df[c].astype(object).map(fmt)
+    return out
+
+
+def _keys(df, key):
+    from .rules import record_keys
+    return record_keys(df, key)
 
 
 def main(argv=None) -> None:
@@ -91,7 +128,7 @@ def main(argv=None) -> None:
     if not cfg.get("weighting"):
         raise PipelineError(cfg["_path"], "weighting", "a [weighting] table is required for the weight stage")
     from analysis import SurveyDesign, SurveyError
-    from analysis.weighting import WeightingError, adjust_nonresponse, base_weights, rake, trim
+    from analysis.weighting import WeightingError, adjust_nonresponse, base_weights, calibrate, rake, trim
 
     wcfg, fcfg, dcfg = cfg["weighting"], cfg["frame"], cfg["design"]
     src = args.build / "clean"
@@ -115,7 +152,12 @@ def main(argv=None) -> None:
         elig = evaluate_bool(wcfg["eligible"], hh).fillna(False).to_numpy(bool) if "eligible" in wcfg else np.ones(len(hh), bool)
     except ExpressionError as e:
         raise PipelineError(cfg["_path"], "weighting", f"{e.problem} in {e.expression!r}") from None
-    controls = read_controls(cfg, args.survey, hh[resp & elig])
+    pk, hk = (cfg["files"]["person"]["parent_key"], cfg["files"]["household"]["key"]) if person is not None else ([], [])
+    responding = hh[resp & elig]
+    persons_in = person[_keys(person, pk).isin(set(_keys(responding, hk)))] if person is not None else None
+    controls = read_controls(cfg, args.survey, {"household": responding, "person": persons_in})
+    person_totals, aux = person_counts(responding, persons_in, [(p, t) for p, u, t in controls if u == "person"], hk, pk)
+    hh = pd.concat([hh, aux.reindex(hh.index, fill_value=0.0)], axis=1)
 
     reports = {}
     try:
@@ -131,7 +173,12 @@ def main(argv=None) -> None:
                 r = wcfg["replicates"]
                 design = design.to_replicate(type=r["method"], replicates=r["n"], fay_rho=r["fay_rho"], seed=r["seed"])
             hh_controls = [t for _, unit, t in controls if unit == "household"]
-            if hh_controls:
+            if person_totals:  # integrated weighting: household controls and person counts together
+                design = calibrate(design, margins=hh_controls or None, totals=person_totals, method="raking",
+                                   tol=wcfg.get("rake", {}).get("tol", 1e-10),
+                                   max_iter=wcfg.get("rake", {}).get("max_iter", 100))
+                reports["calibrate"] = design.weighting_report
+            elif hh_controls:
                 design = rake(design, hh_controls, tol=wcfg.get("rake", {}).get("tol", 1e-10),
                               max_iter=wcfg.get("rake", {}).get("max_iter", 100))
                 reports["rake"] = design.weighting_report
@@ -150,9 +197,8 @@ def main(argv=None) -> None:
         data = pd.concat([data, pd.DataFrame(rep, columns=names, index=data.index)], axis=1)
         spec["replicates"] = {"type": design.type, "columns": names, "scale": _plain(design.scale),
                               "rscales": _plain(np.asarray(design.rscales, float).tolist()), "mse": design.mse}
+    data = data.drop(columns=list(aux.columns))
     if person is not None:
-        pk = cfg["files"]["person"]["parent_key"]
-        hk = cfg["files"]["household"]["key"]
         add = [c for c in data.columns if c not in person.columns or c in pk]
         before = len(person)
         person = person.merge(data[add].rename(columns=dict(zip(hk, pk))), on=pk, how="inner", validate="many_to_one")

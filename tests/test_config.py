@@ -69,3 +69,16 @@ def test_make_deps(make_survey):
     text = config.make_deps(s)
     assert re.search(r"^INGEST_INPUTS := .*raw/household.sav .*raw/person.sav$", text, re.M)
     assert "frame.csv" in text and "controls/households.csv" in text
+
+
+@pytest.mark.parametrize("derive, key, problem", [
+    ('bins = { column = "age", breaks = [15, 60], labels = ["child", "adult"] }', "clean.derive[0].bins.labels", "expected 3 labels"),
+    ('bins = { column = "age", breaks = [60, 15], labels = ["a", "b", "c"] }', "clean.derive[0].bins.breaks", "increasing"),
+    ('expr = "age > 1"\nbins = { column = "age", breaks = [15], labels = ["a", "b"] }', "clean.derive[0]", "exactly one of expr or bins"),
+])
+def test_derive_bins_checked(make_survey, derive, key, problem):
+    s = make_survey()
+    _edit(s, 'expr = "1 + (age >= 15) + (age >= 60)"', derive)
+    with pytest.raises(PipelineError) as e:
+        config.load(s)
+    assert f": {key}: " in e.value.line() and problem in e.value.line(), e.value.line()

@@ -119,3 +119,15 @@ def test_weights_match_controls(demo):
     m = ctrl.merge(got, on=["district", "urban"])
     assert len(m) == len(ctrl)
     assert ((m.weight - m["count"]).abs() / m["count"]).max() < 1e-6
+
+
+def test_person_weights_match_person_controls(demo):
+    """Integrated weighting: the household weight carried by each member reproduces
+    the census persons by sex x age group (members whose age is missing take no part)."""
+    survey, (build, _) = demo
+    pp = pd.read_parquet(build / "weight" / "person.parquet")
+    ctrl = pd.read_csv(survey / "controls" / "persons_sex_age.csv")
+    got = pp.groupby(["sex", "age_group"])["weight"].sum().reset_index()
+    m = ctrl.assign(sex=ctrl.sex.astype(float)).merge(got, on=["sex", "age_group"])
+    assert len(m) == len(ctrl)
+    assert ((m.weight - m["count"]).abs() / m["count"]).max() < 1e-6

@@ -1,0 +1,128 @@
+"""Stage 5, figures: charts of the estimates, the weights and the cleaning, PNG and SVG.
+
+Reads ``build/<survey>/estimates.csv``, ``weight/household.parquet`` and
+``diagnostics.json``, the control tables, ``clean/validation.csv``,
+``clean/quarantine_*.csv`` and ``clean/household.parquet`` with the frame (for
+response rates by stratum), and writes to ``figures/<survey>/``:
+
+* ``headline`` — key indicators for the province with 95% CIs and national targets
+* ``districts_<indicator>`` — each key indicator by district and urban/rural
+* ``weights`` — base vs final weights; ``controls`` — achieved vs control totals
+* ``quality_rules``, ``quality_quarantine``, ``response_rates`` — data quality
+
+each as ``.png`` and ``.svg``, then ``manifest.json`` (last) listing them.
+Labels follow ``[report] language``; see :mod:`pipeline.plots` for the style.
+
+    python -m pipeline.figures --survey surveys/qb2022 --build build/qb2022 --out figures/qb2022
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import config, io
+from . import plots as P
+from .errors import Log, PipelineError, parse_args, run
+from .expr import ExpressionError, evaluate_bool
+
+
+def parse(stage: str, argv=None) -> argparse.Namespace:
+    """The stage arguments plus ``--out`` (default ``figures/<survey name>``)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--out", default=None)
+    known, rest = p.parse_known_args(argv)
+    args = parse_args(stage, rest)
+    args.out = Path(known.out) if known.out else Path("figures") / args.build.name
+    return args
+
+
+def load_inputs(cfg: dict, build: Path, survey: Path) -> dict:
+    """Everything the figures and the report read, as tables (read only)."""
+    est_path = build / "estimates.csv"
+    if not est_path.is_file():
+        raise PipelineError(est_path, None, "missing stage input (run the earlier stage first: make all)")
+    inputs = {"estimates": P.read_estimates(est_path),
+              "codebook": io.read_json(build / "ingest" / "codebook.json"),
+              "ingest": io.read_json(build / "ingest" / "manifest.json"),
+              "clean": io.read_json(build / "clean" / "manifest.json"),
+              "validation": io.read_table(build / "clean" / "validation.csv"),
+              "quarantine": {}}
+    for name in cfg["files"]:
+        q = build / "clean" / f"quarantine_{name}.csv"
+        inputs["quarantine"][name] = pd.read_csv(q) if q.is_file() and q.stat().st_size else pd.DataFrame(
+            columns=["_rule", "_reason"])
+    fixes = build / "clean" / "fixes.csv"
+    inputs["fixes"] = pd.read_csv(fixes) if fixes.is_file() else pd.DataFrame(columns=["file", "rule"])
+    inputs["weighted"] = None
+    if cfg.get("weighting"):
+        inputs["weighted"] = io.read_parquet(build / "weight" / "household.parquet")
+        person = build / "weight" / "person.parquet"
+        inputs["units"] = {"household": inputs["weighted"],
+                           **({"person": io.read_parquet(person)} if person.is_file() else {})}
+        inputs["diagnostics"] = io.read_json(build / "weight" / "diagnostics.json")
+        inputs["controls"] = [(c["path"], c["unit"], io.read_table(survey / c["path"]))
+                              for c in cfg["weighting"]["controls"]]
+        inputs["response"] = response_rates(cfg, build, survey, inputs["codebook"])
+    return inputs
+
+
+def response_rates(cfg: dict, build: Path, survey: Path, codebook: dict) -> pd.DataFrame:
+    from .weight import link_frame
+    hh = io.read_parquet(build / "clean" / "household.parquet")
+    frame_path = survey / cfg["frame"]["path"]
+    hh = link_frame(hh, io.read_table(frame_path), cfg["frame"], frame_path)
+    w = cfg["weighting"]
+    try:
+        resp = evaluate_bool(w["respondent"], hh).fillna(False).to_numpy(bool)
+        elig = (evaluate_bool(w["eligible"], hh).fillna(False).to_numpy(bool) if "eligible" in w
+                else np.ones(len(hh), bool))
+    except ExpressionError as e:
+        raise PipelineError(cfg["_path"], "weighting", f"{e.problem} in {e.expression!r}") from None
+    by = [c for d in cfg["domains"] for c in d["by"] if c in hh.columns]
+    return P.response_data(hh, cfg["design"].get("strata"), elig, resp, codebook, list(dict.fromkeys(by)))
+
+
+def figure_specs(cfg: dict, inputs: dict, lang: str) -> list[tuple[str, callable]]:
+    """(name, draw) for every figure of this survey; ``draw()`` returns a matplotlib Figure."""
+    est = inputs["estimates"]
+    specs = [("headline", lambda: P.headline_figure(P.headline_data(est, cfg), cfg, lang))]
+    for ind in P.key_indicators(est, cfg):
+        if (est["indicator"] == ind).any():
+            specs.append((f"districts_{ind}", lambda ind=ind: P.district_figure(P.district_data(est, ind), cfg, lang)))
+    if inputs["weighted"] is not None:
+        hh = inputs["weighted"]
+        specs.append(("weights", lambda: P.weights_figure(P.weights_data(hh), inputs["diagnostics"], cfg, lang)))
+        if inputs["controls"]:
+            specs.append(("controls", lambda: P.controls_figure(
+                P.control_data(inputs["units"], inputs["controls"], inputs["codebook"]), cfg, lang)))
+    specs.append(("quality_rules", lambda: P.rules_figure(P.rules_data(inputs["validation"], lang), cfg, lang)))
+    specs.append(("quality_quarantine", lambda: P.quarantine_figure(P.quarantine_data(inputs["quarantine"], lang),
+                                                                    cfg, lang)))
+    if inputs["weighted"] is not None:
+        specs.append(("response_rates", lambda: P.response_figure(inputs["response"], cfg, lang)))
+    return specs
+
+
+def main(argv=None) -> None:
+    args, log = parse("figures", argv), Log("figures")
+    cfg = config.load(args.survey)
+    lang = cfg["report"]["language"]
+    inputs = load_inputs(cfg, args.build, args.survey)
+    log(f"read {args.build}: {len(inputs['estimates'])} estimates")
+    figures = []
+    with io.Outputs(args.out) as out:
+        for name, draw in figure_specs(cfg, inputs, lang):
+            fig = draw()
+            P.save(fig, out._tmp(f"{name}.png"), out._tmp(f"{name}.svg"))
+            figures.append({"name": name, "png": f"{name}.png", "svg": f"{name}.svg"})
+        out.json({"stage": "figures", "survey": cfg["survey"]["name"], "language": lang, "figures": figures,
+                  "outputs": out.entries()}, "manifest.json")
+    log(f"{len(figures)} figures (PNG + SVG); wrote {args.out}")
+    log.done()
+
+
+if __name__ == "__main__":
+    run(main)
