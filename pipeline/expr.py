@@ -164,11 +164,11 @@ def evaluate(expression: str, df: pd.DataFrame) -> pd.Series:
         out = _Eval(df, expression).visit(tree.body)
     except ExpressionError:
         raise
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
+    except Exception as e:  # e.g. pyarrow/numpy type errors: still the expression's fault
         raise ExpressionError(expression, f"cannot evaluate: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if not isinstance(out, pd.Series):
-        out = pd.Series([out] * len(df), index=df.index)
-        out = out.astype("boolean" if isinstance(out.iloc[0] if len(out) else True, (bool, np.bool_)) else "Float64")
+        dtype = ("boolean" if isinstance(out, (bool, np.bool_)) else "string" if isinstance(out, str) else "Float64")
+        out = pd.Series([out] * len(df), index=df.index, dtype=dtype)
     return out
 
 

@@ -96,3 +96,23 @@ def test_no_side_effects(tmp_path):
         with pytest.raises(ExpressionError):
             evaluate(expr, DF)
     assert not marker.exists()
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+
+    TOKENS = ["a", "b", "c", "1", "2.5", "'x'", "(", ")", "[", "]", ",", ".", "+", "-", "*", "/", "**", "==",
+              "<", ">=", "and", "or", "not", "in", "isin", "isna", "open", "__class__", "lambda", ":", "if",
+              "else", "import", "_", "x", "@", "%", "//", "!=", " "]
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12))
+    def test_fuzz_only_results_or_expression_errors(tokens):
+        expr = " ".join(tokens)
+        try:
+            out = evaluate(expr, DF)
+        except ExpressionError:
+            return
+        assert isinstance(out, pd.Series) and len(out) == len(DF)
+except ImportError:  # pragma: no cover
+    pass
