@@ -30,6 +30,7 @@ ESTIMATES := $(BUILD)/estimates.csv $(BUILD)/estimates.parquet $(BUILD)/estimate
 # What `make all` builds.  The figures-and-report stage adds its targets here,
 # e.g. `ALL_TARGETS += $(FIGS)/report.html` with its rule below the estimate rule.
 ALL_TARGETS := $(ESTIMATES)
+ALL_TARGETS += $(FIGS)/manifest.json $(FIGS)/report.html
 
 .DELETE_ON_ERROR:
 .PHONY: all test bench clean help
@@ -74,6 +75,19 @@ $(ESTIMATES) &: pipeline/estimate.py pipeline/reliability.py $(COMMON) $(ANALYSI
 	$(PY) -m pipeline.estimate --survey $(SURVEY) --build $(BUILD)
 
 # --- figures and report (figures-and-report issue): rules go here ----------
+# Figures (PNG + SVG) then the self-contained HTML report, under $(FIGS)/.
+# The figures stage renames its manifest.json last: it stands for all of them.
+# An optional build/<survey>/validation/coverage.csv is read when present.
+FIGURES    := $(FIGS)/manifest.json
+REPORT     := $(FIGS)/report.html
+FIG_MODULES := pipeline/figures.py pipeline/plots.py pipeline/weight.py pipeline/rules.py
+FIG_INPUTS := $(ESTIMATES) $(WEIGHT) $(CLEAN) $(INGEST) $(WEIGHT_INPUTS)
+
+$(FIGURES): $(FIG_MODULES) $(COMMON) $(CONFIG) $(FIG_INPUTS) | $(STAMP)
+	$(PY) -m pipeline.figures --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
+
+$(REPORT): pipeline/report.py pipeline/templates/report.html.j2 $(FIG_MODULES) $(COMMON) $(CONFIG) $(FIG_INPUTS) $(FIGURES) | $(STAMP)
+	$(PY) -m pipeline.report --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
 
 ## test     : set up .venv if needed and run the full test suite
 test: $(STAMP)
