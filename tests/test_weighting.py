@@ -294,7 +294,7 @@ def test_greg_step_blocks_equal_qr_projection(apiclus1, api99_total):
     d = MiniDesign(apiclus1, apiclus1["pw"], apiclus1["dnum"].to_numpy(), 757)
     c = calibrate(d, margins=[POP_STYPE, POP_SCHWIDE], totals={"api99": api99_total})
     (step,) = c._calibration
-    assert step.Q is None and len(step.blocks) == 2
+    assert step.Q is None and step.X is not None
     # the same regression through a dense orthonormal basis (R's qr route)
     X = np.column_stack([(apiclus1["stype"] == "E"), (apiclus1["stype"] == "H"),
                          (apiclus1["stype"] == "M"), (apiclus1["sch.wide"] == "Yes"),
@@ -308,3 +308,31 @@ def test_greg_step_blocks_equal_qr_projection(apiclus1, api99_total):
     dense2 = GregStep(np.column_stack([X, X[:, 0] + X[:, 1]]), d.weights, g)
     np.testing.assert_allclose(dense2.residualize(z), dense.residualize(z), rtol=1e-8,
                                atol=1e-9 * np.abs(z).max())
+
+
+@pytest.mark.parametrize("method, bounds", [("linear", (-np.inf, np.inf)), ("raking", (0.3, 3.0)),
+                                            ("logit", (0.5, 2.0)), ("linear", (0.6, 1.7))])
+def test_cell_model_matrix_equals_dense(method, bounds):
+    from analysis.weighting.kernels import CellX, linear_calibrate, newton_calibrate
+    rng = np.random.default_rng(3)
+    n, C = 500, 12
+    cell = rng.integers(0, C, n).astype(np.int32)
+    E = np.column_stack([np.ones(C), (np.arange(C) % 3 == 1), (np.arange(C) % 4 == 2)]).astype(float)
+    Z = rng.gamma(2.0, 1.0, (n, 2))
+    X = CellX(cell, E, Z)
+    dense = X.dense()
+    w = np.exp(rng.normal(1, 0.3, n))
+    T = dense.T @ w * np.array([1.05, 0.97, 1.08, 1.02, 1.04])
+    v = rng.random(n)
+    np.testing.assert_allclose(X.gram(v), (dense * v[:, None]).T @ dense, rtol=1e-12)
+    np.testing.assert_allclose(X.tdot(v), dense.T @ v, rtol=1e-12)
+    a = newton_calibrate(X, w, T, method, bounds)
+    b = newton_calibrate(dense, w, T, method, bounds)
+    assert a.converged and b.converged
+    np.testing.assert_allclose(a.g, b.g, rtol=1e-9)
+    np.testing.assert_allclose(dense.T @ (w * a.g), T, rtol=1e-9)
+    if method == "linear" and not np.isfinite(bounds[1]):
+        np.testing.assert_allclose(linear_calibrate(X, w, T), a.g, rtol=1e-9)
+    # per-unit bounds (used by trim's fallback)
+    c = newton_calibrate(X, w, T, "linear", (np.full(n, 0.5), np.full(n, 2.0)))
+    assert c.converged and c.g.min() >= 0.5 - 1e-12 and c.g.max() <= 2.0 + 1e-12

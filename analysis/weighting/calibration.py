@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from .controls import (Margin, check_grand_totals, check_sample_cells, encode_margin,
                        parse_margins)
 from .errors import CalibrationError, ConvergenceError, ControlTotalsError, WeightingWarning
-from .kernels import cells_from_key, ipf_cells, linear_calibrate, newton_calibrate
+from .kernels import CellX, cells_from_key, ipf_cells, linear_calibrate, newton_calibrate
 from .report import WeightingReport
 from .steps import GregStep, PostStratStep, RakeStep
 
@@ -241,16 +241,17 @@ def poststratify_weights(data: pd.DataFrame, weights, population, *, partial: bo
 # raking
 # ---------------------------------------------------------------------------
 
-def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
-    margins = check_grand_totals(spec.margins, rtol=spec.total_tol)
-    sizes = [m.n_cells for m in margins]
+def _encode_cells(margins, data, w, what):
+    """Cell of every row in the cross-classification of all margins, the
+    margin categories of each cell, the cell weights, and each margin's
+    active-category mask; checks every margin against the sample."""
     key = None
     total = 1
     for m in margins:  # combine the margins' codes into one cell key, one at a time
         if total * m.n_cells >= 2 ** 62:
             raise ControlTotalsError(
-                f"rake: the cross-classification of the margins has more than 2**62 cells "
-                f"(at margin {m.name}); rake fewer or coarser margins")
+                f"{what}: the cross-classification of the margins has more than 2**62 cells "
+                f"(at margin {m.name}); use fewer or coarser margins")
         c = encode_margin(data, m)
         key_dtype = np.int32 if total * m.n_cells < 2 ** 31 else np.int64
         if key is None:
@@ -261,18 +262,43 @@ def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
             key += c
         total *= m.n_cells
         del c
+    sizes = [m.n_cells for m in margins]
     cell, cell_codes = cells_from_key(key, sizes)
     del key
     C = len(cell_codes[0])
     cw0 = np.bincount(cell, weights=w, minlength=C)
+    active = []
     for m, cc, s_ in zip(margins, cell_codes, sizes):
         wsum = np.bincount(cc, weights=cw0, minlength=s_)
         try:  # cells stand in for units (a cell exists only if it has units)
-            check_sample_cells(m, cc, None, nunits=np.bincount(cc, minlength=s_), wsum=wsum)
+            act = check_sample_cells(m, cc, None, nunits=np.bincount(cc, minlength=s_), wsum=wsum)
         except ControlTotalsError:  # redo with unit counts for the message
             cn = np.bincount(cell, minlength=C)
-            check_sample_cells(m, cc, None, nunits=np.bincount(cc, weights=cn, minlength=s_),
-                               wsum=wsum)
+            act = check_sample_cells(m, cc, None, nunits=np.bincount(cc, weights=cn, minlength=s_),
+                                     wsum=wsum)
+        active.append(act)
+    return cell, cell_codes, cw0, active
+
+
+def _cell_discrepancies(margins, cell, cell_codes, w, numeric=()) -> dict[str, float]:
+    C = len(cell_codes[0]) if cell_codes else 0
+    cw = np.bincount(cell, weights=w, minlength=C)
+    out: dict[str, float] = {}
+    for m, cc in zip(margins, cell_codes):
+        tot = np.bincount(cc, weights=cw, minlength=m.n_cells)
+        pos = m.counts > 0
+        rel = np.abs(tot[pos] - m.counts[pos]) / m.counts[pos]
+        out[m.name] = float(rel.max()) if rel.size else 0.0
+    for name, x, T in numeric:
+        out[name] = float(abs(np.dot(w, x) - T) / max(abs(T), 1e-300))
+    return out
+
+
+def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
+    margins = check_grand_totals(spec.margins, rtol=spec.total_tol)
+    sizes = [m.n_cells for m in margins]
+    cell, cell_codes, cw0, _ = _encode_cells(margins, data, w, "rake")
+    C = len(cell_codes[0])
     rmode = spec.convergence == "r"
     max_iter = spec.max_iter if spec.max_iter is not None else (10 if rmode else 100)
     eps = spec.epsilon if spec.epsilon >= 1 else spec.epsilon * float(w.sum())
@@ -425,35 +451,34 @@ def rake_weights(data: pd.DataFrame, weights, margins, *, tol: float = 1e-10,
 # ---------------------------------------------------------------------------
 
 def _calibration_matrix(spec: CalibrationSpec, data, w):
-    """Model matrix, targets and column labels for categorical margins
-    (first margin full dummies, later margins without their first cell --
-    the same column space as R's ``model.matrix(~a + b)``) plus numeric
-    totals."""
-    n = len(data)
+    """Model matrix (a :class:`CellX`), targets and column labels.
+
+    Categorical margins give indicator columns (the first margin all its
+    cells, later margins all but their first cell -- the column space of
+    R's ``model.matrix(~a + b)``); numeric totals give numeric columns.
+    """
     margins = check_grand_totals(spec.margins, rtol=spec.total_tol)
-    cols: list[np.ndarray] = []
+    n = len(data)
+    if margins:
+        cell, cell_codes, _, active = _encode_cells(margins, data, w, "calibrate")
+    else:
+        cell, cell_codes, active = np.zeros(n, dtype=np.int32), [], []
+    C = len(cell_codes[0]) if cell_codes else 1
+    Ecols: list[np.ndarray] = []
     T: list[float] = []
     labels: list[str] = []
-    codes_list = []
-    blocks = []  # (codes, column of each cell or -1): the indicator columns, compactly
     first = True
-    for m in margins:
-        codes = encode_margin(data, m)
-        active = check_sample_cells(m, codes, w)
-        codes_list.append(codes)
+    for m, cc, act in zip(margins, cell_codes, active):
         if not m.columns and len(margins) > 1:
             continue  # the population size is implied by the other margins
-        ks = np.flatnonzero(active)
+        ks = np.flatnonzero(act)
         if not first:
             ks = ks[1:]
         first = False
-        colidx = np.full(m.n_cells, -1, dtype=np.intp)
         for k in ks:
-            colidx[k] = len(cols)
-            cols.append((codes == k).astype(np.float64))
+            Ecols.append((cc == k).astype(np.float64))
             T.append(float(m.counts[k]))
             labels.append(f"{m.name}: {m.cell_label(int(k))}")
-        blocks.append((codes, colidx))
     numeric = []
     for name, value in spec.totals:
         if name not in data.columns:
@@ -470,21 +495,22 @@ def _calibration_matrix(spec: CalibrationSpec, data, w):
                 "infinite value(s) in the sample")
         if not np.isfinite(value):
             raise ControlTotalsError(f"totals: control for {name!r} is not finite ({value!r})")
-        cols.append(x)
         T.append(float(value))
         labels.append(name)
         numeric.append((name, x, float(value)))
-    if not cols:
+    if not T:
         raise ControlTotalsError("calibrate: expected at least one margin table or numeric total")
-    X = np.column_stack(cols) if cols else np.zeros((n, 0))
-    return X, np.asarray(T), labels, codes_list, numeric, blocks
+    E = np.column_stack(Ecols) if Ecols else np.zeros((C, 0))
+    Z = np.column_stack([x for _, x, _ in numeric]) if numeric else None
+    X = CellX(cell, E, Z)
+    return X, np.asarray(T), labels, (cell, cell_codes), numeric
 
 
 def _check_bounds_feasible(X, w, T, labels, L, U, what="calibrate"):
     """Every control must lie within [L, U] times its base weighted total
     for a non-negative calibration variable."""
-    nonneg = (X >= 0).all(axis=0)
-    base = X.T @ w
+    nonneg = X.nonneg_columns()
+    base = X.tdot(w)
     for j in np.flatnonzero(nonneg):
         lo, hi = L * base[j], U * base[j]
         if T[j] < lo * (1 - 1e-12) or T[j] > hi * (1 + 1e-12):
@@ -499,7 +525,7 @@ def _solve_g(X, w, T, labels, spec, what):
     L, U = spec.bounds if spec.bounds is not None else (-np.inf, np.inf)
     if method == "linear" and spec.bounds is None:
         g = linear_calibrate(X, w, T)
-        misfit = T - X.T @ (w * g)
+        misfit = T - X.tdot(w * g)
         rel = np.abs(misfit) / (1.0 + np.abs(T))
         return g, 0, rel
     if np.isfinite(L) or np.isfinite(U):
@@ -519,7 +545,7 @@ def _solve_g(X, w, T, labels, spec, what):
 
 
 def _calibrate_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
-    X, T, labels, codes_list, numeric, blocks = _calibration_matrix(spec, data, w)
+    X, T, labels, (cell, cell_codes), numeric = _calibration_matrix(spec, data, w)
     g, iters, _ = _solve_g(X, w, T, labels, spec, "calibrate")
     new = g * w
     hint = ("; linear (GREG) calibration can give negative weights: use bounds or "
@@ -537,15 +563,12 @@ def _calibrate_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
                 raise CalibrationError(
                     f"calibrate (replicate {r + 1}): {int(bad.sum())} replicate weight(s) became "
                     f"negative or non-finite{hint}")
-    step = None
-    if with_step:
-        num_idx = np.arange(X.shape[1] - len(numeric), X.shape[1])
-        step = GregStep(X, w, g, blocks=blocks, numeric_columns=num_idx)
+    step = GregStep(X, w, g) if with_step else None
     method = spec.method if spec.bounds is None else f"{spec.method}{tuple(spec.bounds)}"
     out = _Outcome(new, newrep, step, iters, True, method,
                    {"controls": labels, "g_min": float(g[w > 0].min(initial=np.inf)),
                     "g_max": float(g[w > 0].max(initial=-np.inf))})
-    return out, _margin_discrepancies(spec.margins, codes_list, new, numeric)
+    return out, _cell_discrepancies(spec.margins, cell, cell_codes, new, numeric)
 
 
 def _calibrate_spec(margins, totals, method, bounds, tol, max_iter, total_tol, count):
@@ -778,7 +801,7 @@ def _bounded_recalibration(spec, data, capped, rep, w_in, lo, hi, with_step):
     or None if it does not converge."""
     cspec = CalibrationSpec("calibrate", margins=spec.margins, totals=spec.totals,
                             method="linear", tol=1e-10, max_iter=100, total_tol=spec.total_tol)
-    X, T, labels, codes_list, numeric, blocks = _calibration_matrix(cspec, data, capped)
+    X, T, labels, (cell, cell_codes), numeric = _calibration_matrix(cspec, data, capped)
     live = capped > 0
     safe = np.where(live, capped, 1.0)
     L = np.where(live, lo / safe, 0.0)
@@ -796,13 +819,10 @@ def _bounded_recalibration(spec, data, capped, rep, w_in, lo, hi, with_step):
             wr = rep[:, r] * ratio
             gr, _, _ = _solve_g(X, wr, T, labels, cspec, f"trim (replicate {r + 1})")
             newrep[:, r] = wr * gr
-    step = None
-    if with_step:
-        num_idx = np.arange(X.shape[1] - len(numeric), X.shape[1])
-        step = GregStep(X, capped, res.g, blocks=blocks, numeric_columns=num_idx)
+    step = GregStep(X, capped, res.g) if with_step else None
     out = _Outcome(new, newrep, step, res.iterations, True,
                    f"bounded (truncated linear) calibration within [{lo:.6g}, {hi:.6g}]")
-    return out, _margin_discrepancies(spec.margins, codes_list, new, numeric)
+    return out, _cell_discrepancies(spec.margins, cell, cell_codes, new, numeric)
 
 
 def trim(design, upper: float | None = None, *, lower: float | None = None,

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["cells_from_codes", "cells_from_key", "ipf_cells", "IPFResult", "CALFUNS", "newton_calibrate",
+__all__ = ["DenseX", "CellX", "cells_from_codes", "cells_from_key", "ipf_cells", "IPFResult", "CALFUNS", "newton_calibrate",
            "NewtonResult", "linear_calibrate", "orthonormal_basis"]
 
 
@@ -253,44 +253,129 @@ class NewtonResult:
     rel_misfit: np.ndarray  # |misfit| / (1 + |T|)
 
 
-def newton_calibrate(X: np.ndarray, w: np.ndarray, T: np.ndarray, calfun: str,
+class DenseX:
+    """A dense model matrix behind the small interface the solvers use."""
+
+    def __init__(self, X: np.ndarray):
+        self.X = np.asarray(X, dtype=np.float64)
+        self.shape = self.X.shape
+
+    def dot(self, lam: np.ndarray) -> np.ndarray:
+        return self.X @ lam
+
+    def tdot(self, v: np.ndarray) -> np.ndarray:
+        return self.X.T @ v
+
+    def gram(self, v: np.ndarray) -> np.ndarray:
+        return (self.X * v[:, None]).T @ self.X
+
+    def nonneg_columns(self) -> np.ndarray:
+        return (self.X >= 0).all(axis=0)
+
+    def dense(self) -> np.ndarray:
+        return self.X
+
+
+class CellX:
+    """Model matrix ``X = [E[cell], Z]``: indicator columns that depend only
+    on the row's cross-classified cell, plus a few numeric columns.
+
+    Products cost O(n) (plus O(n q^2) for the numeric part) instead of
+    O(n p^2), and the ``n x p`` matrix is never formed.
+    """
+
+    def __init__(self, cell: np.ndarray, E: np.ndarray, Z: np.ndarray | None = None):
+        self.cell = cell
+        self.E = np.asarray(E, dtype=np.float64)          # (C, pc)
+        self.Z = None if Z is None or Z.shape[1] == 0 else np.asarray(Z, dtype=np.float64)
+        self.C, self.pc = self.E.shape
+        self.q = 0 if self.Z is None else self.Z.shape[1]
+        self.n = cell.shape[0]
+        self.shape = (self.n, self.pc + self.q)
+
+    def _cellsum(self, v: np.ndarray) -> np.ndarray:
+        return np.bincount(self.cell, weights=v, minlength=self.C)
+
+    def dot(self, lam: np.ndarray) -> np.ndarray:
+        u = np.take(self.E @ lam[:self.pc], self.cell)
+        if self.Z is not None:
+            u += self.Z @ lam[self.pc:]
+        return u
+
+    def tdot(self, v: np.ndarray) -> np.ndarray:
+        out = np.empty(self.shape[1])
+        out[:self.pc] = self.E.T @ self._cellsum(v)
+        if self.Z is not None:
+            out[self.pc:] = self.Z.T @ v
+        return out
+
+    def gram(self, v: np.ndarray) -> np.ndarray:
+        pc = self.pc
+        G = np.empty((self.shape[1], self.shape[1]))
+        vc = self._cellsum(v)
+        G[:pc, :pc] = (self.E * vc[:, None]).T @ self.E
+        if self.Z is not None:
+            vz = np.column_stack([self._cellsum(v * self.Z[:, j]) for j in range(self.q)])
+            G[:pc, pc:] = self.E.T @ vz
+            G[pc:, :pc] = G[:pc, pc:].T
+            G[pc:, pc:] = (self.Z * v[:, None]).T @ self.Z
+        return G
+
+    def nonneg_columns(self) -> np.ndarray:
+        out = (self.E >= 0).all(axis=0)
+        if self.Z is not None:
+            out = np.concatenate([out, self.Z.min(axis=0) >= 0])
+        return out
+
+    def dense(self) -> np.ndarray:
+        X = self.E[self.cell]
+        return X if self.Z is None else np.column_stack([X, self.Z])
+
+
+def _as_model(X):
+    return X if isinstance(X, (DenseX, CellX)) else DenseX(X)
+
+
+def newton_calibrate(X, w: np.ndarray, T: np.ndarray, calfun: str,
                      bounds: tuple = (-np.inf, np.inf), *, tol: float = 1e-10,
                      max_iter: int = 50) -> NewtonResult:
     """Solve ``sum_i w_i g_i x_i = T`` with ``g_i = 1 + F(x_i' lambda)``.
 
+    ``X`` is an ``(n, p)`` array, a :class:`DenseX` or a :class:`CellX`;
     ``bounds`` may hold scalars or per-unit arrays.
 
     Newton-Raphson iterations with a generalized inverse and step halving,
     following R ``survey:::grake`` (Deville & Sarndal 1992); stops when
     ``max |misfit| / (1 + |T|) < tol``.
     """
+    X = _as_model(X)
     F, dF = CALFUNS[calfun]
     L, U = bounds
     L = float(L) if np.ndim(L) == 0 else np.asarray(L, dtype=np.float64)
     U = float(U) if np.ndim(U) == 0 else np.asarray(U, dtype=np.float64)
     p = X.shape[1]
     eta = np.zeros(p)
-    sample_total = X.T @ w
+    sample_total = X.tdot(w)
     xeta = np.zeros(X.shape[0])
     Fx = F(xeta, L, U)
     deriv = dF(xeta, L, U)
     it = 1
     while True:
-        Tmat = (X * (w * deriv)[:, None]).T @ X
-        misfit = T - sample_total - X.T @ (w * Fx)
+        Tmat = X.gram(w * deriv)
+        misfit = T - sample_total - X.tdot(w * Fx)
         deta = _solve_psd(Tmat, misfit)
         eta = eta + deta
-        xeta = X @ eta
+        xeta = X.dot(eta)
         Fx = F(xeta, L, U)
         deriv = dF(xeta, L, U)
         while it < max_iter and not (np.all(np.isfinite(Fx)) and np.all(np.isfinite(deriv))):
             it += 1
             deta = deta / 2
             eta = eta - deta
-            xeta = X @ eta
+            xeta = X.dot(eta)
             Fx = F(xeta, L, U)
             deriv = dF(xeta, L, U)
-        misfit = T - sample_total - X.T @ (w * Fx)
+        misfit = T - sample_total - X.tdot(w * Fx)
         rel = np.abs(misfit) / (1.0 + np.abs(T))
         if np.all(rel < tol):
             return NewtonResult(1.0 + Fx, it, True, misfit, rel)
@@ -299,11 +384,11 @@ def newton_calibrate(X: np.ndarray, w: np.ndarray, T: np.ndarray, calfun: str,
             return NewtonResult(1.0 + Fx, it - 1, False, misfit, rel)
 
 
-def linear_calibrate(X: np.ndarray, w: np.ndarray, T: np.ndarray) -> np.ndarray:
+def linear_calibrate(X, w: np.ndarray, T: np.ndarray) -> np.ndarray:
     """GREG factors ``g = 1 + X (X'WX)^- (T - X'w)`` (closed form)."""
-    Tmat = (X * w[:, None]).T @ X
-    lam = _solve_psd(Tmat, T - X.T @ w)
-    return 1.0 + X @ lam
+    X = _as_model(X)
+    lam = _solve_psd(X.gram(w), T - X.tdot(w))
+    return 1.0 + X.dot(lam)
 
 
 def orthonormal_basis(A: np.ndarray, rtol: float = 1e-7) -> np.ndarray:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .kernels import orthonormal_basis
+from .kernels import CellX, orthonormal_basis
 
 __all__ = ["PostStratStep", "RakeStep", "GregStep"]
 
@@ -150,38 +150,32 @@ class GregStep:
     calibration variables with the *input* weights ``w``, times the
     calibrated weights ``g w``.
 
-    With ``blocks`` (indicator columns given as integer codes) and
-    ``numeric_columns`` the regression is done without keeping the dense
-    ``n x p`` model matrix: ``X'Wy`` by group sums, fitted values by
-    lookup, and the ``p x p`` pseudo-inverse of ``X'WX``.  Without them an
-    orthonormal basis of ``X sqrt(w)`` is kept (R's ``qr``).
+    ``X`` is a :class:`~analysis.weighting.kernels.CellX` (indicator columns
+    by cell plus numeric columns: ``X'Wy`` by cell sums, fitted values by
+    lookup, and the ``p x p`` pseudo-inverse of ``X'WX``; the ``n x p``
+    matrix is never formed) or a dense array (an orthonormal basis of
+    ``X sqrt(w)`` is kept, like R's ``qr``).
     """
 
     kind = "calibrate"
 
-    def __init__(self, X: np.ndarray, base_weights: np.ndarray, g: np.ndarray, *,
-                 blocks=None, numeric_columns=None):
+    def __init__(self, X, base_weights: np.ndarray, g: np.ndarray):
         w = np.asarray(base_weights, dtype=np.float64)
-        X = np.asarray(X, dtype=np.float64)
         self.whalf = np.sqrt(w)
         self.w = np.asarray(g, dtype=np.float64) * self.whalf
         self._invw = _safe_div(np.ones_like(self.w), self.w)
-        self.p = X.shape[1]
-        if blocks is None:
+        if not isinstance(X, CellX):
+            X = np.asarray(X, dtype=np.float64)
             self.Q = orthonormal_basis(X * self.whalf[:, None])
-            self.blocks = None
+            self.X = None
             return
         self.Q = None
-        self.blocks = [(np.asarray(c), np.asarray(ci)) for c, ci in blocks]
-        self._S = [None] * len(self.blocks)
-        self.num_idx = np.asarray(numeric_columns if numeric_columns is not None else [],
-                                  dtype=np.intp)
-        self.numeric = np.ascontiguousarray(X[:, self.num_idx]) if self.num_idx.size else None
-        G = (X * w[:, None]).T @ X
+        self.X = X
+        self._S = None
+        G = X.gram(w)
         d = np.sqrt(np.abs(np.diag(G)))
         d = np.where(d > 0, d, 1.0)
-        Gs = G / d[:, None] / d[None, :]
-        u, sv, vt = np.linalg.svd(Gs)
+        u, sv, vt = np.linalg.svd(G / d[:, None] / d[None, :])
         keep = sv > 1e-10 * (sv[0] if sv.size else 0.0)
         self.M = ((vt[keep].T / sv[keep]) @ u[:, keep].T) / d[:, None] / d[None, :]
 
@@ -191,35 +185,20 @@ class GregStep:
         if self.Q is not None:
             y -= self.Q @ (self.Q.T @ y)
         else:
+            X = self.X
             yh = y * self.whalf[:, None]                 # w u
-            m = y.shape[1]
-            Aty = np.zeros((self.p, m))
-            for b, (codes, colidx) in enumerate(self.blocks):
-                L = colidx.shape[0]
-                if m > 1 and self._S[b] is None:
-                    self._S[b] = _indicator(codes, L)
-                sums = _group_sum(codes, L, yh, self._S[b])
-                has = colidx >= 0
-                Aty[colidx[has]] = sums[has]
-            if self.numeric is not None:
-                Aty[self.num_idx] = self.numeric.T @ yh
+            if yh.shape[1] > 1 and self._S is None:
+                self._S = _indicator(X.cell, X.C)
+            Aty = np.empty((X.shape[1], y.shape[1]))
+            Aty[:X.pc] = X.E.T @ _group_sum(X.cell, X.C, yh, self._S)
+            if X.Z is not None:
+                Aty[X.pc:] = X.Z.T @ yh
             del yh
             coef = self.M @ Aty
-            fit = None
-            for codes, colidx in self.blocks:
-                ext = np.zeros((colidx.shape[0], m))
-                has = colidx >= 0
-                ext[has] = coef[colidx[has]]
-                part = np.take(ext, codes, axis=0)
-                if fit is None:
-                    fit = part
-                else:
-                    fit += part
-            if self.numeric is not None:
-                part = self.numeric @ coef[self.num_idx]
-                fit = part if fit is None else fit.__iadd__(part)
-            if fit is not None:
-                fit *= self.whalf[:, None]
-                y -= fit
+            fit = np.take(X.E @ coef[:X.pc], X.cell, axis=0)
+            if X.Z is not None:
+                fit += X.Z @ coef[X.pc:]
+            fit *= self.whalf[:, None]
+            y -= fit
         y *= self.w[:, None]
         return y[:, 0] if flat else y
