@@ -221,6 +221,7 @@ def new_figure(width: float, height: float, note: str, **gridspec):
 
 def save(fig, png_path, svg_path) -> None:
     fig.savefig(png_path, format="png", metadata={"Software": None})
+    fig.set_layout_engine("none")  # laid out once (for the PNG); the SVG keeps the same positions
     fig.savefig(svg_path, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
 

@@ -138,8 +138,9 @@ def estimate_rows(est: pd.DataFrame, lang: str) -> list[dict]:
                          "ci": "—" if r["suppress"] else P.fmt_ci(r["ci_low"], r["ci_high"], r["kind"], lang),
                          "n": P.fmt_num(r["n"], lang), "n_eff": P.fmt_num(r["n_eff"], lang),
                          "deff": P.fmt_num(r["deff"], lang, 2)})
+        text = {k: (first[k] if k in first and isinstance(first[k], str) else "") for k in ("universe", "numerator")}
         out.append({"id": ind, "label": P.label(first, lang), "unit": first["unit"], "kind": first["kind"],
-                    "universe": first.get("universe", ""), "numerator": first.get("numerator", ""), "rows": rows})
+                    **text, "rows": rows})
     return out
 
 

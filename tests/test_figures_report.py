@@ -1,0 +1,248 @@
+"""Figures and report stages on the bundled demo (surveys/qb2022).
+
+Builds the demo once into a temporary folder (generator -> ingest -> clean ->
+weight -> estimate -> figures -> report), then checks that every figure is
+written and drawn from the estimates (perturbing a copy of the table changes
+what is plotted), that suppressed estimates are absent from the charts, that
+the report shows every estimate as formatted from the table, that it is
+self-contained, and that reruns are byte-identical.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, build_survey, run_stage
+
+DEMO = ROOT / "surveys" / "qb2022"
+pytestmark = pytest.mark.skipif(not (DEMO / "generate.py").exists(), reason="demo generator not present")
+
+
+def run_out(stage: str, survey: Path, build: Path, out: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "--survey", str(survey), "--build", str(build),
+                        "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("figdemo")
+    survey = root / "qb2022"
+    shutil.copytree(DEMO, survey, ignore=shutil.ignore_patterns("raw", "__pycache__", "*.pyc"))
+    subprocess.run([sys.executable, str(DEMO / "generate.py"), "--out", str(survey / "raw")],
+                   cwd=ROOT, check=True, capture_output=True)
+    build, out = root / "build", root / "figures"
+    for stage in ("ingest", "clean", "weight", "estimate"):
+        run_stage(stage, survey, build, check=True)
+    run_out("figures", survey, build, out)
+    run_out("report", survey, build, out)
+    return survey, build, out
+
+
+@pytest.fixture(scope="module")
+def loaded(demo):
+    from pipeline import config, figures
+    survey, build, out = demo
+    cfg = config.load(survey)
+    return cfg, figures.load_inputs(cfg, build, survey)
+
+
+def svg_ids(path: Path) -> set[str]:
+    return set(re.findall(r'id="(est:[^"]+)"', path.read_text(encoding="utf-8")))
+
+
+# --- figure files ---------------------------------------------------------------
+def test_every_figure_file_is_written(demo, loaded):
+    survey, build, out = demo
+    cfg, _ = loaded
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    names = [f["name"] for f in manifest["figures"]]
+    expected = (["headline"] + [f"districts_{k}" for k in cfg["report"]["key_indicators"]]
+                + ["weights", "controls", "quality_rules", "quality_quarantine", "response_rates"])
+    assert names == expected
+    sizes = {e["path"]: e["bytes"] for e in manifest["outputs"]}
+    for f in manifest["figures"]:
+        png, svg = out / f["png"], out / f["svg"]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert svg.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+        assert sizes[f["png"]] == png.stat().st_size and sizes[f["svg"]] == svg.stat().st_size
+
+
+def test_headline_is_drawn_from_the_estimates(loaded):
+    from pipeline import plots as P
+    cfg, inputs = loaded
+    est = inputs["estimates"].copy()
+    data = P.headline_data(est, cfg)
+    assert list(data["indicator"]) == [k for k in cfg["report"]["key_indicators"]]  # all demo keys are proportions
+    row = est.index[(est.indicator == "hh_fiber") & (est.domain == "province")][0]
+    assert data.set_index("indicator").loc["hh_fiber", "estimate"] == est.loc[row, "estimate"]
+    est.loc[row, ["estimate", "ci_low", "ci_high"]] = [0.1234, 0.11, 0.14]
+    fig = P.headline_figure(P.headline_data(est, cfg), cfg, "vi")
+    points = {a.get_gid(): a for ax in fig.axes for a in ax.lines if a.get_gid()}
+    assert list(points["est:hh_fiber:province:all"].get_xdata()) == [0.1234]
+    assert list(points["est:hh_fiber:province:all:ci"].get_xdata()) == [0.11, 0.14]
+    assert "target:hh_fiber:0.8" in points and "target:p_account:0.8" in points
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "12,3%" in texts
+
+
+def test_district_chart_is_drawn_from_the_estimates(loaded):
+    from pipeline import plots as P
+    cfg, inputs = loaded
+    est = inputs["estimates"].copy()
+    row = est.index[(est.indicator == "p_account") & (est.domain == "district") & (est.domain_value == "5")][0]
+    est.loc[row, ["estimate", "ci_low", "ci_high"]] = [0.987, 0.97, 0.995]
+    data = P.district_data(est, "p_account")
+    assert data["district"].iloc[0]["domain_value"] == "5"  # sorted: now the highest
+    fig = P.district_figure(data, cfg, "vi")
+    pts = {a.get_gid(): a for ax in fig.axes for a in ax.lines if a.get_gid()}
+    assert list(pts["est:p_account:district:5"].get_xdata()) == [0.987]
+    prov = est[(est.indicator == "p_account") & (est.domain == "province")].iloc[0]
+    assert pts["ref:p_account"].get_xdata()[0] == prov["estimate"]
+    assert {g for g in pts if g.startswith("est:") and g.count(":") == 3} == {
+        f"est:p_account:{d}:{v}" for d, v in est.loc[est.indicator.eq("p_account") & est.domain.isin(["district", "urban"]),
+                                                      ["domain", "domain_value"]].itertuples(index=False)}
+
+
+def test_suppressed_estimates_are_not_drawn(loaded):
+    from pipeline import plots as P
+    cfg, inputs = loaded
+    est = inputs["estimates"].copy()
+    sel = (est.indicator == "hh_fiber") & (((est.domain == "district") & (est.domain_value == "3"))
+                                          | (est.domain == "urban") & (est.domain_value == "1"))
+    est.loc[sel, "suppress"] = True
+    est.loc[sel, "flags"] = "n_eff<30"
+    review = (est.indicator == "hh_fiber") & (est.domain == "district") & (est.domain_value == "7")
+    est.loc[review, "flags"] = "df<8"
+    data = P.district_data(est, "hh_fiber")
+    fig = P.district_figure(data, cfg, "vi")
+    gids = {a.get_gid() for ax in fig.axes for a in ax.lines if a.get_gid()}
+    assert not any(g.startswith(("est:hh_fiber:district:3", "est:hh_fiber:urban:1")) for g in gids)
+    assert "est:hh_fiber:district:2" in gids
+    hollow = next(a for ax in fig.axes for a in ax.lines if a.get_gid() == "est:hh_fiber:district:7")
+    assert hollow.get_markerfacecolor() == "white"
+    note = fig.texts[0].get_text()
+    assert "n_eff<30" in note and "df<8" in note
+    # and a suppressed key indicator is absent from the headline
+    est.loc[(est.indicator == "p_esign") & (est.domain == "province"), "suppress"] = True
+    fig = P.headline_figure(P.headline_data(est, cfg), cfg, "vi")
+    gids = {a.get_gid() for ax in fig.axes for a in ax.lines if a.get_gid()}
+    assert not any(g.startswith("est:p_esign") for g in gids) and "est:p_account:province:all" in gids
+
+
+def test_svg_files_show_exactly_the_unsuppressed_estimates(demo, loaded):
+    survey, build, out = demo
+    cfg, inputs = loaded
+    est = inputs["estimates"]
+    for ind in cfg["report"]["key_indicators"]:
+        e = est[(est.indicator == ind) & est.domain.isin(["district", "urban"])]
+        want = {f"est:{ind}:{d}:{v}" for d, v, s in e[["domain", "domain_value", "suppress"]].itertuples(index=False)
+                if not s}
+        got = {i for i in svg_ids(out / f"districts_{ind}.svg") if i.count(":") == 3}
+        assert got == want, ind
+
+
+# --- report --------------------------------------------------------------------------
+def report_rows(text: str) -> dict:
+    rows = {}
+    for sec in re.finditer(r'<section id="est-([^"]+)"(.*?)</section>', text, re.S):
+        for tr in re.finditer(r'<tr data-domain="([^"]*)" data-value="([^"]*)"[^>]*>(.*?)</tr>', sec.group(2), re.S):
+            cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr.group(3), re.S)]
+            rows[(sec.group(1), tr.group(1), tr.group(2))] = cells
+    return rows
+
+
+def test_report_shows_every_estimate_as_in_the_table(demo, loaded):
+    from pipeline import plots as P
+    survey, build, out = demo
+    _, inputs = loaded
+    est = pd.read_csv(build / "estimates.csv", dtype={"domain_value": str})
+    rows = report_rows((out / "report.html").read_text(encoding="utf-8"))
+    assert len(rows) == len(est)
+    for r in est.itertuples(index=False):
+        cells = rows[(r.indicator, r.domain, r.domain_value)]
+        if r.suppress:
+            assert cells[1] == "—" and cells[2] == "—" and r.flags in cells[5]
+        else:
+            assert cells[1] == P.fmt_value(r.estimate, r.kind, "vi"), (r.indicator, r.domain, r.domain_value)
+            assert cells[2] == P.fmt_ci(r.ci_low, r.ci_high, r.kind, "vi")
+        assert cells[3] == P.fmt_num(r.n, "vi")
+    assert est["suppress"].any()  # the demo has at least one suppressed estimate to show as "—"
+
+
+def test_report_is_self_contained(demo):
+    survey, build, out = demo
+    text = (out / "report.html").read_text(encoding="utf-8")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    srcs = re.findall(r'<img[^>]+src="([^"]+)"', text)
+    assert len(srcs) == len(manifest["figures"])
+    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r'(src|href)="(https?:)?//', text)
+    assert "<link" not in text and "<script" not in text and "@import" not in text
+    for word in ("Tóm tắt các chỉ tiêu chính", "Phương pháp", "Chất lượng dữ liệu", "Korn–Graubard",
+                 "Quyết định 749/QĐ-TTg (2020)", "Số tầng"):
+        assert word in text
+    assert 'id="validation"' not in text
+
+
+def test_reruns_are_byte_identical(demo, loaded, tmp_path):
+    from pipeline import plots as P
+    from pipeline.figures import figure_specs
+    survey, build, out = demo
+    cfg, inputs = loaded
+    specs = dict(figure_specs(cfg, inputs, "vi"))
+    for name in ("headline", "districts_hh_fiber", "weights"):
+        P.save(specs[name](), tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
+        assert (tmp_path / f"{name}.png").read_bytes() == (out / f"{name}.png").read_bytes(), name
+        assert (tmp_path / f"{name}.svg").read_bytes() == (out / f"{name}.svg").read_bytes(), name
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    (again / "report.html").unlink()
+    run_out("report", survey, build, again)
+    assert (again / "report.html").read_bytes() == (out / "report.html").read_bytes()
+
+
+def test_validation_section_when_coverage_exists(demo, tmp_path):
+    survey, build, out = demo
+    b2 = tmp_path / "build"
+    shutil.copytree(build, b2)
+    (b2 / "validation").mkdir()
+    pd.DataFrame({"indicator": ["hh_fiber"], "coverage": [0.947], "replications": [500]}).to_csv(
+        b2 / "validation" / "coverage.csv", index=False)
+    o2 = tmp_path / "figs"
+    shutil.copytree(out, o2)
+    run_out("report", survey, b2, o2)
+    text = (o2 / "report.html").read_text(encoding="utf-8")
+    assert 'id="validation"' in text and "0,947" in text
+
+
+# --- formats and config -----------------------------------------------------------------
+def test_number_formats():
+    from pipeline import plots as P
+    assert P.fmt_pct(0.7907, "vi") == "79,1%" and P.fmt_pct(0.7907, "en") == "79.1%"
+    assert P.fmt_num(244921, "vi") == "244.921" and P.fmt_num(244921, "en") == "244,921"
+    assert P.fmt_ci(0.767, 0.8157, "proportion", "vi") == "76,7–81,6%"
+    assert P.fmt_value(188.889, "mean", "vi") == "188,9" and P.fmt_value(1.9283, "mean", "en") == "1.93"
+    assert P.tick_pct(-0.125, "vi") == "−12,5%" and P.tick_pct(0.2, "en") == "20%"
+
+
+def test_report_section_is_optional(tmp_path):
+    from pipeline import config
+    d = build_survey(tmp_path)
+    cfg = config.load(d)
+    assert cfg["report"] == {"language": "en", "key_indicators": [], "targets": []}
+    text = (d / "survey.toml").read_text(encoding="utf-8")
+    (d / "survey.toml").write_text(text + '\n[report]\nkey_indicators = ["nope"]\n', encoding="utf-8")
+    from pipeline.errors import PipelineError
+    with pytest.raises(PipelineError, match=r"report.key_indicators\[0\]: no indicator with id 'nope'"):
+        config.load(d)
