@@ -267,3 +267,19 @@ def test_trim_falls_back_to_bounded_calibration():
     assert trep.method.startswith("bounded")
     assert new.max() <= 2.0 * np.median(raked) * (1 + 1e-9)
     assert trep.max_discrepancy < 1e-8 and trep.n_trimmed >= int((raked > 2 * np.median(raked)).sum())
+
+
+def test_trim_quantile_and_lower_bounds(toy):
+    df, w = toy
+    new, rep = trim_weights(df, w, 0.8, relative_to="quantile")
+    cap = float(np.quantile(w, 0.8))
+    assert rep.details["upper"] == pytest.approx(cap) and new.max() <= cap * (1 + 1e-12)
+    assert new.sum() == pytest.approx(w.sum()) and rep.n_trimmed >= int((w > cap).sum())
+    new, rep = trim_weights(df, w, lower=0.8, relative_to="median")
+    assert new.min() >= 0.8 * np.median(w) * (1 - 1e-12)
+    assert new.sum() == pytest.approx(w.sum())
+    _, raked = rake_weights(df, w, [REGION, SEX])
+    new, rep = trim_weights(df, _, 1.6, lower=0.6, controls=raked)
+    assert rep.steps == ("rake", "trim") and rep.max_discrepancy < 1e-8
+    with pytest.raises(ValueError, match="upper and/or lower"):
+        trim_weights(df, w)

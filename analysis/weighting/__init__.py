@@ -16,6 +16,7 @@ modified) carrying a :class:`WeightingReport`.
 from .calibration import (CalibrationSpec, calibrate, calibrate_weights, poststratify,
                           poststratify_weights, rake, rake_weights, trim, trim_weights)
 from .controls import Margin, parse_control_table
+from .nonresponse import adjust_nonresponse, base_weights, propensity_classes
 from .errors import (CalibrationError, ControlTotalsError, ConvergenceError, NonresponseError,
                      WeightingError, WeightingWarning)
 from .report import WeightingReport, weight_summary
@@ -30,8 +31,3 @@ __all__ = [
     "WeightingError", "ControlTotalsError", "CalibrationError", "ConvergenceError",
     "NonresponseError", "WeightingWarning",
 ]
-
-try:  # nonresponse helpers
-    from .nonresponse import adjust_nonresponse, base_weights, propensity_classes
-except ImportError:  # pragma: no cover - during development
-    pass
