@@ -639,7 +639,6 @@ def response_figure(data: pd.DataFrame, cfg: dict, lang: str):
     ys = np.arange(len(data))[::-1]
     overall = data["respondents"].sum() / max(data["eligible"].sum(), 1)
     for y, (_, r) in zip(ys, data.iterrows()):
-        ax.plot([0, r["rate"]], [y, y], color=SKY, linewidth=2.2, zorder=2)
         ax.plot([r["rate"]], [y], linestyle="none", marker="o", markersize=7, color=BLUE, zorder=3,
                 gid=f"response:{r['stratum']}")
         ax.annotate(f"{fmt_pct(r['rate'], lang)}  ({t(lang, 'n_fmt', resp=fmt_num(r['respondents'], lang), elig=fmt_num(r['eligible'], lang))})",
@@ -653,6 +652,7 @@ def response_figure(data: pd.DataFrame, cfg: dict, lang: str):
     pct_axis(ax, lang, lo, 1.12)
     ax.set_xticks([x for x in np.arange(lo, 1.0001, 0.05 if lo >= 0.5 else 0.1)])
     ax.spines["bottom"].set_bounds(lo, 1.0)
+    ax.grid(axis="y", color="#e6e6e6", linewidth=0.6)
     ax.set_xlabel(t(lang, "response_x"))
     ax.tick_params(axis="y", length=0)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False, fontsize=8.5, borderaxespad=0)
