@@ -326,7 +326,8 @@ class SurveyDesign(DesignBase):
         else:
             with np.errstate(invalid="ignore", divide="ignore"):
                 Z = (TY - est[k_dom] * TX) / xhat[k_dom]
-            Z = np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0)
+            if (xhat == 0).any():  # empty domains: no linearised values
+                Z[~np.isfinite(Z)] = 0.0
         if coef is not None:
             Z = Z * coef[k_dom][:, None]
             k_dom = np.zeros_like(k_dom)

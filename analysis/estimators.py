@@ -104,14 +104,11 @@ class DesignBase:
         if not by_cols:
             dom = np.where(keep, 0, -1)
             return dom, 1, pd.DataFrame(index=range(1))
-        codes, uniques = [], []
-        for c in by_cols:
-            k, u = pd.factorize(self.data[c], sort=True)
-            codes.append(k)
-            uniques.append(u)
+        codes, uniques = zip(*(self._factorized(c) for c in by_cols))
         missing = np.zeros(n, dtype=bool)
         for k in codes:
-            missing |= k < 0
+            if k.min() < 0:
+                missing |= k < 0
         if missing.any():
             warnings.warn(
                 f"by: {int(missing.sum())} row(s) have a missing value in {by_cols} and are in no domain",
@@ -119,14 +116,29 @@ class DesignBase:
                 stacklevel=3,
             )
         dims = tuple(max(len(u), 1) for u in uniques)
-        flat = np.ravel_multi_index(tuple(np.where(k < 0, 0, k) for k in codes), dims)
-        observed, dcode = kernel.compact_codes(flat[~missing].astype(np.int64), int(np.prod(dims)))
-        dom = np.full(n, -1, dtype=np.int64)
-        dom[~missing] = dcode.reshape(-1)
-        dom[~keep] = -1
+        if len(codes) == 1 and not missing.any():
+            flat = codes[0]
+        else:
+            flat = np.ravel_multi_index(tuple(np.where(k < 0, 0, k) for k in codes), dims)
+        if missing.any():
+            observed, dcode = kernel.compact_codes(flat[~missing].astype(np.int64), int(np.prod(dims)))
+            dom = np.full(n, -1, dtype=np.int64)
+            dom[~missing] = dcode.reshape(-1)
+        else:
+            observed, dom = kernel.compact_codes(flat.astype(np.int64, copy=False), int(np.prod(dims)))
+        if where is not None:
+            dom = np.where(keep, dom, -1)
         idx = np.unravel_index(observed, dims)
         frame = pd.DataFrame({c: np.asarray(u)[i] for c, u, i in zip(by_cols, uniques, idx)})
         return dom, observed.shape[0], frame
+
+    def _factorized(self, column: str):
+        """Sorted codes (-1 = missing) and levels of a domain column, cached with the column matrices."""
+        cache = self.__dict__.setdefault("_factor_cache", {})
+        if column not in cache:
+            k, u = pd.factorize(self.data[column], sort=True)
+            cache[column] = (k.astype(np.int64, copy=False), u)
+        return cache[column]
 
     # -------------------------------------------------------------- variables
     def _float_matrix(self, names: list[str]) -> np.ndarray:
@@ -404,7 +416,7 @@ class DesignBase:
         """Drop cached domain codes and unit totals, and (``columns=True``) the column matrices."""
         keys = ["_domain_cache", "_unit_cache"]
         if columns:
-            keys += ["_matrix_cache", "_indicator_cache", "_nan_flags", "_binary_checked"]
+            keys += ["_matrix_cache", "_indicator_cache", "_nan_flags", "_binary_checked", "_factor_cache"]
         for k in keys:
             self.__dict__.pop(k, None)
 
