@@ -176,7 +176,8 @@ def label(row, lang: str) -> str:
 def domain_label(row, lang: str) -> str:
     if row["domain"] != "all" and row["domain_value"] == "all":
         return t(lang, "province") if row["domain"] == "province" else str(row["domain_value_label"])
-    return str(row["domain_value_label"]) or str(row["domain_value"])
+    lab = row["domain_value_label"]
+    return str(lab) if isinstance(lab, str) and lab.strip() else f"{row['domain']} = {row['domain_value']}"
 
 
 # --- footnotes -------------------------------------------------------------------
@@ -220,8 +221,16 @@ def new_figure(width: float, height: float, note: str, **gridspec):
 
 
 def save(fig, png_path, svg_path) -> None:
+    # Lay out once, then freeze the positions rounded: the layout's floats can differ in their last
+    # bits between processes, and the SVG's clip-path ids hash them.
+    fig.set_dpi(RC["savefig.dpi"])
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    for ax in fig.axes:
+        ax.set_position([round(v, 5) for v in ax.get_position().bounds])
+    if fig._suptitle is not None:
+        fig._suptitle.set_position([round(v, 5) for v in fig._suptitle.get_position()])
     fig.savefig(png_path, format="png", metadata={"Software": None})
-    fig.set_layout_engine("none")  # laid out once (for the PNG); the SVG keeps the same positions
     fig.savefig(svg_path, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
 
@@ -299,7 +308,9 @@ def headline_figure(data: pd.DataFrame, cfg: dict, lang: str):
     counts = [max(1, int((data["unit"] == u).sum())) for u in units]
     note = footnote(cfg, lang, data["ci_method"], reliability_notes(data, cfg, lang))
     fig = new_figure(9.5, 1.6 + 0.55 * sum(counts) + 0.5 * len(units), note)
-    axes = fig.subplots(len(units), 1, gridspec_kw={"height_ratios": counts}, squeeze=False)[:, 0]
+    grid = fig.subplots(len(units) + 1, 1, gridspec_kw={"height_ratios": [0.5] + counts})
+    grid[0].axis("off")
+    axes = grid[1:]
     for ax, unit in zip(axes, units):
         d = data[data["unit"] == unit].reset_index(drop=True)
         ys = np.arange(len(d))[::-1]
@@ -328,8 +339,7 @@ def headline_figure(data: pd.DataFrame, cfg: dict, lang: str):
     if any(len(x) for x in data["targets"]):
         handles.append(plt.Line2D([], [], linestyle="none", marker="D", markersize=7, markerfacecolor="white",
                                   markeredgecolor=VERMILLION, markeredgewidth=1.8, label=t(lang, "target")))
-    axes[0].legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.08), ncol=2, frameon=False, fontsize=8.5,
-                   borderaxespad=0)
+    grid[0].legend(handles=handles, loc="center left", ncol=2, frameon=False, fontsize=8.5, borderaxespad=0)
     fig.suptitle(t(lang, "headline"), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
     return fig
 
