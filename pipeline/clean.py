@@ -67,6 +67,63 @@ def check_config_columns(cfg: dict, cols: dict[str, set]) -> None:
             need(d["where"], everything, f"domains[{i}].where")
 
 
+def sampled_eas(cfg: dict, survey) -> pd.Series | None:
+    """EA codes a household may carry: the sample list if given (each must be in the frame), else the frame."""
+    if "frame" not in cfg:
+        return None
+    key = cfg["frame"]["key"]
+    frame_path = survey / cfg["frame"]["path"]
+    frame = io.read_table(frame_path)
+    if key not in frame.columns:
+        raise PipelineError(frame_path, key, "frame key column not found")
+    if "sample" not in cfg["frame"]:
+        return frame[key]
+    sample_path = survey / cfg["frame"]["sample"]
+    sample = io.read_table(sample_path)
+    if key not in sample.columns:
+        raise PipelineError(sample_path, key, "EA key column not found")
+    absent = ~sample[key].isin(frame[key])
+    if absent.any():
+        raise PipelineError(frame_path, key, f"sampled EA {fmt(sample[key][absent].iloc[0])} is not in the frame")
+    return sample[key]
+
+
+def apply_rules(cfg: dict, raw: dict, codebook: dict, ea_ids, survey) -> dict[str, Ledger]:
+    """Run every check on every file, parents first; return each file's ledger."""
+    ledgers: dict[str, Ledger] = {}
+    for name in order(cfg["files"]):
+        spec = cfg["files"][name]
+        L = ledgers[name] = Ledger(name, raw[name], spec["key"], cfg["_path"])
+        L.user_missing(codebook.get(name, {}))
+        L.unique(spec["duplicate_keys"], survey / spec["path"])
+        if ea_ids is not None and cfg["frame"]["key"] in L.df.columns and "parent" not in spec:
+            L.link(cfg["frame"]["key"], ea_ids, "frame_link", "EA not in the sample/frame")
+        for i, rule in enumerate(cfg["clean"]["rules"]):
+            if rule["file"] == name:
+                L.apply(rule, f"clean.rules[{i}]")
+        if "parent" in spec:  # referential integrity, both ways
+            P = ledgers[spec["parent"]]
+            L.quarantine(~_keys(L.live, spec["parent_key"]).isin(_keyset(P.live, P.key)), "parent_link",
+                         f"no {spec['parent']} record with this {'/'.join(spec['parent_key'])}", spec["parent_key"][0])
+            parent_rule = cfg["files"][spec["parent"]].get("require_children")
+            if parent_rule:
+                need = P.condition(parent_rule, f"files.{spec['parent']}.require_children")
+                has = _keys(P.live, P.key).isin(_keyset(L.live, spec["parent_key"]))
+                P.quarantine(need & ~has, "no_" + name, f"no {name} records", "")
+    return ledgers
+
+
+def derive(cfg: dict, ledgers: dict[str, Ledger]) -> None:
+    """Add the analysis variables of [[clean.derive]] once all records are settled."""
+    for i, d in enumerate(cfg["clean"]["derive"]):
+        L = ledgers[d["file"]]
+        if "bins" in d:
+            L.df[d["name"]] = L.bins(d["bins"], f"clean.derive[{i}].bins")
+        else:
+            v = L.value(d["expr"], f"clean.derive[{i}].expr")
+            L.df.loc[~L.out, d["name"]] = v.astype("Float64").astype("float64")
+
+
 def main(argv=None) -> None:
     args, log = parse_args("clean", argv), Log("clean")
     cfg = config.load(args.survey)
@@ -78,54 +135,8 @@ def main(argv=None) -> None:
         check_config_columns(cfg, {n: set(d.columns) for n, d in raw.items()})
     except ExpressionError as e:
         raise PipelineError(cfg["_path"], None, str(e)) from None
-    frame_ids = None
-    if "frame" in cfg:
-        frame_path = args.survey / cfg["frame"]["path"]
-        frame = io.read_table(frame_path)
-        if cfg["frame"]["key"] not in frame.columns:
-            raise PipelineError(frame_path, cfg["frame"]["key"], "frame key column not found")
-        frame_ids = frame[cfg["frame"]["key"]]
-        if "sample" in cfg["frame"]:  # the sampled EAs: each must be in the frame
-            sample_path = args.survey / cfg["frame"]["sample"]
-            sample = io.read_table(sample_path)
-            if cfg["frame"]["key"] not in sample.columns:
-                raise PipelineError(sample_path, cfg["frame"]["key"], "EA key column not found")
-            absent = ~sample[cfg["frame"]["key"]].isin(frame_ids)
-            if absent.any():
-                raise PipelineError(frame_path, cfg["frame"]["key"],
-                                    f"sampled EA {fmt(sample[cfg['frame']['key']][absent].iloc[0])} is not in the frame")
-            frame_ids = sample[cfg["frame"]["key"]]
-
-    ledgers: dict[str, Ledger] = {}
-    for name in order(cfg["files"]):
-        spec = cfg["files"][name]
-        L = ledgers[name] = Ledger(name, raw[name], spec["key"], cfg["_path"])
-        L.user_missing(codebook.get(name, {}))
-        L.unique(spec["duplicate_keys"], args.survey / spec["path"])
-        if frame_ids is not None and cfg["frame"]["key"] in L.df.columns and "parent" not in spec:
-            L.link(cfg["frame"]["key"], frame_ids, "frame_link", "EA not in the sampling frame")
-        for i, rule in enumerate(cfg["clean"]["rules"]):
-            if rule["file"] == name:
-                L.apply(rule, f"clean.rules[{i}]")
-        if "parent" in spec:
-            P = ledgers[spec["parent"]]
-            parent_keys = _keyset(P.live, P.key)
-            mine = _keys(L.live, spec["parent_key"])
-            L.quarantine(~mine.isin(parent_keys), "parent_link",
-                         f"no {spec['parent']} record with this {'/'.join(spec['parent_key'])}", spec["parent_key"][0])
-            parent_rule = cfg["files"][spec["parent"]].get("require_children")
-            if parent_rule:
-                need = P.condition(parent_rule, f"files.{spec['parent']}.require_children")
-                has = _keys(P.live, P.key).isin(set(_keys(L.live, spec["parent_key"])))
-                P.quarantine(need & ~has, "no_" + name, f"no {name} records", "")
-    # derive after all records are settled
-    for i, d in enumerate(cfg["clean"]["derive"]):
-        L = ledgers[d["file"]]
-        if "bins" in d:
-            L.df[d["name"]] = L.bins(d["bins"], f"clean.derive[{i}].bins")
-        else:
-            v = L.value(d["expr"], f"clean.derive[{i}].expr")
-            L.df.loc[~L.out, d["name"]] = v.astype("Float64").astype("float64")
+    ledgers = apply_rules(cfg, raw, codebook, sampled_eas(cfg, args.survey), args.survey)
+    derive(cfg, ledgers)
 
     for n, L in ledgers.items():
         if len(L.live) == 0:

@@ -122,23 +122,9 @@ def _keys(df, key):
     return record_keys(df, key)
 
 
-def main(argv=None) -> None:
-    args, log = parse_args("weight", argv), Log("weight")
-    cfg = config.load(args.survey)
-    if not cfg.get("weighting"):
-        raise PipelineError(cfg["_path"], "weighting", "a [weighting] table is required for the weight stage")
-    from analysis import SurveyDesign, SurveyError
-    from analysis.weighting import WeightingError, adjust_nonresponse, base_weights, calibrate, rake, trim
-
-    wcfg, fcfg, dcfg = cfg["weighting"], cfg["frame"], cfg["design"]
-    src = args.build / "clean"
-    hh = io.read_parquet(src / "household.parquet")
-    person = io.read_parquet(src / "person.parquet") if "person" in cfg["files"] else None
-    frame_path = args.survey / fcfg["path"]
-    frame = io.read_table(frame_path)
-    log(f"read {src}/household.parquet ({len(hh)} records), {frame_path} ({len(frame)} EAs)")
-
-    hh = link_frame(hh, frame, fcfg, frame_path)
+def response_status(hh: pd.DataFrame, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Check the design and class columns exist; return (respondent, eligible) masks."""
+    wcfg, dcfg = cfg["weighting"], cfg["design"]
     for par in ("psu", "strata", "fpc"):
         col = dcfg.get(par)
         if col and col not in hh.columns:
@@ -152,18 +138,25 @@ def main(argv=None) -> None:
         elig = evaluate_bool(wcfg["eligible"], hh).fillna(False).to_numpy(bool) if "eligible" in wcfg else np.ones(len(hh), bool)
     except ExpressionError as e:
         raise PipelineError(cfg["_path"], "weighting", f"{e.problem} in {e.expression!r}") from None
-    pk, hk = (cfg["files"]["person"]["parent_key"], cfg["files"]["household"]["key"]) if person is not None else ([], [])
-    responding = hh[resp & elig]
-    persons_in = person[_keys(person, pk).isin(set(_keys(responding, hk)))] if person is not None else None
-    controls = read_controls(cfg, args.survey, {"household": responding, "person": persons_in})
-    person_totals, aux = person_counts(responding, persons_in, [(p, t) for p, u, t in controls if u == "person"], hk, pk)
-    hh = pd.concat([hh, aux.reindex(hh.index, fill_value=0.0)], axis=1)
+    return resp, elig
 
+
+def compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path):
+    """Base weights -> nonresponse adjustment -> (replicates) -> raking/calibration -> trimming.
+
+    Returns the responding households, the final design and the diagnostics of each step.
+    """
+    from analysis import SurveyDesign, SurveyError
+    from analysis.weighting import WeightingError, adjust_nonresponse, base_weights, calibrate, rake, trim
+
+    wcfg, dcfg = cfg["weighting"], cfg["design"]
+    tol, max_iter = wcfg.get("rake", {}).get("tol", 1e-10), wcfg.get("rake", {}).get("max_iter", 100)
+    hh_controls = [t for _, unit, t in controls if unit == "household"]
     reports = {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hh["w_base"] = base_weights(None, [base_probability(hh, fcfg, frame_path)])
+            hh["w_base"] = base_weights(None, [base_probability(hh, cfg["frame"], frame_path)])
             hh["w_nonresponse"], reports["nonresponse"] = adjust_nonresponse(
                 hh, "w_base", resp, wcfg["nonresponse_classes"] or None, eligible=elig)
             data = hh[resp & elig].reset_index(drop=True)
@@ -172,15 +165,12 @@ def main(argv=None) -> None:
             if wcfg.get("replicates"):  # replicates first, so that raking and trimming re-calibrate each one
                 r = wcfg["replicates"]
                 design = design.to_replicate(type=r["method"], replicates=r["n"], fay_rho=r["fay_rho"], seed=r["seed"])
-            hh_controls = [t for _, unit, t in controls if unit == "household"]
             if person_totals:  # integrated weighting: household controls and person counts together
                 design = calibrate(design, margins=hh_controls or None, totals=person_totals, method="raking",
-                                   tol=wcfg.get("rake", {}).get("tol", 1e-10),
-                                   max_iter=wcfg.get("rake", {}).get("max_iter", 100))
+                                   tol=tol, max_iter=max_iter)
                 reports["calibrate"] = design.weighting_report
             elif hh_controls:
-                design = rake(design, hh_controls, tol=wcfg.get("rake", {}).get("tol", 1e-10),
-                              max_iter=wcfg.get("rake", {}).get("max_iter", 100))
+                design = rake(design, hh_controls, tol=tol, max_iter=max_iter)
                 reports["rake"] = design.weighting_report
             if wcfg.get("trim"):
                 t = wcfg["trim"]
@@ -188,6 +178,33 @@ def main(argv=None) -> None:
                 reports["trim"] = design.weighting_report
     except (WeightingError, SurveyError) as e:
         raise PipelineError(cfg["_path"], "weighting", _attribute(str(e), controls)) from None
+    return data, design, reports
+
+
+def main(argv=None) -> None:
+    args, log = parse_args("weight", argv), Log("weight")
+    cfg = config.load(args.survey)
+    if not cfg.get("weighting"):
+        raise PipelineError(cfg["_path"], "weighting", "a [weighting] table is required for the weight stage")
+
+    wcfg, fcfg, dcfg = cfg["weighting"], cfg["frame"], cfg["design"]
+    src = args.build / "clean"
+    hh = io.read_parquet(src / "household.parquet")
+    person = io.read_parquet(src / "person.parquet") if "person" in cfg["files"] else None
+    frame_path = args.survey / fcfg["path"]
+    frame = io.read_table(frame_path)
+    log(f"read {src}/household.parquet ({len(hh)} records), {frame_path} ({len(frame)} EAs)")
+
+    hh = link_frame(hh, frame, fcfg, frame_path)
+    resp, elig = response_status(hh, cfg)
+    pk, hk = (cfg["files"]["person"]["parent_key"], cfg["files"]["household"]["key"]) if person is not None else ([], [])
+    responding = hh[resp & elig]
+    persons_in = person[_keys(person, pk).isin(set(_keys(responding, hk)))] if person is not None else None
+    controls = read_controls(cfg, args.survey, {"household": responding, "person": persons_in})
+    person_totals, aux = person_counts(responding, persons_in, [(p, t) for p, u, t in controls if u == "person"], hk, pk)
+    hh = pd.concat([hh, aux.reindex(hh.index, fill_value=0.0)], axis=1)
+
+    data, design, reports = compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path)
     data["weight"] = np.asarray(design.weights, float)
     spec = {"weights": "weight", "strata": dcfg.get("strata"), "psu": dcfg["psu"], "fpc": dcfg.get("fpc"),
             "lonely_psu": dcfg["lonely_psu"]}
@@ -198,7 +215,7 @@ def main(argv=None) -> None:
         spec["replicates"] = {"type": design.type, "columns": names, "scale": _plain(design.scale),
                               "rscales": _plain(np.asarray(design.rscales, float).tolist()), "mse": design.mse}
     data = data.drop(columns=list(aux.columns))
-    if person is not None:
+    if person is not None:  # each person carries the household's design columns and weight
         add = [c for c in data.columns if c not in person.columns or c in pk]
         before = len(person)
         person = person.merge(data[add].rename(columns=dict(zip(hk, pk))), on=pk, how="inner", validate="many_to_one")
