@@ -45,7 +45,7 @@ TEXT = {
         "hh_resp": "Hộ trả lời", "persons": "Nhân khẩu của hộ trả lời", "rr_unweighted": "Tỷ lệ trả lời (không quyền số)",
         "rr_weighted": "Tỷ lệ trả lời (có quyền số thiết kế)", "strata_col": "Biến tầng", "psu_col": "Biến PSU",
         "weighting": "Các bước gia quyền", "step": "Bước", "method": "Phương pháp", "iterations": "Số vòng lặp",
-        "converged": "Hội tụ", "max_disc": "Sai lệch lớn nhất so với tổng kiểm soát", "n_trimmed": "Số quyền số bị cắt",
+        "converged": "Hội tụ", "max_disc": "Sai lệch tối đa", "n_trimmed": "Số bị cắt",
         "sum_w": "Tổng quyền số", "w_min": "Nhỏ nhất", "w_median": "Trung vị", "w_max": "Lớn nhất",
         "w_ratio": "Lớn nhất/nhỏ nhất", "kish": "deff Kish", "base": "Quyền số thiết kế (1/xác suất chọn)",
         "yes": "có", "no": "không", "variance": "Phương pháp tính phương sai", "ci_method": "Khoảng tin cậy",
@@ -70,6 +70,9 @@ TEXT = {
         "fig_headline": "Các chỉ tiêu chính toàn tỉnh với khoảng tin cậy 95% và mục tiêu quốc gia.",
         "fig_district": "{label}: theo huyện/thị xã/thành phố và thành thị/nông thôn.",
         "district_figures": "Chỉ tiêu chính theo địa bàn", "weight_figures": "Chẩn đoán quyền số",
+        "w_range": "Nhỏ nhất / trung vị / lớn nhất",
+        "steps_names": {"nonresponse": "Điều chỉnh không trả lời", "rake": "Cân chỉnh theo tổng kiểm soát (raking)",
+                        "calibrate": "Cân chỉnh theo tổng kiểm soát", "trim": "Cắt quyền số lớn, cân chỉnh lại"},
     },
     "en": {
         "lang": "en", "report": "Results report", "contents": "Contents", "summary": "Summary of key indicators",
@@ -89,7 +92,7 @@ TEXT = {
         "persons": "Persons in responding households", "rr_unweighted": "Response rate (unweighted)",
         "rr_weighted": "Response rate (design-weighted)", "strata_col": "Stratum variable", "psu_col": "PSU variable",
         "weighting": "Weighting steps", "step": "Step", "method": "Method", "iterations": "Iterations",
-        "converged": "Converged", "max_disc": "Largest discrepancy from the control totals", "n_trimmed": "Weights trimmed",
+        "converged": "Converged", "max_disc": "Max. discrepancy", "n_trimmed": "Weights trimmed",
         "sum_w": "Sum of weights", "w_min": "Min", "w_median": "Median", "w_max": "Max", "w_ratio": "Max/min",
         "kish": "Kish deff", "base": "Design weight (1/selection probability)", "yes": "yes", "no": "no",
         "variance": "Variance estimation", "ci_method": "Confidence intervals", "reliability": "Reliability rules (NCHS)",
@@ -114,7 +117,19 @@ TEXT = {
         "fig_headline": "Key indicators for the province with 95% confidence intervals and national targets.",
         "fig_district": "{label}: by district and urban/rural.",
         "district_figures": "Key indicators by area", "weight_figures": "Weighting diagnostics",
+        "w_range": "Min / median / max",
+        "steps_names": {"nonresponse": "Nonresponse adjustment", "rake": "Raking to the control totals",
+                        "calibrate": "Calibration to the control totals", "trim": "Trimming, re-calibrated"},
     },
+}
+
+
+LONELY = {
+    "vi": {"adjust": "adjust — độ lệch so với trung bình toàn bộ", "fail": "fail — báo lỗi", "remove": "remove — bỏ qua",
+           "certainty": "certainty — coi như chọn chắc chắn", "average": "average — lấy trung bình các tầng khác"},
+    "en": {"adjust": "adjust — deviation from the grand mean", "fail": "fail — stop with an error",
+           "remove": "remove — left out", "certainty": "certainty — treated as certainty units",
+           "average": "average — average of the other strata"},
 }
 
 
@@ -122,6 +137,16 @@ def data_uri(path: Path) -> str:
     if not path.is_file():
         raise PipelineError(path, None, "figure listed in the manifest is missing (run: make all)")
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def sci(x, lang: str) -> str:
+    """A small discrepancy in scientific notation with the language's decimal mark."""
+    if x is None or pd.isna(x):
+        return "—"
+    if x == 0:
+        return "0"
+    s = f"{x:.1e}".replace("e-0", "e-").replace("e+0", "e+")
+    return s.replace(".", ",") if lang == "vi" else s
 
 
 def estimate_rows(est: pd.DataFrame, lang: str) -> list[dict]:
@@ -196,14 +221,15 @@ def methods(cfg: dict, inputs: dict, build: Path, lang: str) -> dict:
                                "median": f(np.median(w), 1), "max": f(w.max(), 1), "ratio": f(w.max() / w.min(), 2),
                                "kish": f(len(w) * (w ** 2).sum() / w.sum() ** 2, 3)})
         for name, s in diag.get("steps", {}).items():
-            m["steps"].append({"step": name, "method": s.get("method", ""), "iterations": f(s.get("iterations", np.nan)),
+            m["steps"].append({"step": T["steps_names"].get(name, name), "method": s.get("method", ""), "iterations": f(s.get("iterations", np.nan)),
                                "converged": T["yes"] if s.get("converged") else T["no"],
-                               "max_disc": "—" if s.get("max_discrepancy") is None else f"{s['max_discrepancy']:.1e}",
+                               "max_disc": sci(s.get("max_discrepancy"), lang),
                                "n_trimmed": f(s.get("n_trimmed", np.nan)), "n": f(s.get("n", np.nan)),
                                "sum_w": f(s.get("sum_weights", np.nan)), "min": f(s.get("min_weight", np.nan), 1),
                                "median": f(s.get("median_weight", np.nan), 1), "max": f(s.get("max_weight", np.nan), 1),
                                "ratio": f(s.get("ratio_max_min", np.nan), 2), "kish": f(s.get("kish_deff", np.nan), 3)})
-        m["controls"] = [f"{c['path']} ({T.get(c['unit'], c['unit']).lower()})" for c in cfg["weighting"]["controls"]]
+        m["controls"] = [f"{c['path']} ({P.FILE_NAMES[lang].get(c['unit'], c['unit']).lower()})"
+                         for c in cfg["weighting"]["controls"]]
     djson = build / "weight" / "design.json"
     design = io.read_json(djson) if djson.is_file() else {}
     rep = design.get("replicates") or (cfg.get("weighting") or {}).get("replicates")
@@ -212,7 +238,8 @@ def methods(cfg: dict, inputs: dict, build: Path, lang: str) -> dict:
                                                    n=rep.get("n", "?") if isinstance(rep, dict) else "?"))
     else:
         m["variance"].append(T["taylor"])
-    m["variance"] += [f"{T['lonely']}: {d['lonely_psu']}", f"{T['fpc']}: {d.get('fpc') or T['none']}"]
+    lonely = LONELY[lang].get(d["lonely_psu"], d["lonely_psu"])
+    m["variance"] += [f"{T['lonely']}: {lonely}", f"{T['fpc']}: {d.get('fpc') or T['none']}"]
     m["ci"] = [P.ci_text(est["ci_method"], cfg["reporting"]["level"], lang)]
     r = cfg["reporting"]
     m["rules"] = [T["rule_min_n_eff"].format(v=f(r["min_n_eff"])),
