@@ -68,7 +68,7 @@ $(INGEST): pipeline/ingest.py $(COMMON) $(CONFIG) $(INGEST_INPUTS) | $(STAMP)
 $(CLEAN): pipeline/clean.py pipeline/rules.py $(COMMON) $(CONFIG) $(CLEAN_INPUTS) $(INGEST) | $(STAMP)
 	$(PY) -m pipeline.clean --survey $(SURVEY) --build $(BUILD)
 
-$(WEIGHT): pipeline/weight.py $(COMMON) $(ANALYSIS) $(CONFIG) $(WEIGHT_INPUTS) $(CLEAN) | $(STAMP)
+$(WEIGHT): pipeline/weight.py pipeline/rules.py $(COMMON) $(ANALYSIS) $(CONFIG) $(WEIGHT_INPUTS) $(CLEAN) | $(STAMP)
 	$(PY) -m pipeline.weight --survey $(SURVEY) --build $(BUILD)
 
 $(ESTIMATES) &: pipeline/estimate.py pipeline/reliability.py $(COMMON) $(ANALYSIS) $(CONFIG) $(WEIGHT) $(INGEST) | $(STAMP)

@@ -183,6 +183,9 @@ def write_table(df: pd.DataFrame, path: Path, missing=None) -> None:
                              variable_value_labels={"result": {1: "completed", 2: "refused", 3: "not at home", 4: "vacant"}}
                              if "result" in df.columns else None,
                              missing_ranges={k: v for k, v in (missing or {}).items() if k in df.columns})
+    elif path.suffix == ".dta":
+        import pyreadstat
+        pyreadstat.write_dta(df, str(path), column_labels={c: c.replace("_", " ") for c in df.columns})
     elif path.suffix == ".csv":
         df.to_csv(path, index=False)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from conftest import run_stage
 
@@ -65,3 +66,20 @@ def test_replicate_weights_recalibrated(make_survey, tmp_path):
         assert ((tot[col] - tot["count"]).abs() / tot["count"]).max() < 1e-6
     est = pd.read_csv(build / "estimates.csv")
     assert (est.se > 0).all() and (est.df > 0).all() and (est.df <= len(reps) - 1).all()
+
+
+@pytest.mark.parametrize("fmt", ["dta", "parquet"])
+def test_other_input_formats(make_survey, tmp_path, fmt):
+    survey = make_survey(fmt=fmt, name=f"in_{fmt}")
+    p = survey / "survey.toml"  # no SPSS missing-value metadata here: declare the codes in the config
+    p.write_text(p.read_text(encoding="utf-8").replace(
+        'require_children = "result == 1"\n',
+        'require_children = "result == 1"\nmissing_codes = { n_smartphones = [98, 99] }\n'), encoding="utf-8")
+    build = tmp_path / "build"
+    for stage in ("ingest", "clean"):
+        run_stage(stage, survey, build, check=True)
+    manifest = json.loads((build / "ingest" / "manifest.json").read_text())
+    assert [e["path"] for e in manifest["inputs"]] == [f"raw/household.{fmt}", f"raw/person.{fmt}"]
+    assert all(len(e["sha256"]) == 64 and e["bytes"] > 0 for e in manifest["inputs"])
+    fixes = pd.read_csv(build / "clean" / "fixes.csv", dtype=str, keep_default_na=False)
+    assert ((fixes.rule == "user_missing") & (fixes.old_value == "98")).sum() == 1
