@@ -49,6 +49,11 @@ class Log:
     def __call__(self, msg: str) -> None:
         print(f"[{self.stage}] {msg}", file=sys.stderr, flush=True)
 
+    def warnings(self, caught) -> None:
+        """Log each distinct warning raised by the library (e.g. a lonely PSU) once."""
+        for msg in dict.fromkeys(str(w.message).splitlines()[0] for w in caught):
+            self(f"warning: {msg}")
+
     def done(self) -> None:
         self(f"done in {time.perf_counter() - self.t0:.2f} s")
 

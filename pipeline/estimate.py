@@ -130,10 +130,11 @@ def main(argv=None) -> None:
     spec = io.read_json(src / "design.json")
     log(f"read {src}: " + ", ".join(f"{k} {len(v)} records" for k, v in data.items()))
     rows = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         for unit, df in data.items():
             rows += estimate_unit(df, cfg, unit, codebook, spec)
+    log.warnings(caught)
     order = {ind["id"]: k for k, ind in enumerate(cfg["indicators"])}
     dorder = {d["id"]: k for k, d in enumerate(cfg["domains"])}
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("suppress", "flags")])

@@ -154,8 +154,8 @@ def compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path):
     hh_controls = [t for _, unit, t in controls if unit == "household"]
     reports = {}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             hh["w_base"] = base_weights(None, [base_probability(hh, cfg["frame"], frame_path)])
             hh["w_nonresponse"], reports["nonresponse"] = adjust_nonresponse(
                 hh, "w_base", resp, wcfg["nonresponse_classes"] or None, eligible=elig)
@@ -178,7 +178,7 @@ def compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path):
                 reports["trim"] = design.weighting_report
     except (WeightingError, SurveyError) as e:
         raise PipelineError(cfg["_path"], "weighting", _attribute(str(e), controls)) from None
-    return data, design, reports
+    return data, design, reports, caught
 
 
 def main(argv=None) -> None:
@@ -204,7 +204,8 @@ def main(argv=None) -> None:
     person_totals, aux = person_counts(responding, persons_in, [(p, t) for p, u, t in controls if u == "person"], hk, pk)
     hh = pd.concat([hh, aux.reindex(hh.index, fill_value=0.0)], axis=1)
 
-    data, design, reports = compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path)
+    data, design, reports, caught = compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path)
+    log.warnings(caught)
     data["weight"] = np.asarray(design.weights, float)
     spec = {"weights": "weight", "strata": dcfg.get("strata"), "psu": dcfg["psu"], "fpc": dcfg.get("fpc"),
             "lonely_psu": dcfg["lonely_psu"]}
