@@ -112,17 +112,26 @@ class RakeStep:
         self.sizes = [int(s) for s in sizes]
         self.base_weights = np.asarray(base_weights, dtype=np.float64)
         self.cell_factors = [np.asarray(f, dtype=np.float64) for f in cell_factors]
-        C = self.cell_codes[0].shape[0] if self.cell_codes else 0
-        self._C = C
-        pos = self.base_weights > 0
-        self._inv = _safe_div(np.ones_like(self.base_weights), self.base_weights)
-        n_all = np.bincount(cell, minlength=C).astype(np.float64)
-        self._n_pos = np.bincount(cell, weights=pos.astype(np.float64), minlength=C)
-        self._counts = [np.bincount(cc, weights=n_all, minlength=s)
-                        for cc, s in zip(self.cell_codes, self.sizes)]
+        self._C = self.cell_codes[0].shape[0] if self.cell_codes else 0
+        self._prepared = False
         self._S = None
 
+    def _prepare(self):
+        """Per-row helpers, built on first use (the step is created by rake()
+        but only used when a variance is computed)."""
+        if self._prepared:
+            return
+        C = self._C
+        w0 = self.base_weights
+        self._inv = _safe_div(np.ones_like(w0), w0)
+        n_all = np.bincount(self.cell, minlength=C).astype(np.float64)
+        self._n_pos = np.bincount(self.cell, weights=(w0 > 0).astype(np.float64), minlength=C)
+        self._counts = [np.bincount(cc, weights=n_all, minlength=s)
+                        for cc, s in zip(self.cell_codes, self.sizes)]
+        self._prepared = True
+
     def residualize(self, z: np.ndarray) -> np.ndarray:
+        self._prepare()
         z, flat = _as2d(z)
         C = self._C
         if z.shape[1] > 1 and self._S is None:
