@@ -46,7 +46,7 @@ TEXT = {
         "target_short": "Mục tiêu {year}: {value}", "province": "Toàn tỉnh",
         "district": "Theo huyện/thị xã/thành phố", "urban": "Thành thị/nông thôn",
         "percent_of": "Tỷ lệ (%)", "value": "Giá trị",
-        "suppressed": "ẩn (độ tin cậy thấp)", "flagged": "cần xem xét",
+        "suppressed": "ẩn (độ tin cậy thấp)", "flagged": "cần xem xét (xem ghi chú)",
         "note_suppressed": "Ước lượng ẩn: không đạt quy tắc độ tin cậy (NCHS): {rules}.",
         "note_flagged": "Điểm rỗng: ước lượng cần xem xét thống kê ({rules}).",
         "source": "Nguồn: {source}.",
@@ -72,7 +72,7 @@ TEXT = {
         "target_short": "Target {year}: {value}", "province": "Province",
         "district": "By district", "urban": "Urban/rural",
         "percent_of": "Percent", "value": "Value",
-        "suppressed": "suppressed (unreliable)", "flagged": "review",
+        "suppressed": "suppressed (unreliable)", "flagged": "flagged for review (see note)",
         "note_suppressed": "Suppressed estimate: fails the reliability rules (NCHS): {rules}.",
         "note_flagged": "Hollow marker: estimate flagged for statistical review ({rules}).",
         "source": "Source: {source}.",
@@ -155,6 +155,33 @@ def fmt_ci(lo, hi, kind: str, lang: str) -> str:
         return f"{fmt_num(100 * lo, lang, 1)}–{fmt_pct(hi, lang)}"
     d = mean_digits(max(abs(lo), abs(hi)))
     return f"{fmt_num(lo, lang, d)}–{fmt_num(hi, lang, d)}"
+
+
+FLAG_PATTERNS = [  # codes written by pipeline.reliability -> words
+    (r"^n_eff<(.+)$", {"vi": "cỡ mẫu hiệu dụng < {0}", "en": "effective n < {0}"}),
+    (r"^ci_width>=(.+)$", {"vi": "độ rộng KTC ≥ {0}", "en": "CI width ≥ {0}"}),
+    (r"^rel_ci_width>(.+)$", {"vi": "độ rộng tương đối của KTC > {0}", "en": "relative CI width > {0}"}),
+    (r"^df<(.+)$", {"vi": "bậc tự do < {0}", "en": "df < {0}"}),
+    (r"^estimate_0_or_1$", {"vi": "ước lượng bằng 0 hoặc 100%", "en": "estimate is 0 or 100%"}),
+]
+
+
+REVIEW_CODES = ("df<", "estimate_0_or_1")  # flagged for review, not suppressed
+
+
+def flag_text(flags: str, lang: str) -> str:
+    """``'n_eff<30;df<8'`` -> ``'cỡ mẫu hiệu dụng < 30; bậc tự do < 8'`` (unknown codes kept as they are)."""
+    import re
+    out = []
+    for code in [f for f in str(flags or "").split(";") if f]:
+        for pat, words in FLAG_PATTERNS:
+            m = re.match(pat, code)
+            if m:
+                g = [fmt_num(float(x), lang, 2).rstrip("0").rstrip(",.") if _isnum(x) else x for x in m.groups()]
+                code = words[lang].format(*g)
+                break
+        out.append(code)
+    return "; ".join(out)
 
 
 def review_flags(flags: str, suppress: bool) -> str:
@@ -270,12 +297,12 @@ def reliability_notes(rows: pd.DataFrame, cfg: dict, lang: str) -> list[str]:
     notes = []
     sup = rows[rows["suppress"]]
     if len(sup):
-        rules = sorted({f for x in sup["flags"] for f in str(x).split(";") if f})
-        notes.append(t(lang, "note_suppressed", rules=", ".join(rules) or "—"))
+        rules = sorted({f for x in sup["flags"] for f in str(x).split(";") if f and not f.startswith(REVIEW_CODES)})
+        notes.append(t(lang, "note_suppressed", rules=flag_text(";".join(rules), lang) or "—"))
     flg = rows[~rows["suppress"] & rows["flags"].ne("")]
     if len(flg):
         rules = sorted({f for x in flg["flags"] for f in str(x).split(";") if f})
-        notes.append(t(lang, "note_flagged", rules=", ".join(rules)))
+        notes.append(t(lang, "note_flagged", rules=flag_text(";".join(rules), lang)))
     return notes
 
 

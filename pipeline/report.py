@@ -159,6 +159,7 @@ def estimate_rows(est: pd.DataFrame, lang: str) -> list[dict]:
             review = P.review_flags(r["flags"], r["suppress"])
             rows.append({"domain": r["domain"], "value": r["domain_value"], "label": P.domain_label(r, lang),
                          "suppress": bool(r["suppress"]), "flags": r["flags"], "review": review,
+                         "flag_text": P.flag_text(r["flags"], lang), "review_text": P.flag_text(review, lang),
                          "estimate": "—" if r["suppress"] else P.fmt_value(r["estimate"], r["kind"], lang),
                          "ci": "—" if r["suppress"] else P.fmt_ci(r["ci_low"], r["ci_high"], r["kind"], lang),
                          "n": P.fmt_num(r["n"], lang), "n_eff": P.fmt_num(r["n_eff"], lang),
@@ -190,7 +191,7 @@ def summary_rows(est: pd.DataFrame, cfg: dict, lang: str) -> list[dict]:
         out.append({"id": k, "label": P.label(r, lang), "unit": r["unit"], "suppress": bool(r["suppress"]),
                     "estimate": "—" if r["suppress"] else P.fmt_value(r["estimate"], r["kind"], lang),
                     "ci": "—" if r["suppress"] else P.fmt_ci(r["ci_low"], r["ci_high"], r["kind"], lang),
-                    "n": P.fmt_num(r["n"], lang), "targets": targets, "flags": r["flags"]})
+                    "n": P.fmt_num(r["n"], lang), "targets": targets, "flags": P.flag_text(r["flags"], lang)})
     return out
 
 

@@ -132,7 +132,7 @@ def test_suppressed_estimates_are_not_drawn(loaded):
     hollow = next(a for ax in fig.axes for a in ax.lines if a.get_gid() == "est:hh_fiber:district:7")
     assert hollow.get_markerfacecolor() == "white"
     note = fig.texts[0].get_text()
-    assert "n_eff<30" in note and "df<8" in note
+    assert "cỡ mẫu hiệu dụng < 30" in note and "bậc tự do < 8" in note
     # and a suppressed key indicator is absent from the headline
     est.loc[(est.indicator == "p_esign") & (est.domain == "province"), "suppress"] = True
     fig = P.headline_figure(P.headline_data(est, cfg), cfg, "vi")
@@ -172,7 +172,7 @@ def test_report_shows_every_estimate_as_in_the_table(demo, loaded):
     for r in est.itertuples(index=False):
         cells = rows[(r.indicator, r.domain, r.domain_value)]
         if r.suppress:
-            assert cells[1] == "—" and cells[2] == "—" and r.flags in cells[5]
+            assert cells[1] == "—" and cells[2] == "—" and P.flag_text(r.flags, "vi") in cells[5]
         else:
             assert cells[1] == P.fmt_value(r.estimate, r.kind, "vi"), (r.indicator, r.domain, r.domain_value)
             assert cells[2] == P.fmt_ci(r.ci_low, r.ci_high, r.kind, "vi")
@@ -230,6 +230,9 @@ def test_validation_section_when_coverage_exists(demo, tmp_path):
 # --- formats and config -----------------------------------------------------------------
 def test_number_formats():
     from pipeline import plots as P
+    assert P.flag_text("n_eff<30;rel_ci_width>130%;df<8", "vi") == (
+        "cỡ mẫu hiệu dụng < 30; độ rộng tương đối của KTC > 130%; bậc tự do < 8")
+    assert P.flag_text("ci_width>=0.3", "en") == "CI width ≥ 0.3" and P.flag_text("", "en") == ""
     assert P.fmt_pct(0.7907, "vi") == "79,1%" and P.fmt_pct(0.7907, "en") == "79.1%"
     assert P.fmt_num(244921, "vi") == "244.921" and P.fmt_num(244921, "en") == "244,921"
     assert P.fmt_ci(0.767, 0.8157, "proportion", "vi") == "76,7–81,6%"
