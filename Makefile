@@ -54,7 +54,11 @@ include $(DEPS)
 endif
 $(DEPS): $(CONFIG) pipeline/config.py pipeline/expr.py | $(STAMP)
 	@mkdir -p $(@D)
-	$(PY) -m pipeline.config --make-deps $(SURVEY) > $@.tmp && mv $@.tmp $@
+	$(PY) -m pipeline.config --make-deps $(SURVEY) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; false; }
+
+# Inputs that do not exist are left out of the prerequisites so that the stage
+# itself reports them (one line naming the file) instead of Make.
+EXISTING = $(wildcard $(1))
 
 # Stage 0 (optional): a survey with `[raw] generator = "..."` makes its raw files.
 ifneq ($(strip $(GENERATOR)),)
@@ -62,13 +66,13 @@ $(INGEST_INPUTS) &: $(GENERATOR) | $(STAMP)
 	$(PY) $(GENERATOR) $(GENERATOR_ARGS)
 endif
 
-$(INGEST): pipeline/ingest.py $(COMMON) $(CONFIG) $(INGEST_INPUTS) | $(STAMP)
+$(INGEST): pipeline/ingest.py $(COMMON) $(CONFIG) $(if $(strip $(GENERATOR)),$(INGEST_INPUTS),$(call EXISTING,$(INGEST_INPUTS))) | $(STAMP)
 	$(PY) -m pipeline.ingest --survey $(SURVEY) --build $(BUILD)
 
-$(CLEAN): pipeline/clean.py pipeline/rules.py $(COMMON) $(CONFIG) $(CLEAN_INPUTS) $(INGEST) | $(STAMP)
+$(CLEAN): pipeline/clean.py pipeline/rules.py $(COMMON) $(CONFIG) $(call EXISTING,$(CLEAN_INPUTS)) $(INGEST) | $(STAMP)
 	$(PY) -m pipeline.clean --survey $(SURVEY) --build $(BUILD)
 
-$(WEIGHT): pipeline/weight.py pipeline/rules.py $(COMMON) $(ANALYSIS) $(CONFIG) $(WEIGHT_INPUTS) $(CLEAN) | $(STAMP)
+$(WEIGHT): pipeline/weight.py pipeline/rules.py $(COMMON) $(ANALYSIS) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(CLEAN) | $(STAMP)
 	$(PY) -m pipeline.weight --survey $(SURVEY) --build $(BUILD)
 
 $(ESTIMATES) &: pipeline/estimate.py pipeline/reliability.py $(COMMON) $(ANALYSIS) $(CONFIG) $(WEIGHT) $(INGEST) | $(STAMP)
@@ -81,7 +85,7 @@ $(ESTIMATES) &: pipeline/estimate.py pipeline/reliability.py $(COMMON) $(ANALYSI
 FIGURES    := $(FIGS)/manifest.json
 REPORT     := $(FIGS)/report.html
 FIG_MODULES := pipeline/figures.py pipeline/plots.py pipeline/weight.py pipeline/rules.py
-FIG_INPUTS := $(ESTIMATES) $(WEIGHT) $(CLEAN) $(INGEST) $(WEIGHT_INPUTS)
+FIG_INPUTS := $(ESTIMATES) $(WEIGHT) $(CLEAN) $(INGEST) $(call EXISTING,$(WEIGHT_INPUTS))
 
 $(FIGURES): $(FIG_MODULES) $(COMMON) $(CONFIG) $(FIG_INPUTS) | $(STAMP)
 	$(PY) -m pipeline.figures --survey $(SURVEY) --build $(BUILD) --out $(FIGS)

@@ -61,9 +61,13 @@ def test_all_then_noop_then_partial(make_survey, tmp_path):
     assert all(f"pipeline.{s}" in plan for s in ("ingest", "clean", "weight", "estimate"))
 
 
-def test_failed_stage_stops_make_with_one_line(make_survey, tmp_path):
+@pytest.mark.parametrize("damage", ["not_spss", "missing"])
+def test_failed_stage_stops_make_with_one_line(make_survey, tmp_path, damage):
     survey = make_survey(fmt="sav")
-    (survey / "raw" / "person.sav").write_bytes(b"not spss")
+    if damage == "missing":  # reported by the stage, not as Make's "No rule to make target"
+        (survey / "raw" / "person.sav").unlink()
+    else:
+        (survey / "raw" / "person.sav").write_bytes(b"not spss")
     build = tmp_path / "build"
     p = make("all", f"SURVEY={survey}", f"BUILD={build}", f"FIGS={tmp_path / 'figures'}", check=False)
     assert p.returncode != 0
