@@ -103,7 +103,7 @@ bench: $(STAMP)
 
 ## clean    : remove everything the pipeline built for $(SURVEY) (keeps .venv and raw files)
 clean:
-	rm -rf build/$(NAME) $(FIGS)
+	rm -rf $(BUILD) $(FIGS)
 
 ## help     : list the targets
 help:
