@@ -131,3 +131,14 @@ def test_person_weights_match_person_controls(demo):
     m = ctrl.assign(sex=ctrl.sex.astype(float)).merge(got, on=["sex", "age_group"])
     assert len(m) == len(ctrl)
     assert ((m.weight - m["count"]).abs() / m["count"]).max() < 1e-6
+
+
+def test_persons_carry_their_household_design_and_weight(demo):
+    _, (build, _) = demo
+    hh = pd.read_parquet(build / "weight" / "household.parquet")
+    pp = pd.read_parquet(build / "weight" / "person.parquet")
+    m = pp[["hhid", "stratum", "ea_id", "weight"]].merge(hh[["hhid", "stratum", "ea_id", "weight"]],
+                                                         on="hhid", suffixes=("", "_hh"))
+    assert len(m) == len(pp) and set(pp.hhid) <= set(hh.hhid)
+    for c in ("stratum", "ea_id", "weight"):
+        assert (m[c] == m[f"{c}_hh"]).all()
