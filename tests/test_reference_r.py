@@ -162,3 +162,27 @@ def test_reference_case(case_id):
             assert row["df"] == _get(case, "df", key)
     if "design_df" in case:
         assert d.degf == case["design_df"]
+
+
+@pytest.mark.parametrize("kind,rho", [("brr", 0.0), ("fay", 0.3)])
+def test_to_replicate_brr_and_fay_match_as_svrepdesign(kind, rho):
+    """Our own Hadamard replicates (not R's multipliers) give R's BRR/Fay results."""
+    strat = DATASETS["apistrat"].sort_values(["stype", "snum"], kind="stable").reset_index(drop=True)
+    strat = strat.assign(pair=np.repeat(np.arange(1, 101), 2))
+    d = SurveyDesign(strat, weights="pw", strata="pair").to_replicate("Fay" if rho else "BRR", fay_rho=rho)
+    assert d.n_replicates == 104 and d.degf == 100
+    cases = {c["id"]: c for c in CASES}
+    m, t = d.mean("api00"), d.total("enroll")
+    assert close(m.estimate[0], cases[f"rep_{kind}_mean_api00"]["estimate"])
+    assert close(m.se[0], cases[f"rep_{kind}_mean_api00"]["se"])
+    assert close(t.se[0], cases[f"rep_{kind}_total_enroll"]["se"])
+
+
+def test_hadamard_matrices_are_hadamard():
+    from analysis.replicate import hadamard
+
+    for k in (2, 3, 5, 12, 17, 40, 101, 150):
+        H = hadamard(k)
+        m = H.shape[0]
+        assert m >= k and (m in (1, 2) or m % 4 == 0)
+        np.testing.assert_array_equal(H @ H.T, m * np.eye(m, dtype=int))
