@@ -179,6 +179,31 @@ class DesignBase:
                 numeric_column(self.data, c, parameter)  # raises with an example value
         return names, self._float_matrix(names)
 
+    def _moment_columns(self, variables):
+        """Columns for means and totals: numeric ones as they are, categorical ones as level indicators.
+
+        As R's ``svymean(~x + factor)``: a categorical (or text) column
+        gives one column per level (the proportion, or count, of the level).
+        """
+        names = as_column_list(variables, "variables")
+        if not names:
+            raise EstimationError("variables: expected at least one column name, got none")
+        check_columns(self.data, names, "variables")
+        numeric = [pd.api.types.is_numeric_dtype(self.data[c].dtype) or pd.api.types.is_bool_dtype(self.data[c].dtype)
+                   for c in names]
+        if all(numeric):
+            return names, names, [None] * len(names), self._numeric(names)[1]
+        vnames, levels, cols = [], [], []
+        for c, is_num in zip(names, numeric):
+            if is_num:
+                vnames.append(c), levels.append(None), cols.append(self._numeric([c])[1][:, 0])
+            else:
+                v, lv, Y, _ = self._indicators_uncached([c], max_levels=1000)
+                vnames += v
+                levels += lv
+                cols += list(Y.T)
+        return names, vnames, levels, np.column_stack(cols)
+
     def _indicators(self, variables, max_levels: int):
         """Indicator columns for the levels of each variable (NaN where missing).
 
@@ -499,16 +524,11 @@ class DesignBase:
         check_choice(ci_method, MEAN_METHODS, "ci_method")
         check_level(level)
         self._check_deff(deff)
-        names = as_column_list(variables, "variables")
-        check_columns(self.data, names, "variables")
-        if any(not (pd.api.types.is_numeric_dtype(self.data[c].dtype) or pd.api.types.is_bool_dtype(self.data[c].dtype)) for c in names):
-            return self.proportion(names, by=by, where=where, na_rm=na_rm, ci_method="mean" if ci_method == "t" else ci_method,
-                                   level=level, deff=deff)
-        names, Y = self._numeric(names)
+        names, vnames, levels, Y = self._moment_columns(variables)
         dom, D, frame = self._domains(by, where)
-        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, names)
-        spec = dict(kind="mean", Y=("numeric", tuple(names)), by=by, where=where, na_rm=na_rm)
-        return self._package("mean", st, names, [None] * len(names), frame, D, "mean", ci_method, level, deff, spec=spec)
+        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, vnames)
+        spec = dict(kind="mean", Y=("moment", tuple(names)), by=by, where=where, na_rm=na_rm)
+        return self._package("mean", st, vnames, levels, frame, D, "mean", ci_method, level, deff, spec=spec)
 
     def total(self, variables, by=None, where=None, na_rm: bool = False, ci_method: str = "t",
               level: float = 0.95, deff=True) -> Estimate:
@@ -520,20 +540,10 @@ class DesignBase:
         check_choice(ci_method, MEAN_METHODS, "ci_method")
         check_level(level)
         self._check_deff(deff)
-        names = as_column_list(variables, "variables")
-        check_columns(self.data, names, "variables")
-        if any(not (pd.api.types.is_numeric_dtype(self.data[c].dtype) or pd.api.types.is_bool_dtype(self.data[c].dtype)) for c in names):
-            vnames, levels, Y, comp = self._indicators(names, max_levels=1000)
-            if any(c for _, c in comp):  # mixed numeric and categorical: totals of each level's indicator
-                Y = np.column_stack([1.0 - Y[:, j] if c else Y[:, j] for j, c in comp])
-            else:
-                Y = Y[:, [j for j, _ in comp]]
-        else:
-            vnames, Y = self._numeric(names)
-            levels = [None] * len(vnames)
+        names, vnames, levels, Y = self._moment_columns(variables)
         dom, D, frame = self._domains(by, where)
         st = self._ratio_estimate("total", Y, None, dom, D, na_rm, vnames)
-        spec = dict(kind="total", Y=("levels" if levels[0] is not None else "numeric", tuple(names)), by=by, where=where, na_rm=na_rm)
+        spec = dict(kind="total", Y=("moment", tuple(names)), by=by, where=where, na_rm=na_rm)
         return self._package("total", st, vnames, levels, frame, D, "mean", ci_method, level, deff, spec=spec)
 
     def proportion(self, variables, by=None, where=None, na_rm: bool = False, ci_method: str = "logit",
@@ -701,6 +711,8 @@ class DesignBase:
         if spec["Y"][0] == "levels":
             vnames, levels, Y, comp = self._indicators(list(spec["Y"][1]), spec.get("max_levels", 1000))
             Y = np.column_stack([1.0 - Y[:, j] if c else Y[:, j] for j, c in comp])
+        elif spec["Y"][0] == "moment":
+            _, vnames, levels, Y = self._moment_columns(list(spec["Y"][1]))
         else:
             vnames, Y = self._numeric(list(spec["Y"][1]))
             levels = [None] * len(vnames)

@@ -158,3 +158,14 @@ def test_input_is_not_mutated_and_design_is_a_snapshot(df):
     assert d.mean("y").estimate[0] == m
     with pytest.raises(ValueError):
         d.weights[0] = 3.0
+
+
+def test_mixed_numeric_and_categorical_totals_and_means(df):
+    """As R's svytotal(~y + g): numeric columns as they are, categorical ones by level."""
+    d = SurveyDesign(df, weights="w", strata="stratum", psu="psu")
+    t = d.total(["y", "g"]).to_frame()
+    assert list(t["variable"]) == ["y", "g", "g"] and list(t["level"][1:]) == ["r", "u"]
+    assert t["estimate"].iloc[1] + t["estimate"].iloc[2] == pytest.approx(df["w"].sum())
+    m = d.mean(["g"]).to_frame()
+    assert m["estimate"].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(m["se"], d.proportion("g").se)
