@@ -41,6 +41,7 @@ RC = {
 TEXT = {
     "vi": {
         "headline": "Các chỉ tiêu chính toàn tỉnh, với khoảng tin cậy 95% và mục tiêu quốc gia",
+        "headline_plain": "Các chỉ tiêu chính toàn tỉnh, với khoảng tin cậy 95%",
         "household": "Hộ gia đình", "person": "Người từ 15 tuổi trở lên", "persons": "Nhân khẩu",
         "estimate": "Ước lượng", "ci": "Khoảng tin cậy 95%", "target": "Mục tiêu quốc gia",
         "target_short": "Mục tiêu {year}: {value}", "province": "Toàn tỉnh",
@@ -67,6 +68,7 @@ TEXT = {
     },
     "en": {
         "headline": "Key indicators for the province, with 95% confidence intervals and national targets",
+        "headline_plain": "Key indicators for the province, with 95% confidence intervals",
         "household": "Households", "person": "Persons aged 15 and over", "persons": "Persons",
         "estimate": "Estimate", "ci": "95% confidence interval", "target": "National target",
         "target_short": "Target {year}: {value}", "province": "Province",
@@ -367,7 +369,8 @@ def headline_figure(data: pd.DataFrame, cfg: dict, lang: str):
         handles.append(plt.Line2D([], [], linestyle="none", marker="D", markersize=7, markerfacecolor="white",
                                   markeredgecolor=VERMILLION, markeredgewidth=1.8, label=t(lang, "target")))
     grid[0].legend(handles=handles, loc="center left", ncol=2, frameon=False, fontsize=8.5, borderaxespad=0)
-    fig.suptitle(t(lang, "headline"), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
+    has_targets = any(len(x) for x in data["targets"])
+    fig.suptitle(t(lang, "headline" if has_targets else "headline_plain"), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
     return fig
 
 

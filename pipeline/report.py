@@ -68,6 +68,7 @@ TEXT = {
         "fig_rules": "Số bản ghi bị cách ly hoặc được sửa theo từng quy tắc làm sạch.",
         "fig_quarantine": "Bản ghi bị cách ly theo lý do.", "fig_response": "Tỷ lệ trả lời theo tầng.",
         "fig_headline": "Các chỉ tiêu chính toàn tỉnh với khoảng tin cậy 95% và mục tiêu quốc gia.",
+        "fig_headline_plain": "Các chỉ tiêu chính toàn tỉnh với khoảng tin cậy 95%.",
         "fig_district": "{label}: theo huyện/thị xã/thành phố và thành thị/nông thôn.",
         "district_figures": "Chỉ tiêu chính theo địa bàn", "weight_figures": "Chẩn đoán quyền số",
         "w_range": "Nhỏ nhất / trung vị / lớn nhất",
@@ -115,6 +116,7 @@ TEXT = {
         "fig_rules": "Records quarantined or fixed by each cleaning rule.",
         "fig_quarantine": "Quarantined records by reason.", "fig_response": "Response rates by stratum.",
         "fig_headline": "Key indicators for the province with 95% confidence intervals and national targets.",
+        "fig_headline_plain": "Key indicators for the province with 95% confidence intervals.",
         "fig_district": "{label}: by district and urban/rural.",
         "district_figures": "Key indicators by area", "weight_figures": "Weighting diagnostics",
         "w_range": "Min / median / max",
@@ -284,7 +286,7 @@ def context(cfg: dict, inputs: dict, manifest: dict, build: Path, out: Path) -> 
     T, est = TEXT[lang], inputs["estimates"]
     labels = {r["indicator"]: P.label(r, lang) for _, r in est.drop_duplicates("indicator").iterrows()}
     figs = {"headline": [], "districts": [], "weights": [], "quality": []}
-    captions = {"headline": T["fig_headline"], "weights": T["fig_weights"], "controls": T["fig_controls"],
+    captions = {"headline": T["fig_headline" if cfg["report"]["targets"] else "fig_headline_plain"], "weights": T["fig_weights"], "controls": T["fig_controls"],
                 "quality_rules": T["fig_rules"], "quality_quarantine": T["fig_quarantine"], "response_rates": T["fig_response"]}
     for fg in manifest["figures"]:
         name = fg["name"]
