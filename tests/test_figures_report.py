@@ -140,6 +140,40 @@ def test_suppressed_estimates_are_not_drawn(loaded):
     assert not any(g.startswith("est:p_esign") for g in gids) and "est:p_account:province:all" in gids
 
 
+def test_weighting_and_quality_figures_are_drawn_from_their_inputs(loaded):
+    import numpy as np
+    from pipeline import plots as P
+    cfg, inputs = loaded
+    # records per rule: bar lengths are the validation table's counts (perturbed here)
+    val = inputs["validation"].copy()
+    val.loc[0, "records"] = 777
+    fig = P.rules_figure(P.rules_data(val, "vi"), cfg, "vi")
+    bars = {b.get_gid(): b.get_width() for b in fig.axes[0].patches if b.get_gid()}
+    assert bars == {f"rule:{f}:{r}": n for f, r, n in val[["file", "rule", "records"]].itertuples(index=False)}
+    # quarantined records by reason: counted from the quarantine files
+    q = P.quarantine_data(inputs["quarantine"], "vi")
+    assert q["records"].sum() == sum(len(x) for x in inputs["quarantine"].values())
+    # achieved vs control totals: weighted sums of the weight stage's output against the control tables
+    ctl = P.control_data(inputs["units"], inputs["controls"], inputs["codebook"])
+    assert len(ctl) == sum(len(t) for _, _, t in inputs["controls"])
+    hh = inputs["weighted"]
+    first = inputs["controls"][0][2].iloc[0]
+    inside = (hh["district"] == first["district"]) & (hh["urban"] == first["urban"])
+    assert ctl.loc[0, "control"] == first["count"]
+    assert np.isclose(ctl.loc[0, "w_base"], hh.loc[inside, "w_base"].sum())
+    assert np.allclose(ctl["w_final"], ctl["control"], rtol=1e-6)  # calibrated: final weights meet the controls
+    fig = P.controls_figure(ctl, cfg, "vi")
+    dots = {a.get_gid(): a.get_xdata() for a in fig.axes[0].lines if a.get_gid()}
+    assert np.allclose(dots["controls:w_base"], ctl["w_base"] / ctl["control"] - 1)
+    # response rates by stratum: eligible and respondents add up to the weight stage's counts
+    rr = inputs["response"]
+    n = inputs["diagnostics"]["households"]
+    assert rr["eligible"].sum() == n["eligible"] and rr["respondents"].sum() == n["respondents"]
+    # weights: the histogram data are the weight stage's columns
+    w = P.weights_data(hh)
+    assert w["w_final"].equals(hh["weight"].astype(float).rename("w_final"))
+
+
 def test_svg_files_show_exactly_the_unsuppressed_estimates(demo, loaded):
     survey, build, out = demo
     cfg, inputs = loaded
