@@ -160,7 +160,9 @@ def main(argv=None) -> None:
                     "accounting": accounting, "fixes": len(fixes), "outputs": out.entries()}
         out.json(manifest, "manifest.json")
     for n, a in accounting.items():
-        log(f"{n}: raw {a['raw']} = clean {a['clean']} + quarantined {a['quarantined']}")
+        by_rule = ", ".join(f"{r} {k}" for (r, act), k in ledgers[n].counts.items() if act == "quarantine" and k)
+        log(f"{n}: raw {a['raw']} = clean {a['clean']} + quarantined {a['quarantined']}"
+            + (f" ({by_rule})" if by_rule else ""))
     log(f"{len(fixes)} values fixed; wrote {out_dir}")
     log.done()
 
