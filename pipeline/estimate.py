@@ -72,7 +72,12 @@ def prepare(df: pd.DataFrame, cfg: dict, unit: str):
     return pd.concat([df, pd.DataFrame(cols, index=df.index)], axis=1), inds, universes
 
 
-def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: dict) -> list[dict]:
+def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: dict, ci_methods=()) -> list[dict]:
+    """One row per indicator of *unit* x domain value.
+
+    ``ci_methods`` adds ``ci_low_<m>``/``ci_high_<m>`` of other interval methods for the same
+    estimates (proportions; means keep their t interval), as the coverage study needs.
+    """
     data, inds, universes = prepare(df, cfg, unit)
     if not inds:
         return []
@@ -96,10 +101,15 @@ def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: 
             ys, by = [f"y_{ind['id']}" for ind in members], dom["by"] or None
             try:
                 if kind == "mean":
-                    t = design.mean(ys, by=by, where=mask, na_rm=True, level=level).to_frame()
+                    r = design.mean(ys, by=by, where=mask, na_rm=True, level=level)
                 else:
-                    t = design.proportion(ys, by=by, where=mask, ci_method=cfg["reporting"]["ci_method"],
-                                          na_rm=True, level=level).to_frame()
+                    r = design.proportion(ys, by=by, where=mask, ci_method=cfg["reporting"]["ci_method"],
+                                          na_rm=True, level=level)
+                t = r.to_frame()
+                for m in ci_methods:
+                    ci = r.confint(level, m if kind == "proportion" else None)
+                    t[f"ci_low_{m}"], t[f"ci_high_{m}"] = ci.low, ci.high
+                if kind != "mean":
                     t = t[t["level"].astype(float) == 1]
             except SurveyError as e:
                 raise PipelineError(cfg["_path"], f"domains[{j}]", f"domain {dom['id']!r}, indicator "
@@ -117,7 +127,8 @@ def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: 
                     **{k: row[k] for k in ["estimate", "se", "ci_low", "ci_high", "df", "deff", "cv",
                                            "n", "n_eff", "weighted_n"]},
                     "ci_method": cfg["reporting"]["ci_method"] if ind["kind"] == "proportion" else "t",
-                    "universe": ind.get("universe", ""), "numerator": ind["numerator"]})
+                    "universe": ind.get("universe", ""), "numerator": ind["numerator"],
+                    **{c: row[c] for m in ci_methods for c in (f"ci_low_{m}", f"ci_high_{m}")}})
     return rows
 
 

@@ -24,11 +24,29 @@ def fmt(v) -> str:
     return str(v)
 
 
+def fmt_series(s: pd.Series) -> pd.Series:
+    """:func:`fmt` of every value (object dtype), vectorised for float64 and integer columns."""
+    if s.dtype == np.float64:
+        v = s.to_numpy()
+        out = np.full(v.shape, "", dtype=object)
+        whole = np.isfinite(v) & (np.floor(v) == v) & (np.abs(v) < 2.0 ** 53)
+        out[whole] = v[whole].astype(np.int64).astype(str)
+        other = ~whole & ~np.isnan(v)
+        if other.any():
+            out[other] = [fmt(x) for x in v[other]]
+        return pd.Series(out, index=s.index, dtype=object)
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
+        return pd.Series(s.to_numpy().astype(str), index=s.index, dtype=object)
+    if isinstance(s.dtype, pd.StringDtype):
+        return s.astype(object).where(s.notna(), "")
+    return s.astype(object).map(fmt)
+
+
 def record_keys(df: pd.DataFrame, key: list[str]) -> pd.Series:
     """Each record's key as text, key columns joined by '/' (e.g. ``10305-005/2``)."""
-    out = df[key[0]].astype(object).map(fmt)
+    out = fmt_series(df[key[0]])
     for col in key[1:]:
-        out = out + "/" + df[col].astype(object).map(fmt)
+        out = out + "/" + fmt_series(df[col])
     return out.astype(object)
 
 

@@ -79,7 +79,7 @@ def read_controls(cfg, survey, tables: dict[str, pd.DataFrame]) -> list[tuple]:
             if m not in data.columns:
                 raise PipelineError(path, m, f"margin column not found in the {c['unit']} data" + _close(m, data.columns))
         cells = set(map(tuple, t[margins].map(fmt).to_numpy()))
-        sample = data[margins].dropna().map(fmt).drop_duplicates()  # unclassified records take no part
+        sample = data[margins].dropna().drop_duplicates().map(fmt).drop_duplicates()  # unclassified records take no part
         for row in sample.itertuples(index=False):
             if tuple(row) not in cells:
                 shown = ", ".join(f"{m}={v}" for m, v in zip(margins, row))
@@ -100,7 +100,7 @@ def person_counts(households, persons, tables, hk, pk) -> tuple[dict, pd.DataFra
     for i, (path, t) in enumerate(tables):
         margins = [m for m in t.columns if m != "count"]
         cell = _join(persons, margins)
-        counts = pd.crosstab(_keys(persons, pk), cell)
+        counts = pd.DataFrame({"k": _keys(persons, pk).to_numpy(), "c": cell.to_numpy()}).value_counts().unstack(fill_value=0)
         for j, key in enumerate(_join(t, margins)):
             name = f"_n{i}_{j}"
             col = counts[key] if key in counts.columns else pd.Series(0, index=counts.index)
@@ -111,9 +111,10 @@ def person_counts(households, persons, tables, hk, pk) -> tuple[dict, pd.DataFra
 
 def _join(df, cols) -> pd.Series:
     """Cell labels as text, e.g. '1|15-24'; '' parts for missing values."""
-    out = df[cols[0]].astype(object).map(fmt)
+    from .rules import fmt_series
+    out = fmt_series(df[cols[0]])
     for c in cols[1:]:
-        out = out + "|" + df[c].astype(object).map(fmt)
+        out = out + "|" + fmt_series(df[c])
     return out
 
 
@@ -187,7 +188,7 @@ def main(argv=None) -> None:
     if not cfg.get("weighting"):
         raise PipelineError(cfg["_path"], "weighting", "a [weighting] table is required for the weight stage")
 
-    wcfg, fcfg, dcfg = cfg["weighting"], cfg["frame"], cfg["design"]
+    fcfg = cfg["frame"]
     src = args.build / "clean"
     hh = io.read_parquet(src / "household.parquet")
     person = io.read_parquet(src / "person.parquet") if "person" in cfg["files"] else None
@@ -195,12 +196,42 @@ def main(argv=None) -> None:
     frame = io.read_table(frame_path)
     log(f"read {src}/household.parquet ({len(hh)} records), {frame_path} ({len(frame)} EAs)")
 
+    w = weigh(hh, person, frame, cfg, args.survey, frame_path, log)
+    hh, data, person, reports, elig, resp = (w[k] for k in ("households", "data", "person", "reports", "eligible",
+                                                             "respondent"))
+    diagnostics = {"households": {"clean": len(hh), "eligible": int(elig.sum()), "respondents": int((resp & elig).sum())},
+                   "weight_total": float(data["weight"].sum()),
+                   "steps": {k: _plain(r.to_dict()) for k, r in reports.items()}}
+    out_dir = args.build / "weight"
+    with io.Outputs(out_dir) as out:
+        out.parquet(data, "household.parquet")
+        if person is not None:
+            out.parquet(person, "person.parquet")
+        out.json(diagnostics, "diagnostics.json")
+        out.json(w["spec"], "design.json")
+        out.json({"stage": "weight", "inputs": [io.file_entry(p, args.survey) for p in config.inputs(cfg)["weight"]],
+                  "outputs": out.entries()}, "manifest.json")
+    log(f"{len(data)} responding households weighted to {data['weight'].sum():,.0f}; "
+        f"{len(person) if person is not None else 0} persons; wrote {out_dir}")
+    log.done()
+
+
+def weigh(hh: pd.DataFrame, person, frame: pd.DataFrame, cfg: dict, survey, frame_path, log) -> dict:
+    """The stage in memory: clean households (and persons) + frame -> weighted respondents.
+
+    Returns a dict: ``households`` (all linked households), ``data`` (responding
+    households with ``weight`` and any replicate columns), ``person`` (their members,
+    carrying the household's design columns and weight), ``design``, ``reports``,
+    ``spec`` (what design.json holds), ``respondent`` and ``eligible`` masks.
+    Also used by the coverage study (:mod:`pipeline.validate`).
+    """
+    wcfg, fcfg, dcfg = cfg["weighting"], cfg["frame"], cfg["design"]
     hh = link_frame(hh, frame, fcfg, frame_path)
     resp, elig = response_status(hh, cfg)
     pk, hk = (cfg["files"]["person"]["parent_key"], cfg["files"]["household"]["key"]) if person is not None else ([], [])
     responding = hh[resp & elig]
     persons_in = person[_keys(person, pk).isin(set(_keys(responding, hk)))] if person is not None else None
-    controls = read_controls(cfg, args.survey, {"household": responding, "person": persons_in})
+    controls = read_controls(cfg, survey, {"household": responding, "person": persons_in})
     person_totals, aux = person_counts(responding, persons_in, [(p, t) for p, u, t in controls if u == "person"], hk, pk)
     hh = pd.concat([hh, aux.reindex(hh.index, fill_value=0.0)], axis=1)
 
@@ -222,21 +253,8 @@ def main(argv=None) -> None:
         person = person.merge(data[add].rename(columns=dict(zip(hk, pk))), on=pk, how="inner", validate="many_to_one")
         if len(person) < before:
             log(f"{before - len(person)} person records of non-responding or ineligible households left out")
-    diagnostics = {"households": {"clean": len(hh), "eligible": int(elig.sum()), "respondents": int((resp & elig).sum())},
-                   "weight_total": float(data["weight"].sum()),
-                   "steps": {k: _plain(r.to_dict()) for k, r in reports.items()}}
-    out_dir = args.build / "weight"
-    with io.Outputs(out_dir) as out:
-        out.parquet(data, "household.parquet")
-        if person is not None:
-            out.parquet(person, "person.parquet")
-        out.json(diagnostics, "diagnostics.json")
-        out.json(spec, "design.json")
-        out.json({"stage": "weight", "inputs": [io.file_entry(p, args.survey) for p in config.inputs(cfg)["weight"]],
-                  "outputs": out.entries()}, "manifest.json")
-    log(f"{len(data)} responding households weighted to {data['weight'].sum():,.0f}; "
-        f"{len(person) if person is not None else 0} persons; wrote {out_dir}")
-    log.done()
+    return {"households": hh, "data": data, "person": person, "design": design, "reports": reports, "spec": spec,
+            "respondent": resp, "eligible": elig}
 
 
 def _plain(o):
