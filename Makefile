@@ -75,7 +75,8 @@ $(CLEAN): pipeline/clean.py pipeline/rules.py $(COMMON) $(CONFIG) $(call EXISTIN
 $(WEIGHT): pipeline/weight.py pipeline/rules.py $(COMMON) $(ANALYSIS) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(CLEAN) | $(STAMP)
 	$(PY) -m pipeline.weight --survey $(SURVEY) --build $(BUILD)
 
-$(ESTIMATES) &: pipeline/estimate.py pipeline/reliability.py $(COMMON) $(ANALYSIS) $(CONFIG) $(WEIGHT) $(INGEST) | $(STAMP)
+# estimate re-runs the weight stage's calibration (weight.py, the control tables) for calibrated variances
+$(ESTIMATES) &: pipeline/estimate.py pipeline/reliability.py pipeline/weight.py pipeline/rules.py $(COMMON) $(ANALYSIS) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(WEIGHT) $(INGEST) | $(STAMP)
 	$(PY) -m pipeline.estimate --survey $(SURVEY) --build $(BUILD)
 
 # --- figures and report (figures-and-report issue): rules go here ----------
@@ -90,8 +91,31 @@ FIG_INPUTS := $(ESTIMATES) $(WEIGHT) $(CLEAN) $(INGEST) $(call EXISTING,$(WEIGHT
 $(FIGURES): $(FIG_MODULES) $(COMMON) $(CONFIG) $(FIG_INPUTS) | $(STAMP)
 	$(PY) -m pipeline.figures --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
 
-$(REPORT): pipeline/report.py pipeline/templates/report.html.j2 $(FIG_MODULES) $(COMMON) $(CONFIG) $(FIG_INPUTS) $(FIGURES) | $(STAMP)
+$(REPORT): pipeline/report.py pipeline/templates/report.html.j2 $(FIG_MODULES) $(COMMON) $(CONFIG) $(FIG_INPUTS) $(FIGURES) $(wildcard $(BUILD)/validation/coverage.csv) | $(STAMP)
 	$(PY) -m pipeline.report --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
+
+# --- validate: coverage study on the demo's synthetic population (not part of `all`) ----
+# `make validate [REPLICATES=100]` draws REPLICATES samples with the survey's generator
+# ([raw] generator: build_population, draw_sample) and runs each through the pipeline's
+# clean rules, weight and estimate stages.  The replicate count is kept in a stamp file
+# so that changing it re-runs the study.
+REPLICATES ?= 1000
+VALIDATION := $(BUILD)/validation/coverage.csv
+VALIDATE_MODULES := pipeline/validate.py pipeline/validation_plot.py pipeline/plots.py pipeline/clean.py \
+                    pipeline/rules.py pipeline/weight.py pipeline/estimate.py
+.PHONY: validate FORCE
+FORCE:
+
+$(BUILD)/validation/replicates.txt: FORCE
+	@mkdir -p $(@D)
+	@echo $(REPLICATES) | cmp -s - $@ || echo $(REPLICATES) > $@
+
+$(VALIDATION): $(VALIDATE_MODULES) $(COMMON) $(ANALYSIS) $(CONFIG) $(GENERATOR) $(call EXISTING,$(WEIGHT_INPUTS)) \
+               $(INGEST) $(BUILD)/validation/replicates.txt | $(STAMP)
+	$(PY) -m pipeline.validate --survey $(SURVEY) --build $(BUILD) --replicates $(REPLICATES)
+
+## validate : coverage study of the CIs: REPLICATES samples (default 1000) of the demo's population
+validate: $(VALIDATION)
 
 ## test     : set up .venv if needed and run the full test suite
 test: $(STAMP)
@@ -106,5 +130,8 @@ clean:
 	rm -rf $(BUILD) $(FIGS)
 
 ## help     : list the targets
+##
+## variables: SURVEY=surveys/<name> (default surveys/qb2022); outputs go to
+##            build/<name>/ (BUILD) and figures/<name>/ (FIGS)
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
