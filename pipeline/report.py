@@ -269,16 +269,53 @@ def quality(cfg: dict, inputs: dict, lang: str) -> dict:
                  "rate": P.fmt_pct(r["rate"], lang)} for _, r in resp.iterrows()]}
 
 
-def validation(build: Path, out: Path, lang: str) -> dict | None:
-    """The coverage study's table (and figure, if one was drawn), when it exists."""
+VALIDATION_TEXT = {
+    "vi": {"indicator": "Chỉ tiêu", "truth": "Giá trị thật", "mean_estimate": "Ước lượng bình quân",
+           "relative_bias": "Độ chệch tương đối", "coverage": "Độ phủ KTC", "se_ratio": "SE ước lượng / SE thực nghiệm",
+           "replicates": "Số lần lặp", "domain": "Nhóm", "cells": "Số ô", "mean_cov": "Độ phủ trung bình",
+           "min_cov": "Độ phủ thấp nhất", "by_domain": "Độ phủ theo loại nhóm (phương pháp KTC: {m})",
+           "province": "Chỉ tiêu toàn tỉnh (phương pháp KTC: {m})", "rows": "Các dòng đầu của tệp"},
+    "en": {"indicator": "Indicator", "truth": "True value", "mean_estimate": "Mean estimate",
+           "relative_bias": "Relative bias", "coverage": "CI coverage", "se_ratio": "Estimated SE / empirical SE",
+           "replicates": "Replicates", "domain": "Domain", "cells": "Cells", "mean_cov": "Mean coverage",
+           "min_cov": "Lowest coverage", "by_domain": "Coverage by domain type (CI method: {m})",
+           "province": "Province indicators (CI method: {m})", "rows": "First rows of the file"},
+}
+
+
+def validation(build: Path, out: Path, cfg: dict, est: pd.DataFrame, lang: str) -> dict | None:
+    """A summary of the coverage study (issue 7), and its figures, when ``validation/coverage.csv`` exists."""
     path = build / "validation" / "coverage.csv"
     if not path.is_file():
         return None
-    t = pd.read_csv(path)
-    fmt = lambda v: P.fmt_num(v, lang, 3) if isinstance(v, float) else str(v)  # noqa: E731
+    t, V = pd.read_csv(path, dtype={"level": str}), VALIDATION_TEXT[lang]
     figs = sorted(set(out.glob("coverage*.png")) | set((build / "validation").glob("*.png")))
-    return {"columns": list(t.columns), "rows": [[fmt(v) for v in row] for row in t.itertuples(index=False)],
-            "figures": [data_uri(p) for p in figs]}
+    num = lambda v, d=3: P.fmt_num(v, lang, d) if isinstance(v, (int, float, np.number)) else str(v)  # noqa: E731
+    tables = []
+    if {"indicator", "domain", "coverage"} <= set(t.columns):
+        methods = list(dict.fromkeys(t["ci_method"])) if "ci_method" in t.columns else [None]
+        m = cfg["reporting"]["ci_method"] if cfg["reporting"]["ci_method"] in methods else methods[0]
+        sub = t if m is None else t[t["ci_method"] == m]
+        dlabels = {d["id"]: d["label"][lang] for d in cfg["domains"]}
+        g = sub.groupby("domain", sort=False)["coverage"].agg(["size", "mean", "min"]).reset_index()
+        reps = f"; {V['replicates'].lower()}: {P.fmt_num(sub['replicates'].max(), lang)}" if "replicates" in t.columns else ""
+        tables.append({"title": V["by_domain"].format(m=m + reps), "columns": [V["domain"], V["cells"], V["mean_cov"], V["min_cov"]],
+                       "rows": [[dlabels.get(r["domain"], r["domain"]), P.fmt_num(r["size"], lang), P.fmt_pct(r["mean"], lang),
+                                 P.fmt_pct(r["min"], lang)] for _, r in g.iterrows()]})
+        first = sub[sub["domain"] == sub["domain"].iloc[0]]
+        labels = {r["indicator"]: P.label(r, lang) for _, r in est.drop_duplicates("indicator").iterrows()}
+        cols = [c for c in ("truth", "mean_estimate", "relative_bias", "coverage", "se_ratio") if c in t.columns]
+        reps = f"; {V['replicates'].lower()}: {P.fmt_num(sub['replicates'].max(), lang)}" if "replicates" in t.columns else ""
+        fmt = {"relative_bias": lambda v: P.fmt_pct(v, lang, 2), "coverage": lambda v: P.fmt_pct(v, lang),
+               "replicates": lambda v: P.fmt_num(v, lang), "se_ratio": lambda v: num(v, 2)}
+        tables.append({"title": V["province"].format(m=m + reps), "columns": [V["indicator"]] + [V[c] for c in cols],
+                       "rows": [[labels.get(r["indicator"], r["indicator"])] + [fmt.get(c, num)(r[c]) for c in cols]
+                                for _, r in first.iterrows()]})
+    else:
+        tables.append({"title": V["rows"], "columns": list(t.columns),
+                       "rows": [[num(v) for v in row] for row in t.head(40).itertuples(index=False)]})
+    uris = list(dict.fromkeys(data_uri(p) for p in figs))  # the same figure in both places is shown once
+    return {"tables": tables, "figures": uris}
 
 
 def context(cfg: dict, inputs: dict, manifest: dict, build: Path, out: Path) -> dict:
@@ -301,7 +338,7 @@ def context(cfg: dict, inputs: dict, manifest: dict, build: Path, out: Path) -> 
             "summary": summary_rows(est, cfg, lang), "indicators": estimate_rows(est, lang),
             "ci_text": P.ci_text(est["ci_method"], cfg["reporting"]["level"], lang),
             "figs": figs, "methods": methods(cfg, inputs, build, lang), "quality": quality(cfg, inputs, lang),
-            "validation": validation(build, out, lang), "name": cfg["survey"]["name"]}
+            "validation": validation(build, out, cfg, est, lang), "name": cfg["survey"]["name"]}
 
 
 def render(ctx: dict) -> str:

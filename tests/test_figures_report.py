@@ -252,13 +252,18 @@ def test_validation_section_when_coverage_exists(demo, tmp_path):
     b2 = tmp_path / "build"
     shutil.copytree(build, b2)
     (b2 / "validation").mkdir()
-    pd.DataFrame({"indicator": ["hh_fiber"], "coverage": [0.947], "replications": [500]}).to_csv(
+    pd.DataFrame({"indicator": ["hh_fiber", "hh_fiber", "hh_fiber"], "domain": ["province", "district", "district"],
+                  "level": ["all", "1", "2"], "ci_method": "beta", "replicates": 500, "truth": [0.5921, 0.61, 0.55],
+                  "mean_estimate": [0.5925, 0.6, 0.56], "relative_bias": [0.0007, -0.01, 0.01],
+                  "coverage": [0.947, 0.93, 0.96], "se_ratio": [1.02, 0.98, 1.0]}).to_csv(
         b2 / "validation" / "coverage.csv", index=False)
     o2 = tmp_path / "figs"
     shutil.copytree(out, o2)
     run_out("report", survey, b2, o2)
     text = (o2 / "report.html").read_text(encoding="utf-8")
-    assert 'id="validation"' in text and "0,947" in text
+    assert 'id="validation"' in text
+    val = text[text.index('id="validation"'):]
+    assert "94,7%" in val and "Hộ có kết nối cáp quang" in val and "0,592" in val and "94,5%" in val  # district mean
 
 
 # --- formats and config -----------------------------------------------------------------
