@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy import special, stats
+from scipy import special  # not scipy.stats: its import costs a second per pipeline stage
 
 from .validation import check_choice, check_level
 
@@ -42,7 +42,7 @@ def t_quantile(q: float, df) -> np.ndarray:
     """Student t quantile, normal where ``df`` is infinite, NaN where ``df < 1``."""
     df = np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore"):
-        out = np.where(np.isinf(df), stats.norm.ppf(q), stats.t.ppf(q, np.where(df >= 1, df, np.nan)))
+        out = np.where(np.isinf(df), special.ndtri(q), special.stdtrit(np.where(df >= 1, df, np.nan), q))
     return out
 
 
@@ -90,8 +90,8 @@ def _beta(p, se, df, n, level):
     alpha = 1 - level
     neff = effective_n(p, se, df, n, level)
     with np.errstate(invalid="ignore", divide="ignore"):
-        lo = stats.beta.ppf(alpha / 2, neff * p, neff * (1 - p) + 1)
-        hi = stats.beta.ppf(1 - alpha / 2, neff * p + 1, neff * (1 - p))
+        lo = special.betaincinv(neff * p, neff * (1 - p) + 1, alpha / 2)
+        hi = special.betaincinv(neff * p + 1, neff * (1 - p), 1 - alpha / 2)
     lo = np.where(p == 0, 0.0, lo)
     hi = np.where(p == 1, 1.0, hi)
     return lo, hi
