@@ -36,6 +36,43 @@ def make_design(df: pd.DataFrame, spec: dict):
                         lonely_psu=spec["lonely_psu"])
 
 
+def calibration_steps(data: dict, cfg: dict, survey, spec: dict) -> dict:
+    """The weight stage's calibration steps, per unit, for a Taylor variance with calibration residuals.
+
+    Re-runs the weight stage's raking/calibration and trimming
+    (:func:`pipeline.weight.calibrate_weights`) from the saved nonresponse-adjusted
+    weights and checks that it gives the saved final weights (to 1e-12, relative).
+    Household estimates then use the steps as they are (R: ``svyrecvar`` with the
+    design's ``postStrata``); person estimates, whose rows carry their household's
+    weight, have their linearised values summed to the household before the
+    residuals are taken (:class:`analysis.weighting.steps.NestedStep`).
+    Replicate designs carry the calibration in their replicate weights: no steps.
+    """
+    hh = data.get("household")
+    wcfg = cfg.get("weighting") or {}
+    if spec.get("replicates") or hh is None or "w_nonresponse" not in hh.columns or not wcfg.get("controls"):
+        return {}
+    from analysis import SurveyDesign
+    from analysis.weighting.steps import NestedStep
+    from .weight import _keys, calibrate_weights, person_counts, read_controls
+    person = data.get("person")
+    pk, hk = (cfg["files"]["person"]["parent_key"], cfg["files"]["household"]["key"]) if person is not None else ([], [])
+    controls = read_controls(cfg, survey, {"household": hh, "person": person})
+    totals, aux = person_counts(hh, person, [(p, t) for p, u, t in controls if u == "person"], hk, pk)
+    base = SurveyDesign(pd.concat([hh, aux], axis=1), weights="w_nonresponse", strata=spec["strata"], psu=spec["psu"],
+                        fpc=spec["fpc"], lonely_psu=spec["lonely_psu"])
+    design = calibrate_weights(base, controls, totals, cfg)
+    w, saved = np.asarray(design.weights, float), hh[spec["weights"]].to_numpy(float)
+    if not np.all(np.abs(w - saved) <= 1e-12 * np.abs(saved).max()):
+        raise PipelineError(cfg["_path"], "weighting", "re-running the calibration does not give the weight stage's "
+                            f"weights (largest difference {np.abs(w - saved).max():.3g}); re-run the weight stage")
+    steps = {"household": tuple(design._calibration)}
+    if person is not None and steps["household"]:
+        unit = pd.Index(_keys(hh, hk)).get_indexer(_keys(person, pk))
+        steps["person"] = (NestedStep(steps["household"], unit, len(hh)),)
+    return steps
+
+
 def value_label(codebook: dict, col: str, v) -> str:
     for table in codebook.values():
         labels = table.get(col, {}).get("values", {})
@@ -72,9 +109,11 @@ def prepare(df: pd.DataFrame, cfg: dict, unit: str):
     return pd.concat([df, pd.DataFrame(cols, index=df.index)], axis=1), inds, universes
 
 
-def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: dict, ci_methods=()) -> list[dict]:
+def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: dict, ci_methods=(),
+                  steps=()) -> list[dict]:
     """One row per indicator of *unit* x domain value.
 
+    ``steps``: calibration steps of the rows (:func:`calibration_steps`) for the Taylor variance.
     ``ci_methods`` adds ``ci_low_<m>``/``ci_high_<m>`` of other interval methods for the same
     estimates (proportions; means keep their t interval), as the coverage study needs.
     """
@@ -83,6 +122,8 @@ def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: 
         return []
     from analysis import SurveyError
     design = make_design(data, spec)
+    for step in steps:
+        design = design._replace_weights(design.weights, step=step)
     level = cfg["reporting"]["level"]
     rows = []
     for j, dom in enumerate(cfg["domains"]):
@@ -143,8 +184,9 @@ def main(argv=None) -> None:
     rows = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        steps = calibration_steps(data, cfg, args.survey, spec)
         for unit, df in data.items():
-            rows += estimate_unit(df, cfg, unit, codebook, spec)
+            rows += estimate_unit(df, cfg, unit, codebook, spec, steps=steps.get(unit, ()))
     log.warnings(caught)
     order = {ind["id"]: k for k, ind in enumerate(cfg["indicators"])}
     dorder = {d["id"]: k for k, d in enumerate(cfg["domains"])}

@@ -148,11 +148,9 @@ def compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path):
     Returns the responding households, the final design and the diagnostics of each step.
     """
     from analysis import SurveyDesign, SurveyError
-    from analysis.weighting import WeightingError, adjust_nonresponse, base_weights, calibrate, rake, trim
+    from analysis.weighting import WeightingError, adjust_nonresponse, base_weights
 
     wcfg, dcfg = cfg["weighting"], cfg["design"]
-    tol, max_iter = wcfg.get("rake", {}).get("tol", 1e-10), wcfg.get("rake", {}).get("max_iter", 100)
-    hh_controls = [t for _, unit, t in controls if unit == "household"]
     reports = {}
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -166,20 +164,35 @@ def compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path):
             if wcfg.get("replicates"):  # replicates first, so that raking and trimming re-calibrate each one
                 r = wcfg["replicates"]
                 design = design.to_replicate(type=r["method"], replicates=r["n"], fay_rho=r["fay_rho"], seed=r["seed"])
-            if person_totals:  # integrated weighting: household controls and person counts together
-                design = calibrate(design, margins=hh_controls or None, totals=person_totals, method="raking",
-                                   tol=tol, max_iter=max_iter)
-                reports["calibrate"] = design.weighting_report
-            elif hh_controls:
-                design = rake(design, hh_controls, tol=tol, max_iter=max_iter)
-                reports["rake"] = design.weighting_report
-            if wcfg.get("trim"):
-                t = wcfg["trim"]
-                design = trim(design, upper=t.get("upper"), lower=t.get("lower"), relative_to=t["relative_to"])
-                reports["trim"] = design.weighting_report
+            design = calibrate_weights(design, controls, person_totals, cfg, reports)
     except (WeightingError, SurveyError) as e:
         raise PipelineError(cfg["_path"], "weighting", _attribute(str(e), controls)) from None
     return data, design, reports, caught
+
+
+def calibrate_weights(design, controls, person_totals, cfg, reports=None):
+    """Raking to the household controls (or integrated calibration with the person counts), then trimming.
+
+    The returned design carries the calibration steps, so its Taylor variance uses calibration
+    residuals; the estimate stage re-runs this from the nonresponse-adjusted weights.
+    """
+    from analysis.weighting import calibrate, rake, trim
+    wcfg = cfg["weighting"]
+    tol, max_iter = wcfg.get("rake", {}).get("tol", 1e-10), wcfg.get("rake", {}).get("max_iter", 100)
+    hh_controls = [t for _, unit, t in controls if unit == "household"]
+    reports = {} if reports is None else reports
+    if person_totals:  # integrated weighting: household controls and person counts together
+        design = calibrate(design, margins=hh_controls or None, totals=person_totals, method="raking",
+                           tol=tol, max_iter=max_iter)
+        reports["calibrate"] = design.weighting_report
+    elif hh_controls:
+        design = rake(design, hh_controls, tol=tol, max_iter=max_iter)
+        reports["rake"] = design.weighting_report
+    if wcfg.get("trim"):
+        t = wcfg["trim"]
+        design = trim(design, upper=t.get("upper"), lower=t.get("lower"), relative_to=t["relative_to"])
+        reports["trim"] = design.weighting_report
+    return design
 
 
 def main(argv=None) -> None:

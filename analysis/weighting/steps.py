@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from .kernels import CellX, orthonormal_basis
 
-__all__ = ["PostStratStep", "RakeStep", "GregStep"]
+__all__ = ["PostStratStep", "RakeStep", "GregStep", "NestedStep"]
 
 
 def _as2d(z) -> tuple[np.ndarray, bool]:
@@ -211,3 +211,41 @@ class GregStep:
             y -= fit
         y *= self.w[:, None]
         return y[:, 0] if flat else y
+
+
+class NestedStep:
+    """Calibration of larger units applied to rows nested in them (persons in households).
+
+    When the weight of each household was calibrated and its members carry it,
+    a person-level estimate's linearised values ``z`` are summed to their
+    household, residualised by the household design's steps, and each
+    household's residual is put on its first row (0 on its other rows): the
+    PSU totals, and so the Taylor variance, are those of the household
+    residuals.  Units without rows enter the residualisation with ``z = 0``;
+    their residuals have no row to go to and are left out (none exist when
+    every calibrated unit has at least one row).
+    """
+
+    kind = "nested"
+
+    def __init__(self, steps, unit: np.ndarray, n_units: int):
+        self.steps = tuple(steps)
+        self.unit = np.asarray(unit, dtype=np.int64)
+        self.n_units = int(n_units)
+        first = np.full(self.n_units, -1, dtype=np.int64)
+        rows = np.arange(self.unit.shape[0])
+        first[self.unit[::-1]] = rows[::-1]
+        self.has = first >= 0
+        self.first = first[self.has]
+        self._S = None
+
+    def residualize(self, z: np.ndarray) -> np.ndarray:
+        z, flat = _as2d(z)
+        if z.shape[1] > 1 and self._S is None:
+            self._S = _indicator(self.unit, self.n_units)
+        Z = _group_sum(self.unit, self.n_units, z, self._S)
+        for step in self.steps:
+            Z = step.residualize(Z)
+        out = np.zeros_like(z)
+        out[self.first] = Z[self.has]
+        return out[:, 0] if flat else out

@@ -1,0 +1,342 @@
+"""Stage validate: a coverage study of the whole weighting-and-estimation chain.
+
+Draws R samples from the demo survey's synthetic population with the survey's
+own design and nonresponse model (the survey's generator module:
+``build_population``, ``draw_sample`` and the defect-free CAPI tables of a
+sample), and runs each one through the pipeline's own code: the clean stage's
+rules and derivations (:func:`pipeline.clean.apply_rules`, :func:`pipeline.clean.derive`),
+the weight stage (:func:`pipeline.weight.weigh`: base weights, nonresponse,
+raking/integrated calibration, trimming) and the estimate stage
+(:func:`pipeline.estimate.estimate_unit`).  The truth is the same indicator
+expressions evaluated on the whole population (every household, every person),
+so estimates and truth share one definition.
+
+For every indicator x domain value x CI method (proportions: ``logit``,
+``beta``, ``wilson``, ``mean``; means: ``t``) it reports the relative bias, the
+empirical SE (SD of the estimates over replicates) against the mean estimated
+SE, and the share of replicates whose 95% CI holds the truth.  Replicates
+where an estimate or an interval is missing count as not covering
+(``n_missing`` says how many).  Replicate ``r`` draws from
+``numpy.random.default_rng([seed, r])``, so the results do not depend on the
+number of worker processes.
+
+    python -m pipeline.validate --survey surveys/qb2022 --replicates 1000 [--jobs 2] [--seed 1]
+
+Writes ``build/<survey>/validation/coverage.csv`` and ``coverage.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import clean, config, io
+from .errors import Log, PipelineError, run
+from .estimate import _expr, _fmt, calibration_steps, estimate_unit, prepare
+from .expr import evaluate_bool
+
+CI_METHODS = ("logit", "beta", "wilson", "mean")
+COLUMNS = ["indicator", "domain", "level", "ci_method", "replicates", "truth", "mean_estimate", "relative_bias",
+           "empirical_se", "mean_se", "coverage",
+           # extras: SE ratio, Monte-Carlo SE of the coverage, missing estimates, unit, kind, mean sample size
+           "se_ratio", "coverage_mc_se", "n_missing", "unit", "kind", "level_label", "mean_n"]
+DEFAULT_SEED = 20260101
+
+_CTX: dict = {}  # the study's context, set before the worker processes fork
+
+
+# --- the survey's generator ------------------------------------------------------
+def load_generator(cfg: dict, survey: Path):
+    """Import the survey's ``[raw] generator`` module by path; it must define the simulation hooks."""
+    name = cfg.get("raw", {}).get("generator")
+    if not name:
+        raise PipelineError(cfg["_path"], "raw.generator", "the coverage study needs the survey's generator module "
+                            "(build_population, draw_sample); this survey has none")
+    path = survey / name
+    if not path.is_file():
+        raise PipelineError(path, None, "generator module not found")
+    modname = f"_survey_generator_{cfg['survey']['name']}"
+    if modname in sys.modules:
+        return sys.modules[modname]
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod  # dataclasses look their module up while the module runs
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as e:
+        del sys.modules[modname]
+        raise PipelineError(path, None, f"cannot import the generator ({type(e).__name__}: {e})") from None
+    for fn in ("build_population", "draw_sample"):
+        if not callable(getattr(mod, fn, None)):
+            raise PipelineError(path, fn, "the coverage study needs this function in the generator module")
+    if not callable(_tables_fn(mod)):
+        raise PipelineError(path, "raw_tables", "the coverage study needs the defect-free raw tables of a sample "
+                            "(raw_tables(sample, rng) -> household, person)")
+    return mod
+
+
+def _tables_fn(gen):
+    return getattr(gen, "raw_tables", None) or getattr(gen, "_raw_tables", None)
+
+
+def _typed(df: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """The raw table as the ingest stage types it (dtypes recorded in codebook.json)."""
+    out = {}
+    for c in df.columns:
+        s, dtype = df[c], meta.get(c, {}).get("dtype")
+        if dtype and str(s.dtype) != dtype:
+            s = pd.to_datetime(s).astype(dtype) if dtype.startswith("datetime") else s.astype(dtype)
+        out[c] = s
+    return pd.DataFrame(out)
+
+
+def _clean(hh: pd.DataFrame, person: pd.DataFrame, cfg: dict, codebook: dict, ea_ids, survey) -> dict:
+    """The clean stage's rules and derivations, in memory (as pipeline.clean.main does)."""
+    names = list(cfg["files"])
+    raw = {names[0]: _typed(hh, codebook.get(names[0], {}))}
+    if len(names) > 1:
+        raw[names[1]] = _typed(person, codebook.get(names[1], {}))
+    ledgers = clean.apply_rules(cfg, raw, codebook, ea_ids, survey)
+    clean.derive(cfg, ledgers)
+    return {n: L.live.reset_index(drop=True) for n, L in ledgers.items()}, {n: L.accounting() for n, L in ledgers.items()}
+
+
+# --- truth -----------------------------------------------------------------------
+def _census_tables(gen, pop):
+    """Every household and person of the population as defect-free raw tables (all interviewed)."""
+    hhs = pop.households.copy()
+    hhs["result"] = 1
+    eas = pop.frame.copy()
+    census = gen.Sample(eas=eas, households=hhs, persons=pop.persons, population=pop)
+    return _tables_fn(gen)(census, np.random.default_rng(0))
+
+
+def domain_cells(data: pd.DataFrame, cfg: dict):
+    """(domain id, level, mask) for every domain value present in *data*, as the estimate stage names them."""
+    for j, dom in enumerate(cfg["domains"]):
+        if not set(dom["by"]) <= set(data.columns):
+            continue
+        inside = (_expr(evaluate_bool, dom["where"], data, cfg["_path"], f"domains[{j}].where").fillna(False).to_numpy(bool)
+                  if "where" in dom else np.ones(len(data), bool))
+        if not dom["by"]:
+            yield dom["id"], "all", inside
+            continue
+        keys = data[dom["by"]]
+        by = dom["by"] if len(dom["by"]) > 1 else dom["by"][0]
+        for values, idx in keys[inside].groupby(by, sort=True).groups.items():
+            values = values if isinstance(values, tuple) else (values,)
+            m = np.zeros(len(data), bool)
+            m[data.index.get_indexer(idx)] = True
+            yield dom["id"], " x ".join(_fmt(v) for v in values), m
+
+
+def population_truth(cfg: dict, tables: dict) -> pd.DataFrame:
+    """Each indicator's value in the population: the config's expressions on every household/person."""
+    rows = []
+    for unit, df in tables.items():
+        data, inds, universes = prepare(df, cfg, unit)
+        for _, ind in inds:
+            y = data[f"y_{ind['id']}"].to_numpy(float)
+            ok = universes[ind["id"]] & ~np.isnan(y)
+            for dom, level, m in domain_cells(data, cfg):
+                sel = ok & m
+                rows.append({"indicator": ind["id"], "unit": unit, "kind": ind["kind"], "domain": dom, "level": level,
+                             "truth": y[sel].mean() if sel.any() else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _with_household_columns(person: pd.DataFrame, hh: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    pk, hk = cfg["files"]["person"]["parent_key"], cfg["files"]["household"]["key"]
+    add = [c for c in hh.columns if c not in person.columns or c in hk]
+    return person.merge(hh[add].rename(columns=dict(zip(hk, pk))), on=pk, how="inner", validate="many_to_one")
+
+
+# --- one replicate ---------------------------------------------------------------
+def replicate(r: int) -> dict[str, np.ndarray]:
+    """Draw sample *r*, run clean -> weight -> estimate; return arrays aligned with the truth rows."""
+    from . import weight
+    c = _CTX
+    cfg, gen, survey = c["cfg"], c["gen"], c["survey"]
+    rng = np.random.default_rng([c["seed"], r])
+    sample = gen.draw_sample(c["pop"], rng)
+    hh, person = _tables_fn(gen)(sample, rng)
+    ea_ids = sample.eas[cfg["frame"]["key"]] if "frame" in cfg else None
+    tables, _ = _clean(hh, person, cfg, c["codebook"], ea_ids, survey)
+    names = list(cfg["files"])
+    w = weight.weigh(tables[names[0]], tables.get(names[1]) if len(names) > 1 else None, c["frame"], cfg, survey,
+                     c["frame_path"], _quiet)
+    data = {u: df for u, df in (("household", w["data"]), ("person", w["person"])) if df is not None}
+    steps = calibration_steps(data, cfg, survey, w["spec"])  # as the estimate stage does (main)
+    rows = []
+    for unit, df in data.items():
+        rows += estimate_unit(df, cfg, unit, c["codebook"], w["spec"], ci_methods=c["methods"], steps=steps.get(unit, ()))
+    est = pd.DataFrame(rows)
+    pos = c["index"].get_indexer(pd.MultiIndex.from_arrays([est["indicator"], est["domain"], est["domain_value"]]))
+    keep = pos >= 0
+    out = {}
+    for col in ["estimate", "se", "n"] + [f"ci_{s}_{m}" for m in c["methods"] for s in ("low", "high")]:
+        a = np.full(len(c["index"]), np.nan)
+        a[pos[keep]] = est[col].to_numpy(float)[keep]
+        out[col] = a
+    return out
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+_quiet.warnings = lambda caught: None
+
+
+def _chunk(reps: list[int]) -> list[dict]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [replicate(r) for r in reps]
+
+
+# --- the study -------------------------------------------------------------------
+def coverage_study(survey_dir, replicates: int = 1000, seed: int = DEFAULT_SEED, jobs: int = 2, indicators=None,
+                   build=None, log=None) -> pd.DataFrame:
+    """Coverage, relative bias and SE ratio of every indicator x domain value x CI method.
+
+    Parameters
+    ----------
+    survey_dir : path of the survey folder (its survey.toml names the generator).
+    replicates : number of samples drawn.
+    seed : study seed; replicate r uses ``default_rng([seed, r])``.
+    jobs : worker processes.
+    indicators : indicator ids to study (default: all).
+    build : build folder holding ``ingest/codebook.json`` (default ``build/<survey name>``).
+    """
+    log = log or _quiet
+    survey = Path(survey_dir)
+    cfg = config.load(survey)
+    if indicators is not None:
+        known = {i["id"] for i in cfg["indicators"]}
+        bad = [i for i in indicators if i not in known]
+        if bad:
+            raise PipelineError(cfg["_path"], "indicators", f"unknown indicator {bad[0]!r}")
+        cfg = copy.copy(cfg)
+        cfg["indicators"] = [i for i in cfg["indicators"] if i["id"] in set(indicators)]
+    build = Path(build) if build else Path("build") / survey.resolve().name
+    if not cfg.get("weighting"):
+        raise PipelineError(cfg["_path"], "weighting", "a [weighting] table is required for the coverage study")
+    gen = load_generator(cfg, survey)
+    codebook = io.read_json(build / "ingest" / "codebook.json")
+    frame_path = survey / cfg["frame"]["path"]
+    frame = io.read_table(frame_path)
+
+    t0 = time.perf_counter()
+    pop = gen.build_population()
+    hh, person = _census_tables(gen, pop)
+    tables, _ = _clean(hh, person, cfg, codebook, None, survey)
+    if "person" in tables:
+        tables["person"] = _with_household_columns(tables["person"], tables["household"], cfg)
+    truth = population_truth(cfg, tables)
+    del tables, hh, person
+    log(f"population: {len(pop.households):,} households, {len(pop.persons):,} persons; truth of "
+        f"{truth['indicator'].nunique()} indicators x {len(truth) // max(truth['indicator'].nunique(), 1)} domain values "
+        f"({time.perf_counter() - t0:.1f} s)")
+
+    _CTX.clear()
+    _CTX.update(cfg=cfg, gen=gen, pop=pop, survey=survey, codebook=codebook, frame=frame, frame_path=frame_path,
+                seed=seed, methods=CI_METHODS,
+                index=pd.MultiIndex.from_arrays([truth["indicator"], truth["domain"], truth["level"]]))
+    t1 = time.perf_counter()
+    reps = list(range(replicates))
+    jobs = max(1, min(jobs, replicates))
+    if jobs == 1:
+        results = _chunk(reps)
+    else:
+        import multiprocessing as mp
+        size = max(1, min(25, -(-replicates // (4 * jobs))))
+        chunks = [reps[i:i + size] for i in range(0, replicates, size)]
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as ex:
+            results = [res for part in ex.map(_chunk, chunks) for res in part]
+    elapsed = time.perf_counter() - t1
+    log(f"{replicates} replicates in {elapsed:.1f} s ({jobs} process(es), {elapsed * jobs / replicates:.2f} s per "
+        "replicate per process)")
+    _CTX.clear()
+    return summarise(truth, results, CI_METHODS)
+
+
+def summarise(truth: pd.DataFrame, results: list[dict], methods) -> pd.DataFrame:
+    R = len(results)
+    stack = {k: np.vstack([res[k] for res in results]) for k in results[0]}  # (R, rows)
+    est, se = stack["estimate"], stack["se"]
+    t = truth["truth"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_est = np.nanmean(est, axis=0)
+        emp_se = np.nanstd(est, axis=0, ddof=1)
+        mean_se = np.nanmean(se, axis=0)
+        rel_bias = (mean_est - t) / t
+    n_missing = np.isnan(est).sum(axis=0)
+    base = truth.assign(replicates=R, mean_estimate=mean_est, relative_bias=rel_bias, empirical_se=emp_se,
+                        mean_se=mean_se, se_ratio=mean_se / emp_se, n_missing=n_missing,
+                        mean_n=np.nanmean(stack["n"], axis=0), level_label=truth["level"])
+    parts = []
+    for m in methods:
+        lo, hi = stack[f"ci_low_{m}"], stack[f"ci_high_{m}"]
+        covered = (lo <= t) & (t <= hi)  # a missing interval covers nothing
+        part = base.assign(ci_method=m, coverage=covered.mean(axis=0),
+                           n_missing=np.maximum(n_missing, (np.isnan(lo) | np.isnan(hi)).sum(axis=0)))
+        parts.append(part[part["kind"] == "proportion"] if m != "mean" else part)
+    out = pd.concat(parts, ignore_index=True)
+    out.loc[out["kind"] != "proportion", "ci_method"] = "t"
+    out["coverage_mc_se"] = np.sqrt(0.95 * 0.05 / R)
+    order = {k: i for i, k in enumerate(truth["indicator"].drop_duplicates())}
+    dorder = {k: i for i, k in enumerate(truth["domain"].drop_duplicates())}
+    morder = {m: i for i, m in enumerate(list(methods) + ["t"])}
+    out = out.assign(_i=out["indicator"].map(order), _d=out["domain"].map(dorder), _m=out["ci_method"].map(morder),
+                     _r=out.groupby(["indicator", "domain", "ci_method"]).cumcount())
+    out = out.sort_values(["_i", "_d", "_r", "_m"], kind="stable").reset_index(drop=True)
+    return out[COLUMNS]
+
+
+def _args(argv):
+    p = argparse.ArgumentParser(prog="python -m pipeline.validate", description=__doc__.splitlines()[0])
+    p.add_argument("--survey", default="surveys/qb2022", help="survey folder holding survey.toml")
+    p.add_argument("--build", default=None, help="build folder (default build/<survey name>)")
+    p.add_argument("--replicates", type=int, default=1000, help="samples drawn (default 1000)")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes (default 2)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="study seed")
+    p.add_argument("--indicators", default=None, help="comma-separated indicator ids (default: all)")
+    p.add_argument("--no-figure", action="store_true", help="write the CSV only")
+    a = p.parse_args(argv)
+    a.survey = Path(a.survey)
+    a.build = Path(a.build) if a.build else Path("build") / a.survey.resolve().name
+    if a.replicates < 2:
+        p.error("--replicates must be at least 2")
+    return a
+
+
+def main(argv=None) -> None:
+    args, log = _args(argv), Log("validate")
+    inds = [s.strip() for s in args.indicators.split(",")] if args.indicators else None
+    table = coverage_study(args.survey, args.replicates, args.seed, args.jobs, inds, args.build, log)
+    out_dir = args.build / "validation"
+    with io.Outputs(out_dir) as out:
+        out.csv(table, "coverage.csv")
+        if not args.no_figure:
+            from .validation_plot import coverage_figure
+            out._tmp("coverage.png").write_bytes(coverage_figure(table, config.load(args.survey)))
+    prov = table[(table["domain"] == table["domain"].iloc[0])]
+    for m, g in prov.groupby("ci_method", sort=False):
+        log(f"{g['domain'].iloc[0]}: coverage ({m}) {g['coverage'].min():.3f}-{g['coverage'].max():.3f} over "
+            f"{len(g)} indicators; max |relative bias| {g['relative_bias'].abs().max():.4f}")
+    log(f"wrote {out_dir}/coverage.csv")
+    log.done()
+
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,147 @@
+"""The coverage study (pipeline.validate) on the bundled demo, fast version.
+
+100 samples drawn from the demo's synthetic population with the survey's own
+design and nonresponse, each run through the pipeline's clean rules, weight
+stage and estimate stage on both cores.  At province level, for every CI
+method, the coverage of the 95% intervals must be within 3 Monte-Carlo SEs of
+0.95 (sqrt(0.95 x 0.05 / 100) = 0.0218, so [0.885, 1.0]) and the relative bias
+under 1%.  A tiny run checks the CSV columns, the one-line error without a
+generator and that the same seed gives the same bytes.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_stage
+
+DEMO = ROOT / "surveys" / "qb2022"
+KEY = ["hh_smartphone", "hh_internet", "hh_fiber", "p_smartphone", "p_internet", "p_account"]
+COLUMNS = ["indicator", "domain", "level", "ci_method", "replicates", "truth", "mean_estimate", "relative_bias",
+           "empirical_se", "mean_se", "coverage"]
+R_FAST = 100
+MC_SE = np.sqrt(0.95 * 0.05 / R_FAST)
+BOUND = 3 * MC_SE  # coverage within 3 Monte-Carlo SEs of 0.95
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A copy of the demo survey with its raw files and the ingest stage's codebook."""
+    root = tmp_path_factory.mktemp("validate")
+    survey = root / "qb2022"
+    shutil.copytree(DEMO, survey, ignore=shutil.ignore_patterns("raw", "__pycache__", "*.pyc"))
+    subprocess.run([sys.executable, str(survey / "generate.py"), "--out", str(survey / "raw")],
+                   cwd=ROOT, check=True, capture_output=True)
+    build = root / "build"
+    run_stage("ingest", survey, build, check=True)
+    return survey, build
+
+
+@pytest.fixture(scope="module")
+def fast(demo):
+    from pipeline.validate import coverage_study
+    survey, build = demo
+    return coverage_study(survey, replicates=R_FAST, seed=7, jobs=2, indicators=KEY, build=build)
+
+
+def test_columns_and_rows(fast):
+    assert list(fast.columns[:len(COLUMNS)]) == COLUMNS
+    assert set(fast["indicator"]) == set(KEY)
+    assert set(fast["ci_method"]) == {"logit", "beta", "wilson", "mean"}
+    assert set(fast["domain"]) == {"province", "district", "urban"}
+    # one row per indicator x domain value x method: 6 x (1 + 8 + 2) x 4
+    assert len(fast) == len(KEY) * 11 * 4
+    assert not fast.duplicated(["indicator", "domain", "level", "ci_method"]).any()
+    assert (fast["replicates"] == R_FAST).all()
+    assert (fast["n_missing"] == 0).all()
+
+
+def test_truth_is_the_generators(fast, demo):
+    """The truth (config expressions on the whole population) equals the generator's own truth table."""
+    truth = pd.read_csv(demo[0] / "raw" / "truth.csv")
+    prov = fast[fast["domain"] == "province"].drop_duplicates("indicator").set_index("indicator")["truth"]
+    gen = truth[truth["domain"] == "all"].set_index("indicator")["value"]
+    for ind in KEY:
+        assert prov[ind] == pytest.approx(gen[ind], abs=1e-12)
+
+
+def test_province_coverage_within_monte_carlo_error(fast):
+    prov = fast[fast["domain"] == "province"]
+    assert len(prov) == len(KEY) * 4
+    bad = prov[(prov["coverage"] - 0.95).abs() > BOUND]
+    assert bad.empty, bad[["indicator", "ci_method", "coverage", "se_ratio"]].to_string()
+
+
+def test_province_relative_bias_under_one_percent(fast):
+    prov = fast[fast["domain"] == "province"]
+    assert (prov["relative_bias"].abs() < 0.01).all(), prov[["indicator", "relative_bias"]].to_string()
+
+
+def test_se_ratio_sane(fast):
+    """Mean estimated SE against the SD of the estimates: within the Monte-Carlo error of 100 samples."""
+    prov = fast[(fast["domain"] == "province") & (fast["ci_method"] == "logit")]
+    assert prov["se_ratio"].between(0.75, 1.3).all(), prov[["indicator", "se_ratio"]].to_string()
+
+
+def test_same_seed_same_bytes_and_no_generator_error(demo, tmp_path):
+    survey, build = demo
+    cmd = [sys.executable, "-m", "pipeline.validate", "--survey", str(survey), "--replicates", "4",
+           "--indicators", "hh_fiber,p_internet", "--seed", "3", "--no-figure"]
+    outs = []
+    for k, jobs in enumerate(("1", "2")):
+        b = tmp_path / f"b{k}"
+        shutil.copytree(build / "ingest", b / "ingest")
+        subprocess.run(cmd + ["--build", str(b), "--jobs", jobs], cwd=ROOT, check=True, capture_output=True)
+        outs.append((b / "validation" / "coverage.csv").read_bytes())
+    assert outs[0] == outs[1]  # same seed: same bytes, whatever the number of processes
+
+    nogen = tmp_path / "nogen"
+    shutil.copytree(survey, nogen, ignore=shutil.ignore_patterns("raw", "generate.py"))
+    toml = (nogen / "survey.toml").read_text(encoding="utf-8")
+    start = toml.index("[raw]")
+    end = toml.index("[files.household]")
+    (nogen / "survey.toml").write_text(toml[:start] + toml[end:], encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "pipeline.validate", "--survey", str(nogen), "--replicates", "4",
+                        "--build", str(tmp_path / "b0")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "generator" in lines[0], r.stderr
+
+
+def test_person_variance_with_household_calibration(demo):
+    """A person proportion with NestedStep has the variance of the household-level ratio
+    (members with the item / members) on the calibrated household design."""
+    from pipeline import config
+    from pipeline.estimate import calibration_steps, make_design
+    from analysis import SurveyDesign  # noqa: F401
+    survey, build = demo
+    for stage in ("clean", "weight"):
+        run_stage(stage, survey, build, check=True)
+    cfg = config.load(survey)
+    hh = pd.read_parquet(build / "weight" / "household.parquet")
+    person = pd.read_parquet(build / "weight" / "person.parquet")
+    spec = {"weights": "weight", "strata": "stratum", "psu": "ea_id", "fpc": None, "lonely_psu": "adjust"}
+    steps = calibration_steps({"household": hh, "person": person}, cfg, survey, spec)
+    assert len(steps["household"]) >= 1 and len(steps["person"]) == 1
+
+    adult = person[person["age"] >= 15].assign(y=lambda d: (d["p_internet"] == 1).astype(float))
+    per_hh = adult.groupby("hhid").agg(Y=("y", "sum"), N=("y", "size"))
+    hh2 = hh.assign(Y=hh["hhid"].map(per_hh["Y"]).fillna(0.0), N=hh["hhid"].map(per_hh["N"]).fillna(0.0))
+    dh = make_design(hh2, spec)
+    for s in steps["household"]:
+        dh = dh._replace_weights(dh.weights, step=s)
+    r_hh = dh.ratio("Y", "N", by="district")
+
+    p2 = person.assign(y=(person["p_internet"] == 1).astype(float).where(person["age"] >= 15))
+    dp = make_design(p2, spec)._replace_weights(make_design(p2, spec).weights, step=steps["person"][0])
+    r_p = dp.mean("y", by="district", na_rm=True)
+    np.testing.assert_allclose(r_p.estimate, r_hh.estimate, rtol=1e-10)
+    np.testing.assert_allclose(r_p.se, r_hh.se, rtol=1e-8)
+    # and the calibration matters: without it the SEs differ
+    r_plain = make_design(p2, spec).mean("y", by="district", na_rm=True)
+    assert not np.allclose(r_plain.se, r_p.se, rtol=1e-4)
