@@ -18,6 +18,9 @@ Labels follow ``[report] language``; see :mod:`pipeline.plots` for the style.
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +109,30 @@ def figure_specs(cfg: dict, inputs: dict, lang: str) -> list[tuple[str, callable
     return specs
 
 
+_JOBS: list = []
+
+
+def _draw_one(i: int) -> None:
+    draw, png, svg = _JOBS[i]
+    P.save(draw(), png, svg)
+
+
+def draw_all(jobs: list, workers: int | None = None) -> None:
+    """Draw and save every figure, on all cores: figures are independent and each is deterministic."""
+    global _JOBS
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        for draw, png, svg in jobs:
+            P.save(draw(), png, svg)
+        return
+    _JOBS = jobs  # inherited by the forked workers; the drawing closures need no pickling
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            list(pool.map(_draw_one, range(len(jobs))))
+    finally:
+        _JOBS = []
+
+
 def main(argv=None) -> None:
     args, log = parse("figures", argv), Log("figures")
     cfg = config.load(args.survey)
@@ -114,10 +141,10 @@ def main(argv=None) -> None:
     log(f"read {args.build}: {len(inputs['estimates'])} estimates")
     figures = []
     with io.Outputs(args.out) as out:
-        for name, draw in figure_specs(cfg, inputs, lang):
-            fig = draw()
-            P.save(fig, out._tmp(f"{name}.png"), out._tmp(f"{name}.svg"))
-            figures.append({"name": name, "png": f"{name}.png", "svg": f"{name}.svg"})
+        specs = figure_specs(cfg, inputs, lang)
+        jobs = [(draw, out._tmp(f"{name}.png"), out._tmp(f"{name}.svg")) for name, draw in specs]
+        draw_all(jobs)
+        figures = [{"name": name, "png": f"{name}.png", "svg": f"{name}.svg"} for name, _ in specs]
         out.json({"stage": "figures", "survey": cfg["survey"]["name"], "language": lang, "figures": figures,
                   "outputs": out.entries()}, "manifest.json")
     log(f"{len(figures)} figures (PNG + SVG); wrote {args.out}")

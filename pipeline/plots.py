@@ -253,7 +253,7 @@ def save(fig, png_path, svg_path) -> None:
     # Lay out once, then freeze the positions rounded: the layout's floats can differ in their last
     # bits between processes, and the SVG's clip-path ids hash them.
     fig.set_dpi(RC["savefig.dpi"])
-    fig.canvas.draw()
+    fig.draw_without_rendering()  # runs the constrained layout without rasterising
     fig.set_layout_engine("none")
     for ax in fig.axes:
         ax.set_position([round(v, 5) for v in ax.get_position().bounds])
