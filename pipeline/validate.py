@@ -99,8 +99,8 @@ def _typed(df: pd.DataFrame, meta: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _clean(hh: pd.DataFrame, person: pd.DataFrame, cfg: dict, codebook: dict, ea_ids, survey) -> dict:
-    """The clean stage's rules and derivations, in memory (as pipeline.clean.main does)."""
+def _clean(hh: pd.DataFrame, person: pd.DataFrame, cfg: dict, codebook: dict, ea_ids, survey) -> tuple[dict, dict]:
+    """The clean stage's rules and derivations, in memory (as pipeline.clean.main does): tables and accounting."""
     names = list(cfg["files"])
     raw = {names[0]: _typed(hh, codebook.get(names[0], {}))}
     if len(names) > 1:
@@ -170,7 +170,7 @@ def replicate(r: int) -> dict[str, np.ndarray]:
     sample = gen.draw_sample(c["pop"], rng)
     hh, person = _tables_fn(gen)(sample, rng)
     ea_ids = sample.eas[cfg["frame"]["key"]] if "frame" in cfg else None
-    tables, _ = _clean(hh, person, cfg, c["codebook"], ea_ids, survey)
+    tables, accounting = _clean(hh, person, cfg, c["codebook"], ea_ids, survey)
     names = list(cfg["files"])
     w = weight.weigh(tables[names[0]], tables.get(names[1]) if len(names) > 1 else None, c["frame"], cfg, survey,
                      c["frame_path"], _quiet)
@@ -182,7 +182,7 @@ def replicate(r: int) -> dict[str, np.ndarray]:
     est = pd.DataFrame(rows)
     pos = c["index"].get_indexer(pd.MultiIndex.from_arrays([est["indicator"], est["domain"], est["domain_value"]]))
     keep = pos >= 0
-    out = {}
+    out = {"quarantined": np.array([sum(a["quarantined"] for a in accounting.values())], float)}
     for col in ["estimate", "se", "n"] + [f"ci_{s}_{m}" for m in c["methods"] for s in ("low", "high")]:
         a = np.full(len(c["index"]), np.nan)
         a[pos[keep]] = est[col].to_numpy(float)[keep]
@@ -266,12 +266,15 @@ def coverage_study(survey_dir, replicates: int = 1000, seed: int = DEFAULT_SEED,
     log(f"{replicates} replicates in {elapsed:.1f} s ({jobs} process(es), {elapsed * jobs / replicates:.2f} s per "
         "replicate per process)")
     _CTX.clear()
+    quarantined = int(sum(res["quarantined"][0] for res in results))
+    if quarantined:  # the generator's samples are defect-free: the clean rules should keep every record
+        log(f"warning: the clean rules quarantined {quarantined} records over the {replicates} samples")
     return summarise(truth, results, CI_METHODS)
 
 
 def summarise(truth: pd.DataFrame, results: list[dict], methods) -> pd.DataFrame:
     R = len(results)
-    stack = {k: np.vstack([res[k] for res in results]) for k in results[0]}  # (R, rows)
+    stack = {k: np.vstack([res[k] for res in results]) for k in results[0] if k != "quarantined"}  # (R, rows)
     est, se = stack["estimate"], stack["se"]
     t = truth["truth"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):

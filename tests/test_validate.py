@@ -118,7 +118,6 @@ def test_person_variance_with_household_calibration(demo):
     (members with the item / members) on the calibrated household design."""
     from pipeline import config
     from pipeline.estimate import calibration_steps, make_design
-    from analysis import SurveyDesign  # noqa: F401
     survey, build = demo
     for stage in ("clean", "weight"):
         run_stage(stage, survey, build, check=True)
