@@ -64,7 +64,8 @@ def load_generator(cfg: dict, survey: Path):
     path = survey / name
     if not path.is_file():
         raise PipelineError(path, None, "generator module not found")
-    modname = f"_survey_generator_{cfg['survey']['name']}"
+    import hashlib
+    modname = f"_survey_generator_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}"
     if modname in sys.modules:
         return sys.modules[modname]
     spec = importlib.util.spec_from_file_location(modname, path)
@@ -236,13 +237,7 @@ def coverage_study(survey_dir, replicates: int = 1000, seed: int = DEFAULT_SEED,
     frame = io.read_table(frame_path)
 
     t0 = time.perf_counter()
-    pop = gen.build_population()
-    hh, person = _census_tables(gen, pop)
-    tables, _ = _clean(hh, person, cfg, codebook, None, survey)
-    if "person" in tables:
-        tables["person"] = _with_household_columns(tables["person"], tables["household"], cfg)
-    truth = population_truth(cfg, tables)
-    del tables, hh, person
+    pop, truth = _population(gen, cfg, codebook, survey)
     log(f"population: {len(pop.households):,} households, {len(pop.persons):,} persons; truth of "
         f"{truth['indicator'].nunique()} indicators x {len(truth) // max(truth['indicator'].nunique(), 1)} domain values "
         f"({time.perf_counter() - t0:.1f} s)")
@@ -270,6 +265,23 @@ def coverage_study(survey_dir, replicates: int = 1000, seed: int = DEFAULT_SEED,
     if quarantined:  # the generator's samples are defect-free: the clean rules should keep every record
         log(f"warning: the clean rules quarantined {quarantined} records over the {replicates} samples")
     return summarise(truth, results, CI_METHODS)
+
+
+_CACHE: dict = {}  # population and truth of the last survey studied in this process (tests run several studies)
+
+
+def _population(gen, cfg, codebook, survey):
+    key = (str(Path(survey).resolve()), id(gen), tuple(i["id"] for i in cfg["indicators"]),
+           Path(cfg["_path"]).stat().st_mtime_ns)
+    if _CACHE.get("key") != key:
+        _CACHE.clear()
+        pop = gen.build_population()
+        hh, person = _census_tables(gen, pop)
+        tables, _ = _clean(hh, person, cfg, codebook, None, survey)
+        if "person" in tables:
+            tables["person"] = _with_household_columns(tables["person"], tables["household"], cfg)
+        _CACHE.update(key=key, pop=pop, truth=population_truth(cfg, tables))
+    return _CACHE["pop"], _CACHE["truth"]
 
 
 def summarise(truth: pd.DataFrame, results: list[dict], methods) -> pd.DataFrame:
