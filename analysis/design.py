@@ -37,6 +37,15 @@ def _codes(values, parameter: str, column: str) -> tuple[np.ndarray, np.ndarray]
     return codes.astype(np.int64), np.asarray(uniques)
 
 
+def _nested(outer: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the units ``(outer, inner)`` per row, and the outer code of each unit."""
+    _, code = np.unique(outer * (inner.max() + 1) + inner, return_inverse=True)
+    code = code.reshape(-1).astype(np.int64)
+    parent = np.zeros(int(code.max()) + 1, dtype=np.int64)
+    parent[code] = outer
+    return code, parent
+
+
 class SurveyDesign(DesignBase):
     """A complex sample design analysed by Taylor linearisation.
 
@@ -131,11 +140,8 @@ class SurveyDesign(DesignBase):
                     f"nest: expected each PSU code of {psu!r} in one stratum of {strata!r}, got PSU(s) {bad} "
                     f"in several strata; pass nest=True if PSU codes are reused across strata"
                 )
-        _, psu_code = np.unique(s_codes * (p_raw.max() + 1) + p_raw, return_inverse=True)
-        psu_code = psu_code.reshape(-1).astype(np.int64)
-        P = int(psu_code.max()) + 1
-        psu_stratum = np.zeros(P, dtype=np.int64)
-        psu_stratum[psu_code] = s_codes
+        psu_code, psu_stratum = _nested(s_codes, p_raw)
+        P = psu_stratum.shape[0]
         n_h = np.bincount(psu_stratum, minlength=H).astype(float)
 
         # Finite population corrections ----------------------------------
@@ -145,11 +151,7 @@ class SurveyDesign(DesignBase):
         stage2 = None
         if ssu is not None:
             u_codes, _ = _codes(data[ssu], "ssu", ssu)
-            _, ssu_code = np.unique(psu_code * (u_codes.max() + 1) + u_codes, return_inverse=True)
-            ssu_code = ssu_code.reshape(-1).astype(np.int64)
-            S = int(ssu_code.max()) + 1
-            ssu_psu = np.zeros(S, dtype=np.int64)
-            ssu_psu[ssu_code] = psu_code
+            ssu_code, ssu_psu = _nested(psu_code, u_codes)
             n_i = np.bincount(ssu_psu, minlength=P).astype(float)
             N_i = None
             if len(fpcs) == 2:

@@ -521,14 +521,7 @@ class DesignBase:
         -------
         Estimate
         """
-        check_choice(ci_method, MEAN_METHODS, "ci_method")
-        check_level(level)
-        self._check_deff(deff)
-        names, vnames, levels, Y = self._moment_columns(variables)
-        dom, D, frame = self._domains(by, where)
-        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, vnames)
-        spec = dict(kind="mean", Y=("moment", tuple(names)), by=by, where=where, na_rm=na_rm)
-        return self._package("mean", st, vnames, levels, frame, D, "mean", ci_method, level, deff, spec=spec)
+        return self._moment("mean", variables, by, where, na_rm, ci_method, level, deff)
 
     def total(self, variables, by=None, where=None, na_rm: bool = False, ci_method: str = "t",
               level: float = 0.95, deff=True) -> Estimate:
@@ -537,14 +530,17 @@ class DesignBase:
         Parameters are as for :meth:`mean`; categorical columns give the
         estimated count of each level, as R's ``svytotal(~factor)``.
         """
+        return self._moment("total", variables, by, where, na_rm, ci_method, level, deff)
+
+    def _moment(self, kind, variables, by, where, na_rm, ci_method, level, deff) -> Estimate:
         check_choice(ci_method, MEAN_METHODS, "ci_method")
         check_level(level)
         self._check_deff(deff)
         names, vnames, levels, Y = self._moment_columns(variables)
         dom, D, frame = self._domains(by, where)
-        st = self._ratio_estimate("total", Y, None, dom, D, na_rm, vnames)
-        spec = dict(kind="total", Y=("moment", tuple(names)), by=by, where=where, na_rm=na_rm)
-        return self._package("total", st, vnames, levels, frame, D, "mean", ci_method, level, deff, spec=spec)
+        st = self._ratio_estimate(kind, Y, None, dom, D, na_rm, vnames)
+        spec = dict(kind=kind, Y=("moment", tuple(names)), by=by, where=where, na_rm=na_rm)
+        return self._package(kind, st, vnames, levels, frame, D, "mean", ci_method, level, deff, spec=spec)
 
     def proportion(self, variables, by=None, where=None, na_rm: bool = False, ci_method: str = "logit",
                    level: float = 0.95, deff=True, max_levels: int = 100) -> Estimate:
