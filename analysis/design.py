@@ -302,11 +302,6 @@ class SurveyDesign(DesignBase):
         return new
 
     # ----------------------------------------------------------------- hooks
-    def _domain_df(self, dom, n_dom, rows):
-        pos = self._w[rows] != 0
-        return kernel.domain_df(self._psu_code[rows][pos], self._strata_code[rows][pos], self._n_psu,
-                                self._n_strata, dom[pos], n_dom)
-
     def _agg_units(self):
         if self._calibration:
             return None  # calibration residuals cut across PSUs: row-level values needed

@@ -56,7 +56,10 @@ class DesignBase:
     def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _domain_df(self, dom, n_dom, rows) -> np.ndarray:  # pragma: no cover - abstract
+    def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef):  # pragma: no cover - abstract
         raise NotImplementedError
 
     # ----------------------------------------------------------------- basics

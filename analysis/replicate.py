@@ -219,9 +219,6 @@ class ReplicateDesign(DesignBase):
         return new
 
     # ----------------------------------------------------------------- hooks
-    def _domain_df(self, dom, n_dom, rows):
-        return np.full(n_dom, self.degf)
-
     def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows):
         return np.full(n_dom, self.degf)
 
