@@ -120,15 +120,22 @@ def _group_matrix(codes: np.ndarray, size: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(size, n))
 
 
-def _margin_discrepancies(margins, codes_list, w, numeric=()) -> dict[str, float]:
+def _margin_discrepancies(margins, codes_list, w, numeric=(), row_w=None) -> dict[str, float]:
+    """Largest relative gap to its control of each margin (and numeric total).
+
+    ``codes_list`` gives each margin's cell of every unit summed by ``w``
+    (rows, or cells of a cross-classification); numeric totals use the row
+    weights ``row_w`` (default ``w``).
+    """
     out: dict[str, float] = {}
     for m, codes in zip(margins, codes_list):
         tot = np.bincount(codes, weights=w, minlength=m.n_cells)
         pos = m.counts > 0
         rel = np.abs(tot[pos] - m.counts[pos]) / m.counts[pos]
         out[m.name] = float(rel.max()) if rel.size else 0.0
+    rw = w if row_w is None else row_w
     for name, x, T in numeric:
-        out[name] = float(abs(np.dot(w, x) - T) / max(abs(T), 1e-300))
+        out[name] = float(abs(np.dot(rw, x) - T) / max(abs(T), 1e-300))
     return out
 
 
@@ -283,15 +290,7 @@ def _encode_cells(margins, data, w, what):
 def _cell_discrepancies(margins, cell, cell_codes, w, numeric=()) -> dict[str, float]:
     C = len(cell_codes[0]) if cell_codes else 0
     cw = np.bincount(cell, weights=w, minlength=C)
-    out: dict[str, float] = {}
-    for m, cc in zip(margins, cell_codes):
-        tot = np.bincount(cc, weights=cw, minlength=m.n_cells)
-        pos = m.counts > 0
-        rel = np.abs(tot[pos] - m.counts[pos]) / m.counts[pos]
-        out[m.name] = float(rel.max()) if rel.size else 0.0
-    for name, x, T in numeric:
-        out[name] = float(abs(np.dot(w, x) - T) / max(abs(T), 1e-300))
-    return out
+    return _margin_discrepancies(margins, cell_codes, cw, numeric, row_w=w)
 
 
 def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
