@@ -252,9 +252,12 @@ def new_figure(width: float, height: float, note: str, **gridspec):
 def save(fig, png_path, svg_path) -> None:
     # Lay out once, then freeze the positions rounded: the layout's floats can differ in their last
     # bits between processes, and the SVG's clip-path ids hash them.
+    # Only the layout engine runs here (it measures the texts but draws nothing), and then the
+    # engine is removed (None, not "none", whose placeholder makes savefig draw everything
+    # once more before each file).
     fig.set_dpi(RC["savefig.dpi"])
-    fig.draw_without_rendering()  # runs the constrained layout without rasterising
-    fig.set_layout_engine("none")
+    fig.get_layout_engine().execute(fig)
+    fig.set_layout_engine(None)
     for ax in fig.axes:
         ax.set_position([round(v, 5) for v in ax.get_position().bounds])
     if fig._suptitle is not None:
