@@ -23,8 +23,9 @@ from __future__ import annotations
 import ast
 import operator
 
-import numpy as np
-import pandas as pd
+# numpy and pandas are imported by the first evaluation (_import_pandas): parsing and
+# whitelisting, all that `python -m pipeline.config --make-deps` runs for Make, need only ast.
+np = pd = None
 
 MAX_LENGTH = 2000
 FUNCTIONS = {"isin": 2, "isna": 1, "notna": 1}
@@ -156,8 +157,16 @@ def check_columns(expression: str, available) -> None:
         raise ExpressionError(expression, f"unknown column {missing[0]!r}")
 
 
+def _import_pandas() -> None:
+    global np, pd
+    if pd is None:
+        import numpy as np
+        import pandas as pd
+
+
 def evaluate(expression: str, df: pd.DataFrame) -> pd.Series:
     """Evaluate *expression* over *df*; a Series (nullable boolean or Float64) on df.index."""
+    _import_pandas()
     tree = parse(expression)
     check_columns(expression, df.columns)
     try:

@@ -1,8 +1,13 @@
 """The whitelisting expression evaluator: semantics and hostile inputs."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import ROOT
 from pipeline.expr import ExpressionError, columns, evaluate, evaluate_bool, parse
 
 DF = pd.DataFrame({"a": [1, 2, np.nan, 0], "b": ["x", "y", None, "x"], "c": [True, False, True, False]})
@@ -96,6 +101,15 @@ def test_no_side_effects(tmp_path):
         with pytest.raises(ExpressionError):
             evaluate(expr, DF)
     assert not marker.exists()
+
+
+def test_parsing_imports_no_pandas():
+    # Make runs `python -m pipeline.config --make-deps`, which only parses: it must start fast
+    code = ("import sys; from pipeline.expr import columns, parse; parse('isna(a) or a > 1'); columns('b in [1]'); "
+            "assert not {'numpy', 'pandas'} & set(sys.modules), 'imported'")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
 
 
 try:
