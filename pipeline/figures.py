@@ -125,6 +125,7 @@ def draw_all(jobs: list, workers: int | None = None) -> None:
         for draw, png, svg in jobs:
             P.save(draw(), png, svg)
         return
+    P.pyplot()  # matplotlib imported once, here, rather than by each worker
     _JOBS = jobs  # inherited by the forked workers; the drawing closures need no pickling
     try:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:

@@ -15,15 +15,14 @@ runs: no dates in the metadata, a fixed SVG hash salt, glyphs as paths.
 """
 from __future__ import annotations
 
+import functools
 import textwrap
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+# matplotlib is imported by the drawing functions (pyplot()), not with this module: the report
+# stage uses only the texts, number formats and tables here, and the import takes about 0.5 s.
 
 # Okabe-Ito palette
 BLUE, ORANGE, VERMILLION, SKY, GREEN, PURPLE, GREY = "#0072B2", "#E69F00", "#D55E00", "#56B4E9", "#009E73", "#CC79A7", "#666666"
@@ -238,8 +237,33 @@ def wrap(s: str, width: int = 38) -> str:
 
 
 # --- figure plumbing ---------------------------------------------------------------
+@functools.cache
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend, imported on first use."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def __getattr__(name):  # P.plt and P.FuncFormatter, imported when first asked for
+    if name == "plt":
+        return pyplot()
+    if name == "FuncFormatter":
+        from matplotlib.ticker import FuncFormatter
+        return FuncFormatter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def formatter(fmt):
+    """A tick formatter calling ``fmt(value)``."""
+    from matplotlib.ticker import FuncFormatter
+    return FuncFormatter(lambda v, _: fmt(v))
+
+
 def new_figure(width: float, height: float, note: str, **gridspec):
     """A figure with constrained layout and *note* as a footnote strip along the bottom."""
+    plt = pyplot()
     plt.rcParams.update(RC)
     fig = plt.figure(figsize=(width, height), layout="constrained")
     lines = note.count("\n") + 1
@@ -264,7 +288,7 @@ def save(fig, png_path, svg_path) -> None:
         fig._suptitle.set_position([round(v, 5) for v in fig._suptitle.get_position()])
     fig.savefig(png_path, format="png", metadata={"Software": None})
     fig.savefig(svg_path, format="svg", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def tick_pct(v, lang: str) -> str:
@@ -274,13 +298,13 @@ def tick_pct(v, lang: str) -> str:
 
 def pct_axis(ax, lang: str, lo: float = 0.0, hi: float = 1.0) -> None:
     ax.set_xlim(lo, hi)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tick_pct(v, lang)))
+    ax.xaxis.set_major_formatter(formatter(lambda v: tick_pct(v, lang)))
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
 
 
 def num_axis(ax, lang: str, digits: int = 0) -> None:
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_num(v, lang, digits)))
+    ax.xaxis.set_major_formatter(formatter(lambda v: fmt_num(v, lang, digits)))
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
 
@@ -336,6 +360,7 @@ def headline_data(est: pd.DataFrame, cfg: dict) -> pd.DataFrame:
 
 
 def headline_figure(data: pd.DataFrame, cfg: dict, lang: str):
+    from matplotlib.lines import Line2D
     units = [u for u in ("household", "person") if (data["unit"] == u).any()] or ["household"]
     counts = [max(1, int((data["unit"] == u).sum())) for u in units]
     note = footnote(cfg, lang, data["ci_method"], reliability_notes(data, cfg, lang))
@@ -366,10 +391,10 @@ def headline_figure(data: pd.DataFrame, cfg: dict, lang: str):
         pct_axis(ax, lang)
         ax.set_title(t(lang, unit))
         ax.tick_params(axis="y", length=0)
-    handles = [plt.Line2D([], [], color=BLUE, marker="o", markersize=6, linewidth=1.8, label=f"{t(lang, 'estimate')} "
+    handles = [Line2D([], [], color=BLUE, marker="o", markersize=6, linewidth=1.8, label=f"{t(lang, 'estimate')} "
                           f"({t(lang, 'ci').lower() if lang == 'en' else t(lang, 'ci')[0].lower() + t(lang, 'ci')[1:]})")]
     if any(len(x) for x in data["targets"]):
-        handles.append(plt.Line2D([], [], linestyle="none", marker="D", markersize=7, markerfacecolor="white",
+        handles.append(Line2D([], [], linestyle="none", marker="D", markersize=7, markerfacecolor="white",
                                   markeredgecolor=VERMILLION, markeredgewidth=1.8, label=t(lang, "target")))
     grid[0].legend(handles=handles, loc="center left", ncol=2, frameon=False, fontsize=8.5, borderaxespad=0)
     has_targets = any(len(x) for x in data["targets"])
@@ -393,6 +418,7 @@ def district_data(est: pd.DataFrame, indicator: str) -> dict:
 
 
 def district_figure(data: dict, cfg: dict, lang: str):
+    from matplotlib.lines import Line2D
     prov = data["province"]
     allrows = pd.concat([data["district"], data["urban"], prov])
     kind = allrows["kind"].iloc[0]
@@ -443,17 +469,17 @@ def district_figure(data: dict, cfg: dict, lang: str):
             num_axis(ax, lang, 0 if hi - lo > 20 else 1)
         ax.set_title(t(lang, dom))
         ax.tick_params(axis="y", length=0)
-    handles = [plt.Line2D([], [], color=BLUE, marker="o", markersize=6, linewidth=1.8,
+    handles = [Line2D([], [], color=BLUE, marker="o", markersize=6, linewidth=1.8,
                           label=f"{t(lang, 'estimate')}, {t(lang, 'ci').lower() if lang == 'en' else t(lang, 'ci')[0].lower() + t(lang, 'ci')[1:]}")]
     if len(prov) and not prov["suppress"].iloc[0]:
-        handles.append(plt.Line2D([], [], color="#222222", linestyle=(0, (4, 3)), linewidth=1,
+        handles.append(Line2D([], [], color="#222222", linestyle=(0, (4, 3)), linewidth=1,
                                   label=f"{t(lang, 'province')}: {fmt_value(prov['estimate'].iloc[0], kind, lang)}"))
     for tg in targets:
-        handles.append(plt.Line2D([], [], color=VERMILLION, linestyle=(0, (1, 1.5)), linewidth=1.8,
+        handles.append(Line2D([], [], color=VERMILLION, linestyle=(0, (1, 1.5)), linewidth=1.8,
                                   label=t(lang, "target_short", year=tg.get("year", ""), value=fmt_pct(tg["value"], lang, 0))
                                   + (f" — {tg['reference']}" if tg.get("reference") else "")))
     if (allrows["flags"].ne("") & ~allrows["suppress"]).any():
-        handles.append(plt.Line2D([], [], linestyle="none", marker="o", markersize=6, markerfacecolor="white",
+        handles.append(Line2D([], [], linestyle="none", marker="o", markersize=6, markerfacecolor="white",
                                   markeredgecolor=BLUE, label=t(lang, "flagged")))
     grid["legend"].legend(handles=handles, loc="center left", ncol=len(handles), frameon=False, fontsize=8,
                           borderaxespad=0, handlelength=2.2, columnspacing=1.5)
@@ -493,7 +519,7 @@ def weights_figure(data: pd.DataFrame, diagnostics: dict, cfg: dict, lang: str):
     ax.text(0.99, 0.98, "\n".join(stats), transform=ax.transAxes, ha="right", va="top", fontsize=7.8,
             bbox=dict(facecolor="white", edgecolor="#cccccc", boxstyle="round,pad=0.4"))
     num_axis(ax, lang, 0)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_num(v, lang, 0)))
+    ax.yaxis.set_major_formatter(formatter(lambda v: fmt_num(v, lang, 0)))
     ax.set_xlabel(t(lang, "weights_x"))
     ax.set_ylabel(t(lang, "weights_y"))
     ax.legend(loc="upper left", frameon=False)
@@ -572,7 +598,7 @@ def controls_figure(data: pd.DataFrame, cfg: dict, lang: str):
         ax.axhline(y + 0.5, color="#999999", linewidth=0.8, linestyle="-")
     ax.set_yticks(ys, [f"{c} ({fmt_num(v, lang, 0)})" for c, v in zip(data["cell"], data["control"])])
     ax.set_ylim(-0.7, len(data) - 0.3)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tick_pct(v, lang)))
+    ax.xaxis.set_major_formatter(formatter(lambda v: tick_pct(v, lang)))
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.set_xlabel(t(lang, "controls_x"))

@@ -279,6 +279,14 @@ def test_number_formats():
     assert P.tick_pct(-0.125, "vi") == "−12,5%" and P.tick_pct(0.2, "en") == "20%"
 
 
+def test_report_stage_does_not_import_matplotlib():
+    # the report uses only texts, formats and tables from pipeline.plots; importing matplotlib costs ~0.5 s
+    code = "import sys, pipeline.report; assert 'matplotlib' not in sys.modules"
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
 def test_report_section_is_optional(tmp_path):
     from pipeline import config
     d = build_survey(tmp_path)
