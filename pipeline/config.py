@@ -215,8 +215,14 @@ SCHEMA = Table({
                     "listed": Str(doc="column: households listed in the EA"),
                     "sampled": Str(doc="column: households sampled in the EA (default: counted)")},
                    required=("path", "key", "prob")),
-    "design": Table({"psu": Str(), "strata": Str(), "fpc": Str(),
-                     "lonely_psu": Default(Str(choices=("fail", "adjust", "remove", "certainty", "average")), "fail")},
+    "design": Table({"psu": Str(), "strata": Str(),
+                     "fpc": Str(doc="column: PSUs in the stratum's population (or the sampling fraction)"),
+                     "lonely_psu": Default(Str(choices=("fail", "adjust", "remove", "certainty", "average")), "fail"),
+                     "pseudo_strata": Table({
+                         "order": Str(doc="column: the PSUs' selection order (the sorted frame's key)"),
+                         "size": Default(Num(integer=True, lo=2), 2)},
+                         required=("order",), doc="variance strata of PSUs paired in selection order "
+                                                  "(systematic selection along a sorted frame)")},
                     required=("psu",)),
     "clean": Table({"rules": Default(List(RULE), []), "derive": Default(List(DERIVE), [])}),
     "weighting": Table({

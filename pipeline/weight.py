@@ -126,8 +126,8 @@ def _keys(df, key):
 def response_status(hh: pd.DataFrame, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
     """Check the design and class columns exist; return (respondent, eligible) masks."""
     wcfg, dcfg = cfg["weighting"], cfg["design"]
-    for par in ("psu", "strata", "fpc"):
-        col = dcfg.get(par)
+    for par, col in [(p, dcfg.get(p)) for p in ("psu", "strata", "fpc")] + [
+            ("pseudo_strata.order", dcfg.get("pseudo_strata", {}).get("order"))]:
         if col and col not in hh.columns:
             raise PipelineError(cfg["_path"], f"design.{par}", f"column {col!r} not found in the household data or frame"
                                 + _close(col, hh.columns))
@@ -142,6 +142,62 @@ def response_status(hh: pd.DataFrame, cfg: dict) -> tuple[np.ndarray, np.ndarray
     return resp, elig
 
 
+VARIANCE_STRATUM, VARIANCE_FPC = "variance_stratum", "variance_fpc"
+
+
+def design_spec(cfg: dict) -> dict:
+    """The design columns of the variance: the configured ones, or the pseudo-strata's (see :func:`variance_columns`)."""
+    dcfg = cfg["design"]
+    spec = {"strata": dcfg.get("strata"), "psu": dcfg["psu"], "fpc": dcfg.get("fpc"), "lonely_psu": dcfg["lonely_psu"]}
+    ps = dcfg.get("pseudo_strata")
+    if ps:
+        spec["variance"] = {"method": "paired PSUs", "order": ps["order"], "size": ps["size"],
+                            "design_strata": spec["strata"], "design_fpc": spec["fpc"]}
+        spec["strata"] = VARIANCE_STRATUM
+        spec["fpc"] = VARIANCE_FPC if spec["fpc"] else None
+    return spec
+
+
+def variance_columns(data: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """Add the pseudo-strata columns of ``[design.pseudo_strata]`` to the responding households.
+
+    Systematic selection along a sorted frame stratifies implicitly; the variance
+    then pairs the PSUs in selection order within each design stratum
+    (:func:`analysis.pseudo_strata.pair_psus`; Wolter 2007, §8.3).  A design fpc
+    given as PSU counts ``N_h`` becomes the stratum's sampling fraction
+    ``n_h / N_h`` (``n_h``: its responding PSUs, as R counts them), which each
+    pseudo-stratum inherits.  Without ``pseudo_strata`` the data are returned as they are.
+    """
+    dcfg = cfg["design"]
+    ps = dcfg.get("pseudo_strata")
+    if not ps:
+        return data
+    from analysis import SurveyError
+    from analysis.pseudo_strata import pair_psus
+    strata, psu = dcfg.get("strata"), dcfg["psu"]
+    try:
+        code = pair_psus(data[strata] if strata else None, data[psu], data[ps["order"]], int(ps["size"]))
+    except SurveyError as e:
+        raise PipelineError(cfg["_path"], "design.pseudo_strata", str(e)) from None
+    cols = {VARIANCE_STRATUM: code}
+    if dcfg.get("fpc"):
+        fpc = pd.to_numeric(data[dcfg["fpc"]], errors="coerce").to_numpy(float)
+        bad = ~(fpc > 0)
+        if bad.any():
+            raise PipelineError(cfg["_path"], "design.fpc", f"column {dcfg['fpc']!r}: expected positive PSU counts or "
+                                f"fractions, got {fmt(data[dcfg['fpc']].iloc[int(np.flatnonzero(bad)[0])])!r}")
+        if (fpc > 1).any():
+            groups = data[strata] if strata else np.zeros(len(data))
+            n_h = data.groupby(groups)[psu].transform("nunique").to_numpy(float)
+            if (n_h > fpc).any():
+                i = int(np.flatnonzero(n_h > fpc)[0])
+                raise PipelineError(cfg["_path"], "design.fpc", f"column {dcfg['fpc']!r}: {fmt(fpc[i])} PSUs in the "
+                                    f"population but {fmt(n_h[i])} in the sample, in stratum {fmt(groups.iloc[i] if strata else 1)}")
+            fpc = n_h / fpc
+        cols[VARIANCE_FPC] = fpc
+    return pd.concat([data, pd.DataFrame(cols, index=data.index)], axis=1)
+
+
 def compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path):
     """Base weights -> nonresponse adjustment -> (replicates) -> raking/calibration -> trimming.
 
@@ -150,7 +206,7 @@ def compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path):
     from analysis import SurveyDesign, SurveyError
     from analysis.weighting import WeightingError, adjust_nonresponse, base_weights
 
-    wcfg, dcfg = cfg["weighting"], cfg["design"]
+    wcfg, spec = cfg["weighting"], design_spec(cfg)
     reports = {}
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -158,9 +214,9 @@ def compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path):
             hh["w_base"] = base_weights(None, [base_probability(hh, cfg["frame"], frame_path)])
             hh["w_nonresponse"], reports["nonresponse"] = adjust_nonresponse(
                 hh, "w_base", resp, wcfg["nonresponse_classes"] or None, eligible=elig)
-            data = hh[resp & elig].reset_index(drop=True)
-            design = SurveyDesign(data, weights="w_nonresponse", strata=dcfg.get("strata"), psu=dcfg["psu"],
-                                  fpc=dcfg.get("fpc"), lonely_psu=dcfg["lonely_psu"])
+            data = variance_columns(hh[resp & elig].reset_index(drop=True), cfg)
+            design = SurveyDesign(data, weights="w_nonresponse", strata=spec["strata"], psu=spec["psu"],
+                                  fpc=spec["fpc"], lonely_psu=spec["lonely_psu"])
             if wcfg.get("replicates"):  # replicates first, so that raking and trimming re-calibrate each one
                 r = wcfg["replicates"]
                 design = design.to_replicate(type=r["method"], replicates=r["n"], fay_rho=r["fay_rho"], seed=r["seed"])
@@ -238,7 +294,7 @@ def weigh(hh: pd.DataFrame, person, frame: pd.DataFrame, cfg: dict, survey, fram
     ``spec`` (what design.json holds), ``respondent`` and ``eligible`` masks.
     Also used by the coverage study (:mod:`pipeline.validate`).
     """
-    wcfg, fcfg, dcfg = cfg["weighting"], cfg["frame"], cfg["design"]
+    wcfg, fcfg = cfg["weighting"], cfg["frame"]
     hh = link_frame(hh, frame, fcfg, frame_path)
     resp, elig = response_status(hh, cfg)
     pk, hk = (cfg["files"]["person"]["parent_key"], cfg["files"]["household"]["key"]) if person is not None else ([], [])
@@ -251,8 +307,7 @@ def weigh(hh: pd.DataFrame, person, frame: pd.DataFrame, cfg: dict, survey, fram
     data, design, reports, caught = compute_weights(hh, resp, elig, controls, person_totals, cfg, frame_path)
     log.warnings(caught)
     data["weight"] = np.asarray(design.weights, float)
-    spec = {"weights": "weight", "strata": dcfg.get("strata"), "psu": dcfg["psu"], "fpc": dcfg.get("fpc"),
-            "lonely_psu": dcfg["lonely_psu"]}
+    spec = {"weights": "weight", **design_spec(cfg)}
     if wcfg.get("replicates"):
         rep = np.asarray(design.replicate_weights, float)
         names = [f"rw_{k + 1:03d}" for k in range(rep.shape[1])]

@@ -146,6 +146,13 @@ CASES = [
      lambda s: _edit_toml(s, "[[indicators]]", '[[domains]]\nid = "district9"\nwhere = "district == 9"\n'
                           'label = { vi = "Huyện 9", en = "District 9" }\n\n[[indicators]]'),
      ["survey.toml", "domains[3]", "district9", "no records"]),
+    ("pseudo_strata_order_column_missing", "weight", "sav",
+     lambda s: _edit_toml(s, 'psu = "ea_id"', 'psu = "ea_id"\npseudo_strata = { order = "frame_order" }'),
+     ["survey.toml", "design.pseudo_strata.order", "'frame_order'"]),
+    ("fpc_below_the_sampled_psus", "weight", "sav",
+     lambda s: (_edit_toml(s, 'psu = "ea_id"', 'psu = "ea_id"\nfpc = "stratum_eas"\npseudo_strata = { order = "ea_id" }'),
+                _edit_csv(s / "frame.csv", lambda d: d.assign(stratum_eas=5))),
+     ["survey.toml", "design.fpc", "'stratum_eas'", "5 PSUs in the population but 8 in the sample, in stratum 1"]),
     ("nonresponse_class_missing", "weight", "sav",
      lambda s: _edit_toml(s, 'nonresponse_classes = ["district"]', 'nonresponse_classes = ["distrikt"]'),
      ["survey.toml", "weighting.nonresponse_classes", "'distrikt'"]),

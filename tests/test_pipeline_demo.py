@@ -142,3 +142,26 @@ def test_persons_carry_their_household_design_and_weight(demo):
     assert len(m) == len(pp) and set(pp.hhid) <= set(hh.hhid)
     for c in ("stratum", "ea_id", "weight"):
         assert (m[c] == m[f"{c}_hh"]).all()
+
+
+def test_variance_pairs_the_eas_in_frame_order(demo):
+    """[design.pseudo_strata]: the variance strata are pairs (or a final triple) of EAs in
+    frame order within each design stratum, with the stratum's sampling fraction, and the
+    estimates' df is #EAs - #pairs (R's degf of that design)."""
+    survey, (build, _) = demo
+    spec = json.loads((build / "weight" / "design.json").read_text())
+    assert spec["strata"] == "variance_stratum" and spec["fpc"] == "variance_fpc"
+    assert spec["variance"]["design_strata"] == "stratum" and spec["variance"]["order"] == "ea_id"
+    hh = pd.read_parquet(build / "weight" / "household.parquet")
+    eas = hh.drop_duplicates("ea_id").sort_values(["stratum", "ea_id"])
+    for _, g in eas.groupby("stratum"):
+        codes = g["variance_stratum"].to_numpy()
+        n = len(codes)
+        expected = [min(k // 2, max(n // 2 - 1, 0)) for k in range(n)]
+        assert (codes - codes[0]).tolist() == expected
+    frame = pd.read_csv(survey / "frame.csv").drop_duplicates("stratum").set_index("stratum")["stratum_eas"]
+    f = eas.groupby("stratum")["ea_id"].transform("size") / eas["stratum"].map(frame)
+    assert (eas["variance_fpc"].to_numpy() == f.to_numpy()).all()
+    est = pd.read_csv(build / "estimates.csv")
+    prov = est[est.domain == "province"]
+    assert (prov["df"] == eas["ea_id"].nunique() - eas["variance_stratum"].nunique()).all()
