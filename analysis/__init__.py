@@ -7,6 +7,7 @@ for replicate weights), then call ``mean``, ``total``, ``proportion``,
 no knowledge of any pipeline or survey.
 """
 from .design import SurveyDesign, LONELY_PSU_RULES
+from .pseudo_strata import pair_psus
 from .results import Estimate, ConfidenceInterval
 from .intervals import MEAN_METHODS, PROPORTION_METHODS
 from .validation import (
@@ -20,7 +21,7 @@ except ImportError:  # pragma: no cover
     pass
 
 __all__ = [
-    "SurveyDesign", "ReplicateDesign", "Estimate", "ConfidenceInterval",
+    "SurveyDesign", "ReplicateDesign", "Estimate", "ConfidenceInterval", "pair_psus",
     "MEAN_METHODS", "PROPORTION_METHODS", "LONELY_PSU_RULES", "REPLICATE_TYPES",
     "SurveyError", "DesignError", "EstimationError", "LonelyPSUError",
     "SurveyWarning", "LonelyPSUWarning", "EmptyDomainWarning",

@@ -220,6 +220,7 @@ SCHEMA = Table({
                      "lonely_psu": Default(Str(choices=("fail", "adjust", "remove", "certainty", "average")), "fail"),
                      "pseudo_strata": Table({
                          "order": Str(doc="column: the PSUs' selection order (the sorted frame's key)"),
+                         "within": Str(doc="column: implicit stratum (e.g. commune); its PSUs are paired together"),
                          "size": Default(Num(integer=True, lo=2), 2)},
                          required=("order",), doc="variance strata of PSUs paired in selection order "
                                                   "(systematic selection along a sorted frame)")},

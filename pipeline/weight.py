@@ -127,7 +127,7 @@ def response_status(hh: pd.DataFrame, cfg: dict) -> tuple[np.ndarray, np.ndarray
     """Check the design and class columns exist; return (respondent, eligible) masks."""
     wcfg, dcfg = cfg["weighting"], cfg["design"]
     for par, col in [(p, dcfg.get(p)) for p in ("psu", "strata", "fpc")] + [
-            ("pseudo_strata.order", dcfg.get("pseudo_strata", {}).get("order"))]:
+            (f"pseudo_strata.{k}", dcfg.get("pseudo_strata", {}).get(k)) for k in ("order", "within")]:
         if col and col not in hh.columns:
             raise PipelineError(cfg["_path"], f"design.{par}", f"column {col!r} not found in the household data or frame"
                                 + _close(col, hh.columns))
@@ -151,7 +151,7 @@ def design_spec(cfg: dict) -> dict:
     spec = {"strata": dcfg.get("strata"), "psu": dcfg["psu"], "fpc": dcfg.get("fpc"), "lonely_psu": dcfg["lonely_psu"]}
     ps = dcfg.get("pseudo_strata")
     if ps:
-        spec["variance"] = {"method": "paired PSUs", "order": ps["order"], "size": ps["size"],
+        spec["variance"] = {"method": "paired PSUs", "order": ps["order"], "within": ps.get("within"), "size": ps["size"],
                             "design_strata": spec["strata"], "design_fpc": spec["fpc"]}
         spec["strata"] = VARIANCE_STRATUM
         spec["fpc"] = VARIANCE_FPC if spec["fpc"] else None
@@ -162,7 +162,8 @@ def variance_columns(data: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     """Add the pseudo-strata columns of ``[design.pseudo_strata]`` to the responding households.
 
     Systematic selection along a sorted frame stratifies implicitly; the variance
-    then pairs the PSUs in selection order within each design stratum
+    then pairs the PSUs in selection order within each design stratum, those of
+    one implicit stratum (``within``) together where it has two or more
     (:func:`analysis.pseudo_strata.pair_psus`; Wolter 2007, §8.3).  A design fpc
     given as PSU counts ``N_h`` becomes the stratum's sampling fraction
     ``n_h / N_h`` (``n_h``: its responding PSUs, as R counts them), which each
@@ -176,7 +177,8 @@ def variance_columns(data: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     from analysis.pseudo_strata import pair_psus
     strata, psu = dcfg.get("strata"), dcfg["psu"]
     try:
-        code = pair_psus(data[strata] if strata else None, data[psu], data[ps["order"]], int(ps["size"]))
+        code = pair_psus(data[strata] if strata else None, data[psu], data[ps["order"]], int(ps["size"]),
+                         within=data[ps["within"]] if ps.get("within") else None)
     except SurveyError as e:
         raise PipelineError(cfg["_path"], "design.pseudo_strata", str(e)) from None
     cols = {VARIANCE_STRATUM: code}

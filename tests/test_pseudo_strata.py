@@ -69,3 +69,37 @@ def test_pair_variance_is_wolters_nonoverlapping_differences(sizes, seed):
         return  # a lonely PSU: the design's lonely_psu rule applies, tested elsewhere
     got = SurveyDesign(df, weights="w", strata="ps", psu="psu", fpc="f", nest=True).total("y").se ** 2
     assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_within_implicit_strata():
+    # communes y (2 EAs) and v (3) are paired inside; the single-EA communes x, z, w together
+    within = ["x", "y", "y", "z", "w", "v", "v", "v"]
+    assert pair_psus(["a"] * 8, range(1, 9), within=within).tolist() == [1, 2, 2, 1, 1, 3, 3, 3]
+    # a lone single-EA commune joins the pseudo-stratum of the EA before it in selection order
+    assert pair_psus(["b"] * 3, [1, 2, 3], within=["q", "q", "r"]).tolist() == [1, 1, 1]
+    assert pair_psus(["b"] * 3, [1, 2, 3], within=["r", "q", "q"]).tolist() == [1, 1, 1]
+    assert pair_psus(["c"] * 5, [1, 2, 3, 4, 5], within=["q", "q", "r", "s", "s"]).tolist() == [1, 1, 1, 2, 2]
+    with pytest.raises(DesignError, match="within: expected one value per PSU, got several in PSU 1"):
+        pair_psus(None, [1, 1, 2], within=["q", "r", "r"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 4), min_size=1, max_size=9), min_size=1, max_size=4))
+def test_within_never_leaves_a_psu_alone_or_crosses_a_stratum(groups):
+    strata = [h for h, g in enumerate(groups) for _ in g]
+    within = [c for g in groups for c in g]
+    psu = list(range(len(within)))
+    code = pair_psus(strata, psu, psu, within=within)
+    df = pd.DataFrame({"h": strata, "g": within, "ps": code})
+    assert (df.groupby("ps")["h"].nunique() == 1).all()
+    assert sorted(set(code)) == list(range(1, code.max() + 1))
+    n_h = df.groupby("h").size()
+    size = df.groupby("ps").size()
+    ps_h = df.groupby("ps")["h"].first()
+    assert ((size >= 2) | (n_h[ps_h].to_numpy() == 1)).all()
+    # PSUs of one implicit stratum with 2+ sampled PSUs share pseudo-strata with no other group's,
+    # except a lone PSU that joined them
+    for ps, g in df.groupby("ps"):
+        big = g["g"].map(df[df.h == g.h.iloc[0]].groupby("g").size()) >= 2
+        if big.any():
+            assert g.loc[big, "g"].nunique() == 1 and (~big).sum() <= 1
