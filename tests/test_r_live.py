@@ -116,3 +116,48 @@ def test_random_designs_agree_with_r(tmp_path, seed, lonely):
             if v is None or pd.isna(exp[name]):
                 continue
             assert v == pytest.approx(exp[name], rel=1e-6, abs=1e-9), (key, name, v, exp[name])
+
+
+PAIRS_SCRIPT = r"""
+suppressMessages(library(survey))
+args <- commandArgs(TRUE)
+df <- read.csv(args[1], stringsAsFactors = TRUE)
+d <- svydesign(id = ~psu, strata = ~pair, fpc = ~f, weights = ~w, data = df, nest = TRUE)
+m <- svymean(~y, d, deff = TRUE)
+b <- svyby(~y, ~g, d, svymean, deff = TRUE)
+p <- svyciprop(~I(b == 1), d, method = "beta")
+out <- data.frame(id = c("mean", paste0("by_", b$g), "prop"), est = c(coef(m), coef(b), coef(p)),
+                  se = c(SE(m), SE(b), SE(p)), deff = c(deff(m), deff(b), NA),
+                  df = c(degf(d), sapply(levels(df$g), function(l) degf(subset(d, g == l))), degf(d)))
+write.csv(out, args[2], row.names = FALSE)
+"""
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_paired_pseudo_strata_with_fpc_agree_with_r(tmp_path, seed):
+    """pair_psus + stratum sampling fractions, given to R's svydesign as strata and fpc."""
+    from analysis import pair_psus
+    df = random_design(seed)
+    df["y"] = df["y"].fillna(df["y"].mean())
+    df["commune"] = df["psu"] // 2
+    df["pair"] = pair_psus(df["stratum"], df["psu"], order=df["psu"], within=df["commune"])
+    df["f"] = 0.05 + 0.04 * df["stratum"]
+    src, dst = tmp_path / "d.csv", tmp_path / "out.csv"
+    df.to_csv(src, index=False)
+    (tmp_path / "pairs.R").write_text(PAIRS_SCRIPT)
+    run = subprocess.run(["Rscript", str(tmp_path / "pairs.R"), str(src), str(dst)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    ref = pd.read_csv(dst).set_index("id")
+    d = SurveyDesign(df, weights="w", strata="pair", psu="psu", fpc="f", nest=True)
+    m = d.mean("y")
+    got = {"mean": (m.estimate[0], m.se[0], m.deff[0], m.df[0])}
+    for _, row in d.mean("y", by="g").to_frame().iterrows():
+        got[f"by_{row['g']}"] = (row["estimate"], row["se"], row["deff"], row["df"])
+    p = d.proportion("b", ci_method="beta").to_frame()
+    p = p[p["level"] == 1].iloc[0]
+    got["prop"] = (p["estimate"], p["se"], None, p["df"])
+    assert set(got) == set(ref.index)
+    for key, vals in got.items():
+        for name, v in zip(("est", "se", "deff", "df"), vals):
+            if v is not None:
+                assert v == pytest.approx(ref.loc[key, name], rel=1e-6), (key, name, v, ref.loc[key, name])
