@@ -286,7 +286,8 @@ def save(fig, png_path, svg_path) -> None:
         ax.set_position([round(v, 5) for v in ax.get_position().bounds])
     if fig._suptitle is not None:
         fig._suptitle.set_position([round(v, 5) for v in fig._suptitle.get_position()])
-    fig.savefig(png_path, format="png", metadata={"Software": None})
+    # zlib level 3 instead of 6: the PNGs are about 6% larger and encode in half the time
+    fig.savefig(png_path, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 3})
     fig.savefig(svg_path, format="svg", metadata={"Date": None, "Creator": None})
     pyplot().close(fig)
 
