@@ -538,17 +538,21 @@ def control_data(units: dict, controls: list, codebook: dict) -> pd.DataFrame:
         hh = units.get(unit)
         if hh is None or not set(margins) <= set(hh.columns):
             continue
-        key = hh[margins].map(_code)
+        codes = {}  # per margin: each record's position in the list of distinct codes, and that list
+        for m in margins:
+            pos, values = pd.factorize(hh[m], use_na_sentinel=False)
+            codes[m] = pos, [_code(v) for v in values]
+        weights = {w: hh[w].to_numpy(float) for w in ("w_base", "w_nonresponse", "weight") if w in hh.columns}
         for _, c in table.iterrows():
             inside = np.ones(len(hh), bool)
             for m in margins:
-                inside &= key[m].to_numpy() == _code(c[m])
+                pos, values = codes[m]
+                inside &= np.isin(pos, [k for k, v in enumerate(values) if v == _code(c[m])])
             cell = " – ".join(_value_label(codebook, m, c[m]) for m in margins)
             row = {"table": name, "unit": unit, "cell": cell, "control": float(c["count"]),
                    "n": int(inside.sum())}
-            for w in ("w_base", "w_nonresponse", "weight"):
-                if w in hh.columns:
-                    row["w_final" if w == "weight" else w] = float(hh.loc[inside, w].sum())
+            for w, v in weights.items():
+                row["w_final" if w == "weight" else w] = float(np.nansum(v[inside]))
             rows.append(row)
     return pd.DataFrame(rows)
 
