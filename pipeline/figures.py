@@ -111,6 +111,20 @@ def figure_specs(cfg: dict, inputs: dict, lang: str) -> list[tuple[str, callable
 
 _JOBS: list = []
 
+# Figures by drawing time on the demo, slowest first (about 1 s down to 0.3 s each on one core): the
+# workers take them in this order, so that they finish together rather than one waiting for the
+# other's last slow figure.
+SLOWEST_FIRST = ("headline", "controls", "response_rates", "districts", "weights", "quality_rules",
+                 "quality_quarantine")
+
+
+def drawing_order(names: list[str]) -> list[int]:
+    """Positions of *names* in the order to draw them (unknown kinds with the district charts)."""
+    def rank(name):
+        kind = "districts" if name.startswith("districts_") else name
+        return SLOWEST_FIRST.index(kind if kind in SLOWEST_FIRST else "districts")
+    return sorted(range(len(names)), key=lambda i: rank(names[i]))
+
 
 def _draw_one(i: int) -> None:
     draw, png, svg = _JOBS[i]
@@ -144,7 +158,7 @@ def main(argv=None) -> None:
     with io.Outputs(args.out) as out:
         specs = figure_specs(cfg, inputs, lang)
         jobs = [(draw, out._tmp(f"{name}.png"), out._tmp(f"{name}.svg")) for name, draw in specs]
-        draw_all(jobs)
+        draw_all([jobs[i] for i in drawing_order([name for name, _ in specs])])
         figures = [{"name": name, "png": f"{name}.png", "svg": f"{name}.svg"} for name, _ in specs]
         out.json({"stage": "figures", "survey": cfg["survey"]["name"], "language": lang, "figures": figures,
                   "outputs": out.entries()}, "manifest.json")
