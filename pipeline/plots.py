@@ -35,6 +35,7 @@ RC = {
     "axes.edgecolor": "#444444", "axes.labelcolor": "#222222", "xtick.color": "#333333", "ytick.color": "#222222",
     "svg.hashsalt": "hhsurvey-figures", "svg.fonttype": "path", "figure.dpi": 100, "savefig.dpi": 150,
     "path.simplify": False,
+    "figure.autolayout": False, "figure.constrained_layout.use": False,  # save() relies on no default engine
 }
 
 TEXT = {
@@ -275,10 +276,9 @@ def new_figure(width: float, height: float, note: str, **gridspec):
 
 def save(fig, png_path, svg_path) -> None:
     # Lay out once, then freeze the positions rounded: the layout's floats can differ in their last
-    # bits between processes, and the SVG's clip-path ids hash them.
-    # Only the layout engine runs here (it measures the texts but draws nothing), and then the
-    # engine is removed (None, not "none", whose placeholder makes savefig draw everything
-    # once more before each file).
+    # bits between processes, and the SVG's clip-path ids hash them.  Only the layout engine runs
+    # (it measures the texts but draws nothing); it is then removed with None, not "none", whose
+    # placeholder engine would make savefig draw the whole figure once more before each file.
     fig.set_dpi(RC["savefig.dpi"])
     fig.get_layout_engine().execute(fig)
     fig.set_layout_engine(None)
