@@ -41,6 +41,12 @@ TEXT = {
                           "Ước lượng có đánh dấu ⚑ cần xem xét thống kê.",
         "design": "Thiết kế mẫu", "strata": "Số tầng", "psus": "Số đơn vị mẫu cấp 1 (địa bàn)",
         "design_df": "Bậc tự do của thiết kế (PSU − tầng)", "sample": "Cỡ mẫu",
+        "var_strata": "Số tầng tính phương sai (cặp địa bàn)",
+        "var_df": "Bậc tự do của phương sai (PSU − tầng tính phương sai)",
+        "pairs": "Tầng tính phương sai: các PSU được ghép cặp theo thứ tự chọn ({order}) trong mỗi tầng{within} "
+                 "(chọn hệ thống tạo phân tầng ngầm; Wolter 2007, §8.3)",
+        "pairs_within": ", các PSU cùng {within} được ghép với nhau",
+        "fpc_fraction": "{col} (tỷ lệ chọn PSU của tầng, n_h/N_h)",
         "hh_raw": "Hộ trong tệp thu thập", "hh_clean": "Hộ sau làm sạch", "hh_eligible": "Hộ thuộc phạm vi",
         "hh_resp": "Hộ trả lời", "persons": "Nhân khẩu của hộ trả lời", "rr_unweighted": "Tỷ lệ trả lời (không quyền số)",
         "rr_weighted": "Tỷ lệ trả lời (có quyền số thiết kế)", "strata_col": "Biến tầng", "psu_col": "Biến PSU",
@@ -50,7 +56,7 @@ TEXT = {
         "w_ratio": "Lớn nhất/nhỏ nhất", "kish": "deff Kish", "base": "Quyền số thiết kế (1/xác suất chọn)",
         "yes": "có", "no": "không", "variance": "Phương pháp tính phương sai", "ci_method": "Khoảng tin cậy",
         "reliability": "Quy tắc độ tin cậy (NCHS)", "controls": "Tổng kiểm soát",
-        "taylor": "Tuyến tính hóa Taylor (phương sai theo PSU, chọn có hoàn lại trong tầng)",
+        "taylor": "Tuyến tính hóa Taylor (phương sai giữa các PSU trong tầng)",
         "replicate": "Quyền số lặp lại: {method}, {n} bộ (mỗi bộ được gia quyền lại như quyền số chính)",
         "lonely": "Tầng chỉ có một PSU", "fpc": "Hiệu chỉnh quần thể hữu hạn", "none": "không",
         "rule_min_n_eff": "Ẩn khi cỡ mẫu hiệu dụng nhỏ hơn {v}",
@@ -88,6 +94,12 @@ TEXT = {
                           "Estimates marked ⚑ are flagged for statistical review.",
         "design": "Sample design", "strata": "Strata", "psus": "Primary sampling units (EAs)",
         "design_df": "Design degrees of freedom (PSUs − strata)", "sample": "Sample size",
+        "var_strata": "Variance strata (pairs of EAs)",
+        "var_df": "Variance degrees of freedom (PSUs − variance strata)",
+        "pairs": "Variance strata: PSUs paired in selection order ({order}) within each stratum{within} "
+                 "(systematic selection stratifies implicitly; Wolter 2007, §8.3)",
+        "pairs_within": ", those of one {within} together",
+        "fpc_fraction": "{col} (the stratum's PSU sampling fraction, n_h/N_h)",
         "hh_raw": "Households in the collected file", "hh_clean": "Households after cleaning",
         "hh_eligible": "Eligible households", "hh_resp": "Responding households",
         "persons": "Persons in responding households", "rr_unweighted": "Response rate (unweighted)",
@@ -98,7 +110,7 @@ TEXT = {
         "kish": "Kish deff", "base": "Design weight (1/selection probability)", "yes": "yes", "no": "no",
         "variance": "Variance estimation", "ci_method": "Confidence intervals", "reliability": "Reliability rules (NCHS)",
         "controls": "Control totals",
-        "taylor": "Taylor linearisation (between-PSU variance, with-replacement within strata)",
+        "taylor": "Taylor linearisation (variance between PSUs within strata)",
         "replicate": "Replicate weights: {method}, {n} replicates (each re-weighted like the full-sample weights)",
         "lonely": "Strata with a single PSU", "fpc": "Finite population correction", "none": "none",
         "rule_min_n_eff": "Suppressed when the effective sample size is below {v}",
@@ -202,6 +214,9 @@ def methods(cfg: dict, inputs: dict, build: Path, lang: str) -> dict:
     d, est = cfg["design"], inputs["estimates"]
     m = {"design": [], "steps": [], "variance": [], "ci": [], "rules": [], "controls": []}
     hh = inputs["weighted"]
+    djson = build / "weight" / "design.json"
+    design = io.read_json(djson) if djson.is_file() else {}
+    pairs = design.get("variance") if not design.get("replicates") else None
     if hh is not None:
         strata = hh[d["strata"]].nunique() if d.get("strata") else 1
         psus = hh[d["psu"]].nunique()
@@ -217,6 +232,9 @@ def methods(cfg: dict, inputs: dict, build: Path, lang: str) -> dict:
                        (T["rr_unweighted"], P.fmt_pct(n["respondents"] / n["eligible"], lang) if n.get("eligible") else "—")]
         if rrw is not None:
             m["design"].append((T["rr_weighted"], P.fmt_pct(rrw, lang)))
+        if pairs and design.get("strata") in hh.columns:
+            v_strata = hh[design["strata"]].nunique()
+            m["design"][5:5] = [(T["var_strata"], f(v_strata)), (T["var_df"], f(psus - v_strata))]
         w = hh["w_base"].to_numpy(float) if "w_base" in hh.columns else None
         if w is not None:
             m["steps"].append({"step": T["base"], "method": "1/π", "iterations": "", "converged": "", "max_disc": "",
@@ -233,8 +251,6 @@ def methods(cfg: dict, inputs: dict, build: Path, lang: str) -> dict:
                                "ratio": f(s.get("ratio_max_min", np.nan), 2), "kish": f(s.get("kish_deff", np.nan), 3)})
         m["controls"] = [f"{c['path']} ({P.FILE_NAMES[lang].get(c['unit'], c['unit']).lower()})"
                          for c in cfg["weighting"]["controls"]]
-    djson = build / "weight" / "design.json"
-    design = io.read_json(djson) if djson.is_file() else {}
     rep = design.get("replicates") or (cfg.get("weighting") or {}).get("replicates")
     if rep:
         m["variance"].append(T["replicate"].format(method=rep.get("method", "?") if isinstance(rep, dict) else rep,
@@ -242,7 +258,11 @@ def methods(cfg: dict, inputs: dict, build: Path, lang: str) -> dict:
     else:
         m["variance"].append(T["taylor"])
     lonely = LONELY[lang].get(d["lonely_psu"], d["lonely_psu"])
-    m["variance"] += [f"{T['lonely']}: {lonely}", f"{T['fpc']}: {d.get('fpc') or T['none']}"]
+    if pairs:
+        m["variance"].append(T["pairs"].format(order=pairs["order"], within=T["pairs_within"].format(
+            within=pairs["within"]) if pairs.get("within") else ""))
+    fpc = T["fpc_fraction"].format(col=d["fpc"]) if pairs and d.get("fpc") else d.get("fpc") or T["none"]
+    m["variance"] += [f"{T['lonely']}: {lonely}", f"{T['fpc']}: {fpc}"]
     m["ci"] = [P.ci_text(est["ci_method"], cfg["reporting"]["level"], lang)]
     r = cfg["reporting"]
     m["rules"] = [T["rule_min_n_eff"].format(v=f(r["min_n_eff"])),

@@ -298,3 +298,20 @@ def test_report_section_is_optional(tmp_path):
     from pipeline.errors import PipelineError
     with pytest.raises(PipelineError, match=r"report.key_indicators\[0\]: no indicator with id 'nope'"):
         config.load(d)
+
+
+def test_report_methods_describe_the_variance_design(demo):
+    """The methods section gives the variance strata and df the estimates used (design.json)."""
+    survey, build, out = demo
+    text = html.unescape((out / "report.html").read_text(encoding="utf-8"))
+    rows = dict(re.findall(r"<dt>([^<]*)</dt>\s*<dd>([^<]*)</dd>", text))
+    hh = pd.read_parquet(build / "weight" / "household.parquet")
+    est = pd.read_csv(build / "estimates.csv")
+    v_strata = hh["variance_stratum"].nunique()
+    df = int(est.loc[est.domain == "province", "df"].iloc[0])
+    assert df == hh["ea_id"].nunique() - v_strata
+    assert rows["Số tầng tính phương sai (cặp địa bàn)"] == str(v_strata)
+    assert rows["Bậc tự do của phương sai (PSU − tầng tính phương sai)"] == str(df)
+    assert rows["Số tầng"] == str(hh["stratum"].nunique())
+    assert "ghép cặp theo thứ tự chọn (ea_id)" in text and "cùng commune_code" in text
+    assert "stratum_eas (tỷ lệ chọn PSU của tầng, n_h/N_h)" in text
