@@ -6,24 +6,31 @@ for replicate weights), then call ``mean``, ``total``, ``proportion``,
 ``ratio`` and ``quantile`` with ``by=`` domains.  It holds no file I/O and
 no knowledge of any pipeline or survey.
 """
-from .design import SurveyDesign, LONELY_PSU_RULES
-from .pseudo_strata import pair_psus
-from .results import Estimate, ConfidenceInterval
-from .intervals import MEAN_METHODS, PROPORTION_METHODS
-from .validation import (
-    SurveyError, DesignError, EstimationError, LonelyPSUError,
-    SurveyWarning, LonelyPSUWarning, EmptyDomainWarning,
-)
+from importlib import import_module
 
-try:  # the replicate module lands with the design core
-    from .replicate import ReplicateDesign, REPLICATE_TYPES
-except ImportError:  # pragma: no cover
-    pass
+# Names are imported on first use (PEP 562), so that ``import analysis.sampling``
+# (a survey generator) or ``analysis.validation`` does not load the estimators and scipy.
+_EXPORTS = {
+    "SurveyDesign": "design", "LONELY_PSU_RULES": "design", "pair_psus": "pseudo_strata",
+    "Estimate": "results", "ConfidenceInterval": "results",
+    "MEAN_METHODS": "intervals", "PROPORTION_METHODS": "intervals",
+    "ReplicateDesign": "replicate", "REPLICATE_TYPES": "replicate",
+    **dict.fromkeys(["SurveyError", "DesignError", "EstimationError", "LonelyPSUError",
+                     "SurveyWarning", "LonelyPSUWarning", "EmptyDomainWarning"], "validation"),
+}
+__all__ = list(_EXPORTS)
 
-__all__ = [
-    "SurveyDesign", "ReplicateDesign", "Estimate", "ConfidenceInterval", "pair_psus",
-    "MEAN_METHODS", "PROPORTION_METHODS", "LONELY_PSU_RULES", "REPLICATE_TYPES",
-    "SurveyError", "DesignError", "EstimationError", "LonelyPSUError",
-    "SurveyWarning", "LonelyPSUWarning", "EmptyDomainWarning",
-]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
 __version__ = "0.1.0"
