@@ -30,7 +30,14 @@ ESTIMATES := $(BUILD)/estimates.csv $(BUILD)/estimates.parquet $(BUILD)/estimate
 # What `make all` builds.  The figures-and-report stage adds its targets here,
 # e.g. `ALL_TARGETS += $(FIGS)/report.html` with its rule below the estimate rule.
 ALL_TARGETS := $(ESTIMATES)
-ALL_TARGETS += $(FIGS)/manifest.json $(FIGS)/report.html
+ALL_TARGETS += $(FIGS)/manifest_estimates.json $(FIGS)/manifest_diagnostics.json $(FIGS)/report.html
+
+# Independent stages run side by side on JOBS cores (make -j); not with `clean`,
+# which must finish before anything is built (`make clean all`).
+JOBS ?= 2
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+MAKEFLAGS += -j$(JOBS)
+endif
 
 .DELETE_ON_ERROR:
 .PHONY: all test bench clean help
@@ -79,17 +86,25 @@ $(WEIGHT): pipeline/weight.py pipeline/rules.py $(COMMON) $(ANALYSIS) $(CONFIG) 
 $(ESTIMATES) &: pipeline/estimate.py pipeline/reliability.py pipeline/weight.py pipeline/rules.py $(COMMON) $(ANALYSIS) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(WEIGHT) $(INGEST) | $(STAMP)
 	$(PY) -m pipeline.estimate --survey $(SURVEY) --build $(BUILD)
 
-# --- figures and report (figures-and-report issue): rules go here ----------
+# --- figures and report -----------------------------------------------------
 # Figures (PNG + SVG) then the self-contained HTML report, under $(FIGS)/.
-# The figures stage renames its manifest.json last: it stands for all of them.
+# The figures come in two parts, each renaming its manifest last: the
+# diagnostics (weights, controls, data quality) need only the weight stage, so
+# they are drawn while the estimate stage runs; the estimate charts follow it.
 # An optional build/<survey>/validation/coverage.csv is read when present.
-FIGURES    := $(FIGS)/manifest.json
+FIG_EST    := $(FIGS)/manifest_estimates.json
+FIG_DIAG   := $(FIGS)/manifest_diagnostics.json
+FIGURES    := $(FIG_EST) $(FIG_DIAG)
 REPORT     := $(FIGS)/report.html
 FIG_MODULES := pipeline/figures.py pipeline/plots.py pipeline/weight.py pipeline/rules.py
-FIG_INPUTS := $(ESTIMATES) $(WEIGHT) $(CLEAN) $(INGEST) $(call EXISTING,$(WEIGHT_INPUTS))
+DIAG_INPUTS := $(WEIGHT) $(CLEAN) $(INGEST) $(call EXISTING,$(WEIGHT_INPUTS))
+FIG_INPUTS := $(ESTIMATES) $(DIAG_INPUTS)
 
-$(FIGURES): $(FIG_MODULES) $(COMMON) $(CONFIG) $(FIG_INPUTS) | $(STAMP)
-	$(PY) -m pipeline.figures --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
+$(FIG_EST): $(FIG_MODULES) $(COMMON) $(CONFIG) $(ESTIMATES) | $(STAMP)
+	$(PY) -m pipeline.figures --part estimates --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
+
+$(FIG_DIAG): $(FIG_MODULES) $(COMMON) $(CONFIG) $(DIAG_INPUTS) | $(STAMP)
+	$(PY) -m pipeline.figures --part diagnostics --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
 
 # The coverage study's figure (written with coverage.csv by `make validate`) is a prerequisite
 # when present; coverage.csv itself is not, as it has a rule: `make all` must not run the study.

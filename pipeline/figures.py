@@ -10,10 +10,15 @@ response rates by stratum), and writes to ``figures/<survey>/``:
 * ``weights`` — base vs final weights; ``controls`` — achieved vs control totals
 * ``quality_rules``, ``quality_quarantine``, ``response_rates`` — data quality
 
-each as ``.png`` and ``.svg``, then ``manifest.json`` (last) listing them.
-Labels follow ``[report] language``; see :mod:`pipeline.plots` for the style.
+each as ``.png`` and ``.svg``.  The figures come in two parts, which Make
+runs as two targets so that the diagnostics are drawn while the estimate stage
+runs: ``--part estimates`` (headline, districts; needs the estimates table)
+and ``--part diagnostics`` (weights, controls, data quality; needs only the
+clean and weight stages).  Each part writes ``manifest_<part>.json`` last,
+listing its figures; without ``--part`` both are drawn.  Labels follow
+``[report] language``; see :mod:`pipeline.plots` for the style.
 
-    python -m pipeline.figures --survey surveys/qb2022 --build build/qb2022 --out figures/qb2022
+    python -m pipeline.figures --survey surveys/qb2022 --build build/qb2022 --out figures/qb2022 [--part estimates]
 """
 from __future__ import annotations
 
@@ -32,22 +37,30 @@ from .errors import Log, PipelineError, parse_args, run
 from .expr import ExpressionError, evaluate_bool
 
 
+PARTS = ("estimates", "diagnostics")
+
+
+def manifest_name(part: str) -> str:
+    return f"manifest_{part}.json"
+
+
 def parse(stage: str, argv=None) -> argparse.Namespace:
-    """The stage arguments plus ``--out`` (default ``figures/<survey name>``)."""
+    """The stage arguments plus ``--out`` (default ``figures/<survey name>``) and ``--part``."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--out", default=None)
+    p.add_argument("--part", choices=PARTS, default=None)
     known, rest = p.parse_known_args(argv)
     args = parse_args(stage, rest)
     args.out = Path(known.out) if known.out else Path("figures") / args.build.name
+    args.parts = (known.part,) if known.part else PARTS
     return args
 
 
-def load_inputs(cfg: dict, build: Path, survey: Path) -> dict:
-    """Everything the figures and the report read, as tables (read only)."""
-    est_path = build / "estimates.csv"
-    if not est_path.is_file():
-        raise PipelineError(est_path, None, "missing stage input (run the earlier stage first: make all)")
-    inputs = {"estimates": P.read_estimates(est_path),
+def load_inputs(cfg: dict, build: Path, survey: Path, parts=PARTS) -> dict:
+    """What the figures of *parts* (and the report: all) read, as tables (read only)."""
+    if parts == ("estimates",):
+        return {"estimates": _estimates(build)}
+    inputs = {"estimates": _estimates(build) if "estimates" in parts else None,
               "codebook": io.read_json(build / "ingest" / "codebook.json"),
               "ingest": io.read_json(build / "ingest" / "manifest.json"),
               "clean": io.read_json(build / "clean" / "manifest.json"),
@@ -72,6 +85,13 @@ def load_inputs(cfg: dict, build: Path, survey: Path) -> dict:
     return inputs
 
 
+def _estimates(build: Path) -> pd.DataFrame:
+    path = build / "estimates.csv"
+    if not path.is_file():
+        raise PipelineError(path, None, "missing stage input (run the earlier stage first: make all)")
+    return P.read_estimates(path)
+
+
 def response_rates(cfg: dict, build: Path, survey: Path, codebook: dict) -> pd.DataFrame:
     from .weight import link_frame
     hh = io.read_parquet(build / "clean" / "household.parquet")
@@ -88,13 +108,23 @@ def response_rates(cfg: dict, build: Path, survey: Path, codebook: dict) -> pd.D
     return P.response_data(hh, cfg["design"].get("strata"), elig, resp, codebook, list(dict.fromkeys(by)))
 
 
-def figure_specs(cfg: dict, inputs: dict, lang: str) -> list[tuple[str, callable]]:
-    """(name, draw) for every figure of this survey; ``draw()`` returns a matplotlib Figure."""
-    est = inputs["estimates"]
-    specs = [("headline", lambda: P.headline_figure(P.headline_data(est, cfg), cfg, lang))]
-    for ind in P.key_indicators(est, cfg):
-        if (est["indicator"] == ind).any():
-            specs.append((f"districts_{ind}", lambda ind=ind: P.district_figure(P.district_data(est, ind), cfg, lang)))
+def figure_specs(cfg: dict, inputs: dict, lang: str, parts=PARTS) -> list[tuple[str, callable]]:
+    """(name, draw) for every figure of *parts* for this survey; ``draw()`` returns a matplotlib Figure."""
+    specs = []
+    if "estimates" in parts:
+        est = inputs["estimates"]
+        specs.append(("headline", lambda: P.headline_figure(P.headline_data(est, cfg), cfg, lang)))
+        for ind in P.key_indicators(est, cfg):
+            if (est["indicator"] == ind).any():
+                specs.append((f"districts_{ind}",
+                              lambda ind=ind: P.district_figure(P.district_data(est, ind), cfg, lang)))
+    if "diagnostics" in parts:
+        specs += _diagnostic_specs(cfg, inputs, lang)
+    return specs
+
+
+def _diagnostic_specs(cfg: dict, inputs: dict, lang: str) -> list[tuple[str, callable]]:
+    specs = []
     if inputs["weighted"] is not None:
         hh = inputs["weighted"]
         specs.append(("weights", lambda: P.weights_figure(P.weights_data(hh), inputs["diagnostics"], cfg, lang)))
@@ -152,17 +182,21 @@ def main(argv=None) -> None:
     args, log = parse("figures", argv), Log("figures")
     cfg = config.load(args.survey)
     lang = cfg["report"]["language"]
-    inputs = load_inputs(cfg, args.build, args.survey)
-    log(f"read {args.build}: {len(inputs['estimates'])} estimates")
-    figures = []
+    inputs = load_inputs(cfg, args.build, args.survey, args.parts)
+    log(f"read {args.build}" + (f": {len(inputs['estimates'])} estimates" if inputs["estimates"] is not None else ""))
+    specs = {part: figure_specs(cfg, inputs, lang, (part,)) for part in args.parts}
     with io.Outputs(args.out) as out:
-        specs = figure_specs(cfg, inputs, lang)
-        jobs = [(draw, out._tmp(f"{name}.png"), out._tmp(f"{name}.svg")) for name, draw in specs]
-        draw_all([jobs[i] for i in drawing_order([name for name, _ in specs])])
-        figures = [{"name": name, "png": f"{name}.png", "svg": f"{name}.svg"} for name, _ in specs]
-        out.json({"stage": "figures", "survey": cfg["survey"]["name"], "language": lang, "figures": figures,
-                  "outputs": out.entries()}, "manifest.json")
-    log(f"{len(figures)} figures (PNG + SVG); wrote {args.out}")
+        jobs, names = [], [name for part in args.parts for name, _ in specs[part]]
+        for part in args.parts:
+            jobs += [(draw, out._tmp(f"{name}.png"), out._tmp(f"{name}.svg")) for name, draw in specs[part]]
+        draw_all([jobs[i] for i in drawing_order(names)])
+        files = {e["path"]: e for e in out.entries()}
+        for part in args.parts:
+            figures = [{"name": name, "png": f"{name}.png", "svg": f"{name}.svg"} for name, _ in specs[part]]
+            out.json({"stage": "figures", "part": part, "survey": cfg["survey"]["name"], "language": lang,
+                      "figures": figures, "outputs": [files[f[k]] for f in figures for k in ("png", "svg")]},
+                     manifest_name(part))
+    log(f"{len(names)} figures (PNG + SVG; {', '.join(args.parts)}); wrote {args.out}")
     log.done()
 
 

@@ -1,7 +1,8 @@
 """Stage 6, report: one self-contained HTML file from the estimates, weights, cleaning and figures.
 
-Reads what the figures stage reads plus ``figures/<survey>/manifest.json`` and
-the PNGs it lists (embedded as ``data:`` URIs), and renders
+Reads what the figures stage reads plus its two manifests
+(``figures/<survey>/manifest_estimates.json``, ``manifest_diagnostics.json``) and
+the PNGs they list (embedded as ``data:`` URIs), and renders
 ``pipeline/templates/report.html.j2`` (Jinja2) to ``figures/<survey>/report.html``:
 summary of the key indicators against their national targets, the estimates
 table of every indicator with its domain rows (suppressed estimates shown as
@@ -23,7 +24,7 @@ import pandas as pd
 from . import config, io
 from . import plots as P
 from .errors import Log, PipelineError, run
-from .figures import load_inputs, parse
+from .figures import PARTS, load_inputs, manifest_name, parse
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 
@@ -373,7 +374,13 @@ def main(argv=None) -> None:
     args, log = parse("report", argv), Log("report")
     cfg = config.load(args.survey)
     inputs = load_inputs(cfg, args.build, args.survey)
-    manifest = io.read_json(args.out / "manifest.json")
+    figures = []
+    for part in PARTS:
+        path = args.out / manifest_name(part)
+        if not path.is_file():
+            raise PipelineError(path, None, "missing stage input (run the figures stage first: make all)")
+        figures += io.read_json(path)["figures"]
+    manifest = {"figures": figures}
     html = render(context(cfg, inputs, manifest, args.build, args.out))
     with io.Outputs(args.out) as out:
         out.text(html, "report.html")

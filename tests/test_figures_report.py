@@ -57,6 +57,12 @@ def loaded(demo):
     return cfg, figures.load_inputs(cfg, build, survey)
 
 
+def read_manifests(out: Path) -> dict:
+    """The figures of both parts (estimates, then diagnostics), as the report reads them."""
+    parts = [json.loads((out / f"manifest_{p}.json").read_text(encoding="utf-8")) for p in ("estimates", "diagnostics")]
+    return {"figures": [f for m in parts for f in m["figures"]], "outputs": [e for m in parts for e in m["outputs"]]}
+
+
 def svg_ids(path: Path) -> set[str]:
     return set(re.findall(r'id="(est:[^"]+)"', path.read_text(encoding="utf-8")))
 
@@ -65,7 +71,7 @@ def svg_ids(path: Path) -> set[str]:
 def test_every_figure_file_is_written(demo, loaded):
     survey, build, out = demo
     cfg, _ = loaded
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifests(out)
     names = [f["name"] for f in manifest["figures"]]
     expected = (["headline"] + [f"districts_{k}" for k in cfg["report"]["key_indicators"]]
                 + ["weights", "controls", "quality_rules", "quality_quarantine", "response_rates"])
@@ -218,7 +224,7 @@ def test_report_shows_every_estimate_as_in_the_table(demo, loaded):
 def test_report_is_self_contained(demo):
     survey, build, out = demo
     text = (out / "report.html").read_text(encoding="utf-8")
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifests(out)
     srcs = re.findall(r'<img[^>]+src="([^"]+)"', text)
     assert len(srcs) == len(manifest["figures"])
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
@@ -315,3 +321,24 @@ def test_report_methods_describe_the_variance_design(demo):
     assert rows["Số tầng"] == str(hh["stratum"].nunique())
     assert "ghép cặp theo thứ tự chọn (ea_id)" in text and "cùng commune_code" in text
     assert "stratum_eas (tỷ lệ chọn PSU của tầng, n_h/N_h)" in text
+
+
+def test_figure_parts_need_only_their_own_inputs(demo, tmp_path):
+    """Make draws the diagnostics while the estimate stage runs: that part must not read the
+    estimates, and the estimates part must not read the weight stage."""
+    survey, build, out = demo
+    diag_build, est_build = tmp_path / "b_diag", tmp_path / "b_est"
+    shutil.copytree(build, diag_build, ignore=shutil.ignore_patterns("estimates.*"))
+    est_build.mkdir()
+    shutil.copy(build / "estimates.csv", est_build / "estimates.csv")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for part, b in (("diagnostics", diag_build), ("estimates", est_build)):
+        p = subprocess.run([sys.executable, "-m", "pipeline.figures", "--part", part, "--survey", str(survey),
+                            "--build", str(b), "--out", str(tmp_path / "figs")], cwd=ROOT, env=env,
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+    for part in ("estimates", "diagnostics"):  # the same files as one run drawing both
+        m = json.loads((tmp_path / "figs" / f"manifest_{part}.json").read_text(encoding="utf-8"))
+        assert m == json.loads((out / f"manifest_{part}.json").read_text(encoding="utf-8"))
+        for f in m["figures"]:
+            assert (tmp_path / "figs" / f["png"]).read_bytes() == (out / f["png"]).read_bytes()

@@ -59,6 +59,10 @@ def test_all_then_noop_then_partial(make_survey, tmp_path):
     os.utime(survey / "survey.toml", (time.time() + 10, time.time() + 10))
     plan = make("-n", "all", *v).stdout
     assert all(f"pipeline.{s}" in plan for s in ("ingest", "clean", "weight", "estimate"))
+    # `make clean all` cleans first and then builds everything, although `all` runs stages side by side
+    rebuilt = make("clean", "all", *v)
+    assert rebuilt.stdout.index("rm -rf") < rebuilt.stdout.index("pipeline.ingest")
+    assert (build / "estimates.xlsx").exists() and (tmp_path / "figures" / "report.html").exists()
 
 
 @pytest.mark.parametrize("damage", ["not_spss", "missing"])
