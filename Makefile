@@ -103,8 +103,9 @@ FIG_INPUTS := $(ESTIMATES) $(DIAG_INPUTS)
 $(FIG_EST): $(FIG_MODULES) $(COMMON) $(CONFIG) $(ESTIMATES) | $(STAMP)
 	$(PY) -m pipeline.figures --part estimates --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
 
+# one process: it shares the cores with the estimate stage
 $(FIG_DIAG): $(FIG_MODULES) $(COMMON) $(CONFIG) $(DIAG_INPUTS) | $(STAMP)
-	$(PY) -m pipeline.figures --part diagnostics --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
+	$(PY) -m pipeline.figures --part diagnostics --jobs 1 --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
 
 # The coverage study's figure (written with coverage.csv by `make validate`) is a prerequisite
 # when present; coverage.csv itself is not, as it has a rule: `make all` must not run the study.

@@ -18,7 +18,7 @@ clean and weight stages).  Each part writes ``manifest_<part>.json`` last,
 listing its figures; without ``--part`` both are drawn.  Labels follow
 ``[report] language``; see :mod:`pipeline.plots` for the style.
 
-    python -m pipeline.figures --survey surveys/qb2022 --build build/qb2022 --out figures/qb2022 [--part estimates]
+    python -m pipeline.figures --survey surveys/qb2022 --build build/qb2022 --out figures/qb2022 [--part estimates] [--jobs 2]
 """
 from __future__ import annotations
 
@@ -49,10 +49,12 @@ def parse(stage: str, argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--out", default=None)
     p.add_argument("--part", choices=PARTS, default=None)
+    p.add_argument("--jobs", type=int, default=None, help="processes drawing figures (default: one per core)")
     known, rest = p.parse_known_args(argv)
     args = parse_args(stage, rest)
     args.out = Path(known.out) if known.out else Path("figures") / args.build.name
     args.parts = (known.part,) if known.part else PARTS
+    args.jobs = known.jobs
     return args
 
 
@@ -189,7 +191,7 @@ def main(argv=None) -> None:
         jobs, names = [], [name for part in args.parts for name, _ in specs[part]]
         for part in args.parts:
             jobs += [(draw, out._tmp(f"{name}.png"), out._tmp(f"{name}.svg")) for name, draw in specs[part]]
-        draw_all([jobs[i] for i in drawing_order(names)])
+        draw_all([jobs[i] for i in drawing_order(names)], workers=args.jobs)
         files = {e["path"]: e for e in out.entries()}
         for part in args.parts:
             figures = [{"name": name, "png": f"{name}.png", "svg": f"{name}.svg"} for name, _ in specs[part]]

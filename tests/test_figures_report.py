@@ -332,12 +332,12 @@ def test_figure_parts_need_only_their_own_inputs(demo, tmp_path):
     est_build.mkdir()
     shutil.copy(build / "estimates.csv", est_build / "estimates.csv")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    for part, b in (("diagnostics", diag_build), ("estimates", est_build)):
-        p = subprocess.run([sys.executable, "-m", "pipeline.figures", "--part", part, "--survey", str(survey),
+    for part, b, jobs in (("diagnostics", diag_build, "1"), ("estimates", est_build, "2")):
+        p = subprocess.run([sys.executable, "-m", "pipeline.figures", "--part", part, "--jobs", jobs, "--survey", str(survey),
                             "--build", str(b), "--out", str(tmp_path / "figs")], cwd=ROOT, env=env,
                            capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
-    for part in ("estimates", "diagnostics"):  # the same files as one run drawing both
+    for part in ("estimates", "diagnostics"):  # the same files as one run drawing both, in any number of processes
         m = json.loads((tmp_path / "figs" / f"manifest_{part}.json").read_text(encoding="utf-8"))
         assert m == json.loads((out / f"manifest_{part}.json").read_text(encoding="utf-8"))
         for f in m["figures"]:
