@@ -109,9 +109,9 @@ def pair_psus(strata, psu, order=None, size: int = 2, within=None) -> np.ndarray
     group = np.minimum(pos // size, np.repeat(n_groups - 1, counts))
     code = np.empty(n_units, np.int64)
     code[rank] = np.repeat(np.cumsum(n_groups) - n_groups, counts) + group
+    by_order = np.lexsort((u_order, u_stratum))        # units in stratum, then selection order
     if within is not None:
         # a set of one PSU (the lone small group of its stratum) joins its neighbour in selection order
-        by_order = np.lexsort((u_order, u_stratum))
         lone = np.zeros(n_units, bool)
         lone[rank[first[counts == 1]]] = True
         at = np.flatnonzero(lone[by_order])
@@ -120,7 +120,6 @@ def pair_psus(strata, psu, order=None, size: int = 2, within=None) -> np.ndarray
         nb = np.where(same_before, at - 1, np.where(same_after, at + 1, at))
         code[by_order[at]] = code[by_order[nb]]
     # number the pseudo-strata 1, 2, ... by their first PSU in stratum and selection order
-    by_order = np.lexsort((u_order, u_stratum))
     code = pd.factorize(code[by_order])[0][np.argsort(by_order)] + 1
     return code[unit].astype(np.int64)
 

@@ -188,17 +188,16 @@ def main(argv=None) -> None:
     log(f"read {args.build}" + (f": {len(inputs['estimates'])} estimates" if inputs["estimates"] is not None else ""))
     specs = {part: figure_specs(cfg, inputs, lang, (part,)) for part in args.parts}
     with io.Outputs(args.out) as out:
-        jobs, names = [], [name for part in args.parts for name, _ in specs[part]]
-        for part in args.parts:
-            jobs += [(draw, out._tmp(f"{name}.png"), out._tmp(f"{name}.svg")) for name, draw in specs[part]]
-        draw_all([jobs[i] for i in drawing_order(names)], workers=args.jobs)
+        named = [spec for part in args.parts for spec in specs[part]]
+        jobs = [(draw, out._tmp(f"{name}.png"), out._tmp(f"{name}.svg")) for name, draw in named]
+        draw_all([jobs[i] for i in drawing_order([name for name, _ in named])], workers=args.jobs)
         files = {e["path"]: e for e in out.entries()}
         for part in args.parts:
             figures = [{"name": name, "png": f"{name}.png", "svg": f"{name}.svg"} for name, _ in specs[part]]
             out.json({"stage": "figures", "part": part, "survey": cfg["survey"]["name"], "language": lang,
                       "figures": figures, "outputs": [files[f[k]] for f in figures for k in ("png", "svg")]},
                      manifest_name(part))
-    log(f"{len(names)} figures (PNG + SVG; {', '.join(args.parts)}); wrote {args.out}")
+    log(f"{len(named)} figures (PNG + SVG; {', '.join(args.parts)}); wrote {args.out}")
     log.done()
 
 

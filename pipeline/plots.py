@@ -247,15 +247,6 @@ def pyplot():
     return plt
 
 
-def __getattr__(name):  # P.plt and P.FuncFormatter, imported when first asked for
-    if name == "plt":
-        return pyplot()
-    if name == "FuncFormatter":
-        from matplotlib.ticker import FuncFormatter
-        return FuncFormatter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def formatter(fmt):
     """A tick formatter calling ``fmt(value)``."""
     from matplotlib.ticker import FuncFormatter

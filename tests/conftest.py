@@ -7,6 +7,7 @@ the pipeline tests do not depend on the demo generator.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -174,6 +175,15 @@ def build_survey(root: Path, *, fmt: str = "sav", strata: bool = True, name: str
         hh_missing='missing_codes = { n_smartphones = [98, 99] }\n' if fmt == "csv" else "",
         p_missing='missing_codes = { p_internet = [8, 9] }\n' if fmt == "csv" else ""), encoding="utf-8")
     return d
+
+
+def copy_demo(root: Path) -> Path:
+    """A copy of the bundled demo survey under *root*, with its raw files generated there."""
+    survey = root / "qb2022"
+    shutil.copytree(ROOT / "surveys" / "qb2022", survey, ignore=shutil.ignore_patterns("raw", "__pycache__", "*.pyc"))
+    subprocess.run([sys.executable, str(survey / "generate.py"), "--out", str(survey / "raw")],
+                   cwd=ROOT, check=True, capture_output=True)
+    return survey
 
 
 def write_table(df: pd.DataFrame, path: Path, missing=None) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, build_survey, run_stage
+from conftest import ROOT, copy_demo, build_survey, run_stage
 
 DEMO = ROOT / "surveys" / "qb2022"
 pytestmark = pytest.mark.skipif(not (DEMO / "generate.py").exists(), reason="demo generator not present")
@@ -37,10 +37,7 @@ def run_out(stage: str, survey: Path, build: Path, out: Path) -> None:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("figdemo")
-    survey = root / "qb2022"
-    shutil.copytree(DEMO, survey, ignore=shutil.ignore_patterns("raw", "__pycache__", "*.pyc"))
-    subprocess.run([sys.executable, str(DEMO / "generate.py"), "--out", str(survey / "raw")],
-                   cwd=ROOT, check=True, capture_output=True)
+    survey = copy_demo(root)
     build, out = root / "build", root / "figures"
     for stage in ("ingest", "clean", "weight", "estimate"):
         run_stage(stage, survey, build, check=True)

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from conftest import ROOT, run_stage
+from conftest import ROOT, copy_demo, run_stage
 
 DEMO = ROOT / "surveys" / "qb2022"
 pytestmark = pytest.mark.skipif(not (DEMO / "generate.py").exists(), reason="demo generator not present")
@@ -25,10 +22,7 @@ pytestmark = pytest.mark.skipif(not (DEMO / "generate.py").exists(), reason="dem
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
-    survey = root / "qb2022"
-    shutil.copytree(DEMO, survey, ignore=shutil.ignore_patterns("raw", "__pycache__", "*.pyc"))
-    subprocess.run([sys.executable, str(DEMO / "generate.py"), "--out", str(survey / "raw")],
-                   cwd=ROOT, check=True, capture_output=True)
+    survey = copy_demo(root)
     builds = []
     for k in (1, 2):
         build = root / f"build{k}"

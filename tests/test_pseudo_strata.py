@@ -103,3 +103,16 @@ def test_within_never_leaves_a_psu_alone_or_crosses_a_stratum(groups):
         big = g["g"].map(df[df.h == g.h.iloc[0]].groupby("g").size()) >= 2
         if big.any():
             assert g.loc[big, "g"].nunique() == 1 and (~big).sum() <= 1
+
+
+def test_analysis_exports_load_on_first_use():
+    """``import analysis.sampling`` (a survey generator) does not load the estimators or scipy;
+    the package's names still import, and an unknown one is an AttributeError."""
+    import subprocess
+    import sys
+    code = ("import sys, analysis.sampling; assert 'scipy' not in sys.modules and 'analysis.design' not in sys.modules\n"
+            "from analysis import SurveyDesign, pair_psus, DesignError, ReplicateDesign, PROPORTION_METHODS\n"
+            "import analysis; assert set(analysis.__all__) <= set(dir(analysis))\n"
+            "try:\n    analysis.nope\nexcept AttributeError as e:\n    assert 'nope' in str(e)\nelse:\n    raise SystemExit(1)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, run_stage
+from conftest import ROOT, copy_demo, run_stage
 
 DEMO = ROOT / "surveys" / "qb2022"
 KEY = ["hh_smartphone", "hh_internet", "hh_fiber", "p_smartphone", "p_internet", "p_account"]
@@ -33,10 +33,7 @@ BOUND = 3 * MC_SE  # coverage within 3 Monte-Carlo SEs of 0.95
 def demo(tmp_path_factory):
     """A copy of the demo survey with its raw files and the ingest stage's codebook."""
     root = tmp_path_factory.mktemp("validate")
-    survey = root / "qb2022"
-    shutil.copytree(DEMO, survey, ignore=shutil.ignore_patterns("raw", "__pycache__", "*.pyc"))
-    subprocess.run([sys.executable, str(survey / "generate.py"), "--out", str(survey / "raw")],
-                   cwd=ROOT, check=True, capture_output=True)
+    survey = copy_demo(root)
     build = root / "build"
     run_stage("ingest", survey, build, check=True)
     return survey, build
@@ -147,3 +144,13 @@ def test_person_variance_with_household_calibration(demo):
     # and the calibration matters: without it the SEs differ
     r_plain = make_design(p2, spec).mean("y", by="district", na_rm=True)
     assert not np.allclose(r_plain.se, r_p.se, rtol=1e-4)
+
+
+def test_coverage_figure(fast, demo):
+    """The study's figure: a PNG, the same bytes when drawn twice from the same table."""
+    from pipeline import config
+    from pipeline.validation_plot import coverage_figure
+    cfg = config.load(demo[0])
+    png = coverage_figure(fast, cfg)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert coverage_figure(fast, cfg) == png
