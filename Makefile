@@ -2,7 +2,8 @@
 # `make all` builds everything for $(SURVEY); `make help` lists the targets.
 #
 # Every stage is a real file target under build/$(NAME)/ that depends on its
-# stage script, the shared modules it imports, the survey config and its
+# stage script, the shared modules it imports (read from its import
+# statements by `pipeline.config --make-deps`), the survey config and its
 # inputs, so Make re-runs only what changed.  Stages write atomically (temp
 # file + rename) and the stage's manifest last.  The venv is an order-only
 # prerequisite: refreshing it after a pyproject.toml change does not re-run
@@ -19,7 +20,6 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 CONFIG   := $(SURVEY)/survey.toml
-COMMON   := pipeline/__init__.py pipeline/config.py pipeline/errors.py pipeline/expr.py pipeline/io.py
 ANALYSIS := $(sort $(wildcard analysis/*.py analysis/*/*.py))
 
 INGEST    := $(BUILD)/ingest/manifest.json
@@ -53,13 +53,15 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Input file lists of each stage, read from survey.toml (validated on the way):
-# INGEST_INPUTS, CLEAN_INPUTS, WEIGHT_INPUTS, GENERATOR, GENERATOR_ARGS.
+# INGEST_INPUTS, CLEAN_INPUTS, WEIGHT_INPUTS, GENERATOR, GENERATOR_ARGS; and the
+# modules each stage imports: INGEST_MODULES, CLEAN_MODULES, ... (with $(ANALYSIS)
+# where the stage uses the library).
 # Not needed (and not built) for help/clean/test/bench.
 DEPS := $(BUILD)/inputs.mk
 ifneq ($(filter-out help clean test bench,$(or $(MAKECMDGOALS),all)),)
 include $(DEPS)
 endif
-$(DEPS): $(CONFIG) pipeline/config.py pipeline/expr.py | $(STAMP)
+$(DEPS): $(CONFIG) $(wildcard pipeline/*.py) | $(STAMP)
 	@mkdir -p $(@D)
 	$(PY) -m pipeline.config --make-deps $(SURVEY) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; false; }
 
@@ -73,17 +75,17 @@ $(INGEST_INPUTS) &: $(GENERATOR) | $(STAMP)
 	$(PY) $(GENERATOR) $(GENERATOR_ARGS)
 endif
 
-$(INGEST): pipeline/ingest.py $(COMMON) $(CONFIG) $(if $(strip $(GENERATOR)),$(INGEST_INPUTS),$(call EXISTING,$(INGEST_INPUTS))) | $(STAMP)
+$(INGEST): $(INGEST_MODULES) $(CONFIG) $(if $(strip $(GENERATOR)),$(INGEST_INPUTS),$(call EXISTING,$(INGEST_INPUTS))) | $(STAMP)
 	$(PY) -m pipeline.ingest --survey $(SURVEY) --build $(BUILD)
 
-$(CLEAN): pipeline/clean.py pipeline/rules.py $(COMMON) $(CONFIG) $(call EXISTING,$(CLEAN_INPUTS)) $(INGEST) | $(STAMP)
+$(CLEAN): $(CLEAN_MODULES) $(CONFIG) $(call EXISTING,$(CLEAN_INPUTS)) $(INGEST) | $(STAMP)
 	$(PY) -m pipeline.clean --survey $(SURVEY) --build $(BUILD)
 
-$(WEIGHT): pipeline/weight.py pipeline/rules.py $(COMMON) $(ANALYSIS) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(CLEAN) | $(STAMP)
+$(WEIGHT): $(WEIGHT_MODULES) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(CLEAN) | $(STAMP)
 	$(PY) -m pipeline.weight --survey $(SURVEY) --build $(BUILD)
 
-# estimate re-runs the weight stage's calibration (weight.py, the control tables) for calibrated variances
-$(ESTIMATES) &: pipeline/estimate.py pipeline/reliability.py pipeline/weight.py pipeline/rules.py $(COMMON) $(ANALYSIS) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(WEIGHT) $(INGEST) | $(STAMP)
+# estimate re-runs the weight stage's calibration (the control tables) for calibrated variances
+$(ESTIMATES) &: $(ESTIMATE_MODULES) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(WEIGHT) $(INGEST) | $(STAMP)
 	$(PY) -m pipeline.estimate --survey $(SURVEY) --build $(BUILD)
 
 # --- figures and report -----------------------------------------------------
@@ -96,20 +98,19 @@ FIG_EST    := $(FIGS)/manifest_estimates.json
 FIG_DIAG   := $(FIGS)/manifest_diagnostics.json
 FIGURES    := $(FIG_EST) $(FIG_DIAG)
 REPORT     := $(FIGS)/report.html
-FIG_MODULES := pipeline/figures.py pipeline/plots.py pipeline/weight.py pipeline/rules.py
 DIAG_INPUTS := $(WEIGHT) $(CLEAN) $(INGEST) $(call EXISTING,$(WEIGHT_INPUTS))
 FIG_INPUTS := $(ESTIMATES) $(DIAG_INPUTS)
 
-$(FIG_EST): $(FIG_MODULES) $(COMMON) $(CONFIG) $(ESTIMATES) | $(STAMP)
+$(FIG_EST): $(FIGURES_MODULES) $(CONFIG) $(ESTIMATES) | $(STAMP)
 	$(PY) -m pipeline.figures --part estimates --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
 
 # one process: it shares the cores with the estimate stage
-$(FIG_DIAG): $(FIG_MODULES) $(COMMON) $(CONFIG) $(DIAG_INPUTS) | $(STAMP)
+$(FIG_DIAG): $(FIGURES_MODULES) $(CONFIG) $(DIAG_INPUTS) | $(STAMP)
 	$(PY) -m pipeline.figures --part diagnostics --jobs 1 --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
 
 # The coverage study's figure (written with coverage.csv by `make validate`) is a prerequisite
 # when present; coverage.csv itself is not, as it has a rule: `make all` must not run the study.
-$(REPORT): pipeline/report.py pipeline/templates/report.html.j2 $(FIG_MODULES) $(COMMON) $(CONFIG) $(FIG_INPUTS) $(FIGURES) $(wildcard $(BUILD)/validation/coverage.png) | $(STAMP)
+$(REPORT): $(REPORT_MODULES) pipeline/templates/report.html.j2 $(CONFIG) $(FIG_INPUTS) $(FIGURES) $(wildcard $(BUILD)/validation/coverage.png) | $(STAMP)
 	$(PY) -m pipeline.report --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
 
 # --- validate: coverage study on the demo's synthetic population (not part of `all`) ----
@@ -119,8 +120,6 @@ $(REPORT): pipeline/report.py pipeline/templates/report.html.j2 $(FIG_MODULES) $
 # so that changing it re-runs the study.
 REPLICATES ?= 1000
 VALIDATION := $(BUILD)/validation/coverage.csv
-VALIDATE_MODULES := pipeline/validate.py pipeline/validation_plot.py pipeline/plots.py pipeline/clean.py \
-                    pipeline/rules.py pipeline/weight.py pipeline/estimate.py
 .PHONY: validate FORCE
 FORCE:
 
@@ -128,7 +127,7 @@ $(BUILD)/validation/replicates.txt: FORCE
 	@mkdir -p $(@D)
 	@echo $(REPLICATES) | cmp -s - $@ || echo $(REPLICATES) > $@
 
-$(VALIDATION): $(VALIDATE_MODULES) $(COMMON) $(ANALYSIS) $(CONFIG) $(GENERATOR) $(call EXISTING,$(WEIGHT_INPUTS)) \
+$(VALIDATION): $(VALIDATE_MODULES) $(CONFIG) $(GENERATOR) $(call EXISTING,$(WEIGHT_INPUTS)) \
                $(INGEST) $(BUILD)/validation/replicates.txt | $(STAMP)
 	$(PY) -m pipeline.validate --survey $(SURVEY) --build $(BUILD) --replicates $(REPLICATES)
 

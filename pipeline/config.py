@@ -12,6 +12,7 @@ variables (inputs of each stage) derived from a survey's config.
 """
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -19,6 +20,8 @@ from pathlib import Path
 from .errors import PipelineError
 
 FORMATS = ("sav", "dta", "csv", "parquet")
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
+REPLICATE_TYPES = ("JK1", "JKn", "BRR", "Fay", "bootstrap", "other")  # as analysis.ReplicateDesign
 
 
 # --- schema primitives --------------------------------------------------------
@@ -134,7 +137,7 @@ class Table(T):
             err(path, f"expected table, got {_tname(v)}")
         for k in v:
             if k not in self.fields:
-                err(_join(path, k), "unknown key" + _suggest(k, self.fields))
+                err(_join(path, k), f"unknown key (valid keys: {', '.join(self.fields)})" + suggest(k, self.fields))
         for k in sorted(self.required - set(v)):
             err(_join(path, k), "required key is missing")
         out = {}
@@ -160,16 +163,67 @@ def _join(path, k):
     return f"{path}.{k}" if path else k
 
 
-def _suggest(k, fields) -> str:
+def suggest(name, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest of *choices* to *name*, or ''."""
     import difflib
-    close = difflib.get_close_matches(k, list(fields), n=1)
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class Label(T):
+    """A text shown to readers: a plain string, or a table of language codes (``{ vi = "...", en = "..." }``)."""
+    def check(self, v, path, err):
+        if isinstance(v, str):
+            if not v.strip():
+                err(path, "must not be empty")
+            return v
+        if not isinstance(v, dict):
+            err(path, f"expected a string or a table of languages (e.g. {{ en = \"...\" }}), got {_tname(v)}")
+        if not v:
+            err(path, "needs at least one language")
+        for k, x in v.items():
+            if not LANGUAGE_CODE.fullmatch(k):
+                err(f"{path}.{k}", "expected a language code such as en, vi, fr or pt-BR")
+            if not isinstance(x, str) or not x.strip():
+                err(f"{path}.{k}", f"expected a non-empty string, got {_tname(x)}")
+        return v
+
+
+class Language(Str):
+    def check(self, v, path, err):
+        super().check(v, path, err)
+        if not LANGUAGE_CODE.fullmatch(v):
+            err(path, f"expected a language code such as en, vi, fr or pt-BR, got {v!r}")
+        return v
+
+
+class OneOf(T):
+    """A value that may take one of several forms (the first that fits is used)."""
+    def __init__(self, *nodes, expected="", doc=""):
+        super().__init__(doc)
+        self.nodes, self.expected = nodes, expected
+
+    def check(self, v, path, err):
+        for node in self.nodes:
+            try:
+                return node.check(v, path, _raise)
+            except _Stop:
+                continue
+        err(path, f"expected {self.expected}, got {_tname(v)}")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise(key, problem):
+    raise _Stop(key, problem)
 
 
 # --- the survey.toml schema -----------------------------------------------------
 NAME = Str()
 NAMES = List(Str(), unique=True)
-LABELS = Table({"vi": Str(), "en": Str()}, required=("vi", "en"))
+LABELS = Label(doc="a string, or a table of languages: { vi = \"...\", en = \"...\" }")
 
 FILE = Table({
     "path": Str(doc="input file, relative to the survey folder"),
@@ -181,7 +235,10 @@ FILE = Table({
     "missing_codes": Map(List(Scalar()), doc="extra user-missing codes per column (e.g. for CSV)"),
     "text_columns": Default(NAMES, []),
     "duplicate_keys": Default(Str(choices=("error", "quarantine"), doc="error: stop on a repeated key; "
-                                  "quarantine: keep the first record (e.g. CAPI double submissions)"), "error")},
+                                  "quarantine: keep the first record (e.g. CAPI double submissions)"), "error"),
+    "weight": Str(doc="column: this file's own delivered weight (e.g. a person weight); without it, "
+                      "persons carry their household's weight"),
+    "label": Label(doc="what one record is, for figure and report headings (default: Households / Persons)")},
     required=("path", "key"))
 
 RULE = Table({
@@ -215,7 +272,22 @@ SCHEMA = Table({
                     "listed": Str(doc="column: households listed in the EA"),
                     "sampled": Str(doc="column: households sampled in the EA (default: counted)")},
                    required=("path", "key", "prob")),
-    "design": Table({"psu": Str(), "strata": Str(),
+    "design": Table({"psu": Str(doc="column: primary sampling unit (default: each record is its own PSU)"),
+                     "strata": Str(doc="column: design stratum"),
+                     "weights": Str(doc="column: final weights delivered with the data; then [frame] and "
+                                        "[weighting] are optional and the weight stage checks and passes them through"),
+                     "replicate_weights": OneOf(Str(), List(Str(), min_len=2, unique=True),
+                                                expected="a regular expression or a list of column names",
+                                                doc="replicate weight columns delivered with the data: a regular "
+                                                    "expression matched against whole column names, or a list"),
+                     "replicate_type": Str(choices=REPLICATE_TYPES, doc="how the replicate weights were made "
+                                                                        "(R svrepdesign's type)"),
+                     "scale": Num(lo=0, doc="replicate variance scale (default: from the type, as R)"),
+                     "rscales": List(Num(lo=0), min_len=2, doc="per-replicate scales (JKn, other)"),
+                     "fay_rho": Num(lo=0, hi=0.99, doc="Fay's rho of Fay replicate weights"),
+                     "mse": Default(Bool(doc="variances around the full-sample estimate (R: mse = TRUE)"), False),
+                     "combined_weights": Default(Bool(doc="the replicate columns are full weights (true) or "
+                                                          "multipliers of the final weight (false)"), True),
                      "fpc": Str(doc="column: PSUs in the stratum's population (or the sampling fraction)"),
                      "lonely_psu": Default(Str(choices=("fail", "adjust", "remove", "certainty", "average")), "fail"),
                      "pseudo_strata": Table({
@@ -224,7 +296,7 @@ SCHEMA = Table({
                          "size": Default(Num(integer=True, lo=2), 2)},
                          required=("order",), doc="variance strata of PSUs paired in selection order "
                                                   "(systematic selection along a sorted frame)")},
-                    required=("psu",)),
+                    ),
     "clean": Table({"rules": Default(List(RULE), []), "derive": Default(List(DERIVE), [])}),
     "weighting": Table({
         "eligible": Expr(doc="households in scope (default: all)"),
@@ -237,14 +309,16 @@ SCHEMA = Table({
         "replicates": Table({"method": Str(choices=("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap")),
                              "n": Default(Num(integer=True, lo=2), 50), "fay_rho": Default(Num(lo=0, hi=0.99), 0.0),
                              "seed": Default(Num(integer=True), 20220714)},
-                            required=("method",))},
-        required=("respondent",)),
-    "domains": List(Table({"id": Str(), "by": Default(NAMES, []), "where": Expr(), "label": LABELS},
+                            required=("method",))}),
+    "domains": List(Table({"id": Str(), "by": Default(NAMES, []), "where": Expr(), "label": LABELS,
+                           "chart": Bool(doc="draw a by-area chart of each key indicator over this domain's "
+                                             "values (default: true for a domain with one by variable)")},
                           required=("id", "label")), min_len=1, unique=False),
     "indicators": List(Table({
         "id": Str(), "unit": Str(choices=("household", "person")), "label": LABELS,
         "kind": Default(Str(choices=("proportion", "mean")), "proportion"),
         "universe": Expr(doc="who the indicator is about (default: everyone)"),
+        "universe_label": Label(doc="who the indicator is about, in words, for headings (default: the unit's label)"),
         "numerator": Expr(doc="proportion: the condition counted; mean: the value averaged")},
         required=("id", "unit", "label", "numerator")), min_len=1),
     "reporting": Default(Table({
@@ -255,7 +329,8 @@ SCHEMA = Table({
         "min_df": Default(Num(lo=0), 8)}), None),
     # [report]: figures and report stages (optional; English, no targets by default)
     "report": Default(Table({
-        "language": Default(Str(choices=("vi", "en"), doc="language of figure labels and the report"), "en"),
+        "language": Default(Language(doc="language of figure labels and the report (a language code; built-in "
+                                         "text exists in vi and en, others get English headings)"), "en"),
         "source": LABELS,
         "key_indicators": Default(NAMES, []),
         "targets": Default(List(Table({
@@ -266,8 +341,9 @@ SCHEMA = Table({
 
 def _cross_checks(c: dict, err) -> None:
     files = c["files"]
-    if "household" not in files:
-        err("files", "a [files.household] table is required")
+    for name in files:
+        if name not in UNITS:
+            err(f"files.{name}", "expected [files.household] and/or [files.person] (the survey's units)")
     for name, f in files.items():
         fmt = f.get("format") or Path(f["path"]).suffix.lstrip(".").lower()
         if fmt not in FORMATS:
@@ -316,8 +392,62 @@ def _cross_checks(c: dict, err) -> None:
         for i, x in enumerate(ids):
             if x in ids[:i]:
                 err(f"{key}[{i}].id", f"duplicate id {x!r}")
-    if c.get("weighting") and "frame" not in c:
-        err("frame", "required when [weighting] is given")
+    _check_design(c, err)
+    for i, d in enumerate(c["domains"]):
+        if d.get("chart") and len(d["by"]) != 1:
+            err(f"domains[{i}].chart", f"a by-area chart needs exactly one by variable, got {len(d['by'])}")
+
+
+def _check_design(c: dict, err) -> None:
+    """How the weights come about: computed from [frame] + [weighting], or delivered with the data."""
+    files, d, w = c["files"], c["design"], c.get("weighting")
+    if "person" in files and "household" in files and "parent" not in files["person"]:
+        err("files.person.parent", 'required with a household file: parent = "household" and parent_key')
+    if "person" in files and files["person"].get("parent", "household") != "household":
+        err("files.person.parent", f"expected 'household', got {files['person']['parent']!r}")
+    if "household" in files and "parent" in files["household"]:
+        err("files.household.parent", "the household file has no parent")
+    if d.get("weights"):
+        for k in ("nonresponse_classes", "replicates"):
+            if w and w.get(k):
+                err(f"weighting.{k}", "not used with delivered weights (design.weights): remove it")
+    else:
+        for k, what in (("replicate_weights", "replicate weights"), ("replicate_type", "replicate weights")):
+            if k in d:
+                err(f"design.{k}", f"delivered {what} need the delivered final weights too (design.weights)")
+        if "household" not in files:
+            err("design.weights", "required without a household file (weights can only be computed for households)")
+        if not w:
+            err("weighting", "required unless the data deliver their weights (design.weights = \"<column>\")")
+        if "respondent" not in w:
+            err("weighting.respondent", "required when the weights are computed (no design.weights)")
+        if "frame" not in c:
+            err("frame", "required when the weights are computed (no design.weights)")
+        if "psu" not in d:
+            err("design.psu", "required when the weights are computed (no design.weights)")
+    if d.get("replicate_weights"):
+        if "replicate_type" not in d:
+            err("design.replicate_type", f"required with replicate_weights (one of {', '.join(REPLICATE_TYPES)})")
+        if d["replicate_type"] == "Fay" and "fay_rho" not in d:
+            err("design.fay_rho", "required with replicate_type = 'Fay'")
+        if d.get("pseudo_strata"):
+            err("design.pseudo_strata", "not used with replicate weights: remove it")
+        if files.get("person", {}).get("weight"):
+            err("files.person.weight", "a person weight with household replicate weights is not supported; "
+                                       "deliver person replicate weights in a person-only survey")
+    if d.get("pseudo_strata") and "psu" not in d:
+        err("design.pseudo_strata", "needs design.psu")
+    for i, ctl in enumerate((w or {}).get("controls", [])):
+        if ctl["unit"] not in files:
+            err(f"weighting.controls[{i}].unit", f"no [files.{ctl['unit']}] table")
+        if ctl["unit"] == "person" and "household" in files and files["person"].get("weight"):
+            err(f"weighting.controls[{i}].unit", "person controls calibrate the household weight that persons carry; "
+                                                  "this survey's persons have their own weight (files.person.weight)")
+    if "household" not in files and files["person"].get("parent"):
+        err("files.person.parent", "no household file to link to")
+
+
+UNITS = ("household", "person")
 
 
 def _check_report(c: dict, err) -> None:
@@ -350,6 +480,8 @@ def load(survey_dir) -> dict:
 
     c = SCHEMA.check(raw, "", err)
     c.setdefault("weighting", None)
+    if "clean" not in c:
+        c["clean"] = SCHEMA.fields["clean"].check({}, "clean", err)
     if c["reporting"] is None:
         c["reporting"] = SCHEMA.fields["reporting"].node.check({}, "reporting", err)
     _cross_checks(c, err)
@@ -369,11 +501,45 @@ def inputs(c: dict) -> dict[str, list[Path]]:
             "generator": [d / c["raw"]["generator"]] if c.get("raw", {}).get("generator") else []}
 
 
+STAGES = ("ingest", "clean", "weight", "estimate", "figures", "report", "validate")
+
+
+def stage_modules(stage: str) -> tuple[list[str], bool]:
+    """The pipeline modules a stage imports, directly or not (its own script first), and whether it uses ``analysis``.
+
+    Read from the import statements (including those inside functions), so that the
+    Makefile's prerequisites of a stage follow the code without a hand-kept list.
+    """
+    import ast
+    root = Path(__file__).resolve().parent
+    seen, todo, uses_analysis = [], [stage], False
+    while todo:
+        name = todo.pop(0)
+        if name in seen or not (root / f"{name}.py").is_file():
+            continue
+        seen.append(name)
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                mod = node.module or ""
+                if node.level == 1:
+                    todo += [mod.split(".")[0]] if mod else [a.name for a in node.names]
+                elif mod.startswith("pipeline"):
+                    todo += [mod.split(".")[1]] if "." in mod else [a.name for a in node.names]
+                uses_analysis |= node.level == 0 and mod.split(".")[0] == "analysis"
+            elif isinstance(node, ast.Import):
+                uses_analysis |= any(a.name.split(".")[0] == "analysis" for a in node.names)
+    return [f"pipeline/{m}.py" for m in seen] + ["pipeline/__init__.py"], uses_analysis
+
+
 def make_deps(survey_dir) -> str:
     c = load(survey_dir)
     ins = inputs(c)
     gen = c.get("raw", {})
-    lines = [f"INGEST_INPUTS := {' '.join(map(str, ins['ingest']))}",
+    lines = []
+    for stage in STAGES:
+        mods, uses = stage_modules(stage)
+        lines.append(f"{stage.upper()}_MODULES := {' '.join(mods)}{' $(ANALYSIS)' if uses else ''}")
+    lines += [f"INGEST_INPUTS := {' '.join(map(str, ins['ingest']))}",
              f"CLEAN_INPUTS := {' '.join(map(str, ins['clean']))}",
              f"WEIGHT_INPUTS := {' '.join(map(str, ins['weight']))}",
              f"GENERATOR := {' '.join(map(str, ins['generator']))}",

@@ -1,17 +1,17 @@
-"""Figure helpers of the figures and report stages: texts, number formats, plotted data, charts.
+"""Drawing the figures: style, layout, saving, and one function per chart.
 
-Every chart has a ``*_data`` function returning the table it draws (built from
-the stage outputs, never from constants) and a ``*_figure`` function drawing
-that table; tests check the first and the SVG ids of the second.  Each drawn
-estimate is a group with id ``est:<indicator>:<domain>:<domain value>`` in the
-SVG, so a reader (or a test) can see which estimates a chart shows.
+Each ``*_figure`` function draws one table of :mod:`pipeline.chart_data` and
+returns a matplotlib Figure; texts come from :mod:`pipeline.text`, numbers
+from :mod:`pipeline.formats`.  Each drawn estimate is a group with id
+``est:<indicator>:<domain>:<domain value>`` in the SVG, so a reader (or a
+test) can see which estimates a chart shows.
 
 Style: Okabe-Ito colours with distinct marker shapes and line styles (readable
 in grey-scale and by colour-blind readers), DejaVu Sans (bundled with
-matplotlib, full Vietnamese diacritics), percentages with the language's
-decimal mark ("79,1%" in Vietnamese, "79.1%" in English), and a footnote with
-the source and the CI method on every figure.  Output is byte-identical across
-runs: no dates in the metadata, a fixed SVG hash salt, glyphs as paths.
+matplotlib, full Vietnamese diacritics), a footnote with the source and the CI
+method on every figure.  Labels from the config reach matplotlib as plain
+text (:func:`plain`: no mathtext).  Output is byte-identical across runs: no
+dates in the metadata, a fixed SVG hash salt, glyphs as paths.
 """
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-# matplotlib is imported by the drawing functions (pyplot()), not with this module: the report
-# stage uses only the texts, number formats and tables here, and the import takes about 0.5 s.
+from .formats import fmt_num, fmt_pct, fmt_value, review_flags, tick_pct
+from .text import CI_METHODS, label_text, t, table
+
+# matplotlib is imported by the drawing functions (pyplot()), not with this module: the import takes about 0.5 s.
 
 # Okabe-Ito palette
 BLUE, ORANGE, VERMILLION, SKY, GREEN, PURPLE, GREY = "#0072B2", "#E69F00", "#D55E00", "#56B4E9", "#009E73", "#CC79A7", "#666666"
@@ -38,191 +40,30 @@ RC = {
     "figure.autolayout": False, "figure.constrained_layout.use": False,  # save() relies on no default engine
 }
 
-TEXT = {
-    "vi": {
-        "headline": "Các chỉ tiêu chính toàn tỉnh, với khoảng tin cậy 95% và mục tiêu quốc gia",
-        "headline_plain": "Các chỉ tiêu chính toàn tỉnh, với khoảng tin cậy 95%",
-        "household": "Hộ gia đình", "person": "Người từ 15 tuổi trở lên", "persons": "Nhân khẩu",
-        "estimate": "Ước lượng", "ci": "Khoảng tin cậy 95%", "target": "Mục tiêu quốc gia",
-        "target_short": "Mục tiêu {year}: {value}", "province": "Toàn tỉnh",
-        "district": "Theo huyện/thị xã/thành phố", "urban": "Thành thị/nông thôn",
-        "percent_of": "Tỷ lệ (%)", "value": "Giá trị",
-        "suppressed": "ẩn (độ tin cậy thấp)", "flagged": "cần xem xét (xem ghi chú)",
-        "note_suppressed": "Ước lượng ẩn: không đạt quy tắc độ tin cậy (NCHS): {rules}.",
-        "note_flagged": "Điểm rỗng: ước lượng cần xem xét thống kê ({rules}).",
-        "source": "Nguồn: {source}.",
-        "ci_method": "Khoảng tin cậy {level}: {methods}.",
-        "ci_none": "Hình này không có khoảng tin cậy.",
-        "weights": "Phân phối quyền số: quyền số thiết kế và quyền số cuối cùng",
-        "weights_x": "Quyền số (số hộ mà một hộ mẫu đại diện)", "weights_y": "Số hộ mẫu",
-        "w_base": "Quyền số thiết kế", "w_nonresponse": "Sau điều chỉnh không trả lời", "w_final": "Quyền số cuối cùng",
-        "weights_stats": "{name}: trung vị {median}; lớn nhất/nhỏ nhất {ratio}; deff Kish {deff}",
-        "controls": "Tổng đạt được so với tổng kiểm soát ({unit})",
-        "controls_x": "Chênh lệch so với tổng kiểm soát (%)",
-        "rules": "Số bản ghi theo quy tắc làm sạch", "rules_x": "Số bản ghi",
-        "quarantine_action": "Cách ly (loại khỏi phân tích)", "fix_action": "Sửa giá trị (giữ bản ghi)",
-        "quarantine": "Bản ghi bị cách ly theo lý do", "quarantine_x": "Số bản ghi bị cách ly",
-        "response": "Tỷ lệ trả lời theo tầng (không quyền số)", "response_x": "Tỷ lệ trả lời (%)",
-        "overall": "Chung", "n_fmt": "{resp}/{elig}",
-        "no_data": "Không có dữ liệu",
-    },
-    "en": {
-        "headline": "Key indicators for the province, with 95% confidence intervals and national targets",
-        "headline_plain": "Key indicators for the province, with 95% confidence intervals",
-        "household": "Households", "person": "Persons aged 15 and over", "persons": "Persons",
-        "estimate": "Estimate", "ci": "95% confidence interval", "target": "National target",
-        "target_short": "Target {year}: {value}", "province": "Province",
-        "district": "By district", "urban": "Urban/rural",
-        "percent_of": "Percent", "value": "Value",
-        "suppressed": "suppressed (unreliable)", "flagged": "flagged for review (see note)",
-        "note_suppressed": "Suppressed estimate: fails the reliability rules (NCHS): {rules}.",
-        "note_flagged": "Hollow marker: estimate flagged for statistical review ({rules}).",
-        "source": "Source: {source}.",
-        "ci_method": "{level} confidence intervals: {methods}.",
-        "ci_none": "No confidence intervals in this figure.",
-        "weights": "Distribution of weights: design (base) and final weights",
-        "weights_x": "Weight (households represented by one sample household)", "weights_y": "Sample households",
-        "w_base": "Design (base) weight", "w_nonresponse": "After nonresponse adjustment", "w_final": "Final weight",
-        "weights_stats": "{name}: median {median}; max/min {ratio}; Kish deff {deff}",
-        "controls": "Achieved vs control totals ({unit})",
-        "controls_x": "Difference from the control total (%)",
-        "rules": "Records per cleaning rule", "rules_x": "Records",
-        "quarantine_action": "Quarantined (left out of the analysis)", "fix_action": "Value fixed (record kept)",
-        "quarantine": "Quarantined records by reason", "quarantine_x": "Quarantined records",
-        "response": "Response rates by stratum (unweighted)", "response_x": "Response rate (%)",
-        "overall": "Overall", "n_fmt": "{resp}/{elig}",
-        "no_data": "No data",
-    },
-}
 
-CI_METHODS = {
-    "vi": {"beta": "Korn–Graubard (beta) cho tỷ lệ", "logit": "logit cho tỷ lệ", "xlogit": "logit (xlogit) cho tỷ lệ",
-           "wilson": "Wilson cho tỷ lệ", "asin": "arcsin cho tỷ lệ", "mean": "Wald (sai số chuẩn) cho tỷ lệ",
-           "normal": "Wald (phân phối chuẩn) cho tỷ lệ", "t": "phân phối t (Student) cho giá trị bình quân"},
-    "en": {"beta": "Korn–Graubard (beta) for proportions", "logit": "logit for proportions",
-           "xlogit": "logit (xlogit) for proportions", "wilson": "Wilson for proportions",
-           "asin": "arcsine for proportions", "mean": "Wald (standard error) for proportions",
-           "normal": "Wald (normal) for proportions", "t": "Student t for means"},
-}
-
-# reasons and rules written by the clean stage itself (config rules keep their ids)
-RULE_NAMES = {
-    "vi": {"user_missing": "Mã thiếu (không biết/từ chối) → để trống", "unique_key": "Mã trùng lặp (giữ bản ghi đầu)",
-           "frame_link": "Địa bàn không có trong dàn mẫu", "no_person": "Hộ hoàn thành không có nhân khẩu",
-           "parent_link": "Không có hộ tương ứng"},
-    "en": {"user_missing": "Missing code (don't know/refused) → blank", "unique_key": "Duplicate key (first kept)",
-           "frame_link": "EA not in the sampling frame", "no_person": "Completed household without persons",
-           "parent_link": "No matching household"},
-}
-FILE_NAMES = {"vi": {"household": "Hộ", "person": "Nhân khẩu"}, "en": {"household": "Household", "person": "Person"}}
+def plain(s) -> str:
+    """A label as matplotlib shows it literally: ``$`` would start mathtext."""
+    return str(s).replace("$", r"\$")
 
 
-def t(lang: str, key: str, **kw) -> str:
-    s = TEXT[lang][key]
-    return s.format(**kw) if kw else s
+def level_text(cfg: dict, lang: str) -> str:
+    """The confidence level as a percentage, e.g. ``95%``."""
+    level = 100 * cfg["reporting"]["level"]
+    return fmt_num(level, lang, 0 if float(level).is_integer() else 1) + "%"
 
 
-# --- number formats -------------------------------------------------------------
-def fmt_num(x, lang: str, digits: int = 0) -> str:
-    """``1234.5`` -> ``1.234,5`` (vi) or ``1,234.5`` (en)."""
-    if x is None or (isinstance(x, float) and not np.isfinite(x)) or pd.isna(x):
-        return "—"
-    s = f"{float(x):,.{digits}f}"
-    if lang == "vi":
-        s = s.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return s.replace("-", "−")
-
-
-def fmt_pct(p, lang: str, digits: int = 1) -> str:
-    """A proportion as people read it: ``0.7907`` -> ``79,1%`` (vi) or ``79.1%`` (en)."""
-    if p is None or pd.isna(p):
-        return "—"
-    return fmt_num(100 * float(p), lang, digits) + "%"
-
-
-def mean_digits(x) -> int:
-    return 1 if abs(x) >= 100 else 2
-
-
-def fmt_value(x, kind: str, lang: str) -> str:
-    if kind == "proportion":
-        return fmt_pct(x, lang)
-    return "—" if pd.isna(x) else fmt_num(x, lang, mean_digits(x))
-
-
-def fmt_ci(lo, hi, kind: str, lang: str) -> str:
-    if pd.isna(lo) or pd.isna(hi):
-        return "—"
-    if kind == "proportion":
-        return f"{fmt_num(100 * lo, lang, 1)}–{fmt_pct(hi, lang)}"
-    d = mean_digits(max(abs(lo), abs(hi)))
-    return f"{fmt_num(lo, lang, d)}–{fmt_num(hi, lang, d)}"
-
-
-FLAG_PATTERNS = [  # codes written by pipeline.reliability -> words
-    (r"^n_eff<(.+)$", {"vi": "cỡ mẫu hiệu dụng < {0}", "en": "effective n < {0}"}),
-    (r"^ci_width>=(.+)$", {"vi": "độ rộng KTC ≥ {0}", "en": "CI width ≥ {0}"}),
-    (r"^rel_ci_width>(.+)$", {"vi": "độ rộng tương đối của KTC > {0}", "en": "relative CI width > {0}"}),
-    (r"^df<(.+)$", {"vi": "bậc tự do < {0}", "en": "df < {0}"}),
-    (r"^estimate_0_or_1$", {"vi": "ước lượng bằng 0 hoặc 100%", "en": "estimate is 0 or 100%"}),
-]
-
-
-REVIEW_CODES = ("df<", "estimate_0_or_1")  # flagged for review, not suppressed
-
-
-def flag_text(flags: str, lang: str) -> str:
-    """``'n_eff<30;df<8'`` -> ``'cỡ mẫu hiệu dụng < 30; bậc tự do < 8'`` (unknown codes kept as they are)."""
-    import re
-    out = []
-    for code in [f for f in str(flags or "").split(";") if f]:
-        for pat, words in FLAG_PATTERNS:
-            m = re.match(pat, code)
-            if m:
-                g = [fmt_num(float(x), lang, 2).rstrip("0").rstrip(",.") if _isnum(x) else x for x in m.groups()]
-                code = words[lang].format(*g)
-                break
-        out.append(code)
-    return "; ".join(out)
-
-
-def review_flags(flags: str, suppress: bool) -> str:
-    """The ';'-joined flags of an estimate that is drawn but flagged for review."""
-    return "" if suppress or not isinstance(flags, str) else flags
-
-
-def read_estimates(path) -> pd.DataFrame:
-    e = pd.read_csv(path, dtype={"domain_value": str, "flags": str}, keep_default_na=True)
-    e["flags"] = e["flags"].fillna("")
-    e["suppress"] = e["suppress"].astype(str).str.lower().eq("true")
-    return e
-
-
-def label(row, lang: str) -> str:
-    return row[f"label_{lang}"]
-
-
-def domain_label(row, lang: str) -> str:
-    if row["domain"] != "all" and row["domain_value"] == "all":
-        return t(lang, "province") if row["domain"] == "province" else str(row["domain_value_label"])
-    lab = row["domain_value_label"]
-    return str(lab) if isinstance(lab, str) and lab.strip() else f"{row['domain']} = {row['domain_value']}"
-
-
-# --- footnotes -------------------------------------------------------------------
 def source_text(cfg: dict, lang: str) -> str:
     rep = cfg["report"]
     if rep.get("source"):
-        return rep["source"][lang]
-    title = cfg["survey"].get("title")
-    return title[lang] if title else cfg["survey"]["name"]
+        return label_text(rep["source"], lang)
+    return label_text(cfg["survey"].get("title"), lang) or cfg["survey"]["name"]
 
 
 def ci_text(methods, level: float, lang: str) -> str:
     methods = [m for m in dict.fromkeys(methods) if isinstance(m, str)]
     if not methods:
         return t(lang, "ci_none")
-    names = "; ".join(CI_METHODS[lang].get(m, m) for m in methods)
+    names = "; ".join(table(CI_METHODS, lang).get(m, m) for m in methods)
     lv = fmt_num(100 * level, lang, 0 if float(100 * level).is_integer() else 1) + "%"
     s = t(lang, "ci_method", level=lv, methods=names)
     return s[0].upper() + s[1:]
@@ -230,15 +71,17 @@ def ci_text(methods, level: float, lang: str) -> str:
 
 def footnote(cfg: dict, lang: str, methods, notes=()) -> str:
     parts = [t(lang, "source", source=source_text(cfg, lang)), ci_text(methods, cfg["reporting"]["level"], lang)]
-    return "\n".join(textwrap.fill(p, 150) for p in list(notes) + parts)
+    return plain("\n".join(textwrap.fill(p, 150) for p in list(notes) + parts))
 
 
 def wrap(s: str, width: int = 38) -> str:
-    return "\n".join(textwrap.wrap(str(s), width)) or str(s)
+    return plain("\n".join(textwrap.wrap(str(s), width)) or str(s))
 
 
-# --- figure plumbing ---------------------------------------------------------------
-@functools.cache
+def lower_first(s: str) -> str:
+    return s[:1].lower() + s[1:]
+
+
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend, imported on first use."""
     import matplotlib
@@ -283,11 +126,6 @@ def save(fig, png_path, svg_path) -> None:
     pyplot().close(fig)
 
 
-def tick_pct(v, lang: str) -> str:
-    """Axis tick: whole percentages without decimals, others with one ("12,5%")."""
-    return fmt_pct(v, lang, 0 if abs(round(100 * v, 6) - round(100 * v)) < 1e-6 else 1)
-
-
 def pct_axis(ax, lang: str, lo: float = 0.0, hi: float = 1.0) -> None:
     ax.set_xlim(lo, hi)
     ax.xaxis.set_major_formatter(formatter(lambda v: tick_pct(v, lang)))
@@ -314,54 +152,19 @@ def draw_estimate(ax, y, row, color=BLUE, marker="o", hollow=False, size=6.5):
     return line, caps, pt
 
 
-def reliability_notes(rows: pd.DataFrame, cfg: dict, lang: str) -> list[str]:
-    notes = []
-    sup = rows[rows["suppress"]]
-    if len(sup):
-        rules = sorted({f for x in sup["flags"] for f in str(x).split(";") if f and not f.startswith(REVIEW_CODES)})
-        notes.append(t(lang, "note_suppressed", rules=flag_text(";".join(rules), lang) or "—"))
-    flg = rows[~rows["suppress"] & rows["flags"].ne("")]
-    if len(flg):
-        rules = sorted({f for x in flg["flags"] for f in str(x).split(";") if f})
-        notes.append(t(lang, "note_flagged", rules=flag_text(";".join(rules), lang)))
-    return notes
-
-
 # --- headline ----------------------------------------------------------------------
-def key_indicators(est: pd.DataFrame, cfg: dict) -> list[str]:
-    keys = cfg["report"]["key_indicators"]
-    if keys:
-        return list(keys)
-    return list(dict.fromkeys(est.loc[est["kind"].eq("proportion"), "indicator"]))
-
-
-def headline_data(est: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """Province estimates of the key proportion indicators, with their national targets."""
-    keys = [k for k in key_indicators(est, cfg)]
-    prov = est[est["domain"].eq(est["domain"].iloc[0]) & est["domain_value"].eq("all")]
-    rows = prov[prov["indicator"].isin(keys) & prov["kind"].eq("proportion")].copy()
-    rows["_o"] = rows["indicator"].map({k: i for i, k in enumerate(keys)})
-    rows = rows.sort_values(["unit", "_o"], key=lambda s: s.map({"household": 0, "person": 1}) if s.name == "unit" else s,
-                            kind="stable").drop(columns="_o")
-    targets = {}
-    for tg in cfg["report"]["targets"]:
-        targets.setdefault(tg["indicator"], []).append(tg)
-    rows["targets"] = [targets.get(i, []) for i in rows["indicator"]]
-    rows["drawn"] = ~rows["suppress"]
-    return rows.reset_index(drop=True)
-
-
-def headline_figure(data: pd.DataFrame, cfg: dict, lang: str):
+def headline_figure(data: pd.DataFrame, cfg: dict, lang: str, notes=()):
+    """Key indicators of the overall domain, one panel per indicator group (unit or universe)."""
     from matplotlib.lines import Line2D
-    units = [u for u in ("household", "person") if (data["unit"] == u).any()] or ["household"]
-    counts = [max(1, int((data["unit"] == u).sum())) for u in units]
-    note = footnote(cfg, lang, data["ci_method"], reliability_notes(data, cfg, lang))
-    fig = new_figure(9.5, 1.6 + 0.55 * sum(counts) + 0.5 * len(units), note)
-    grid = fig.subplots(len(units) + 1, 1, gridspec_kw={"height_ratios": [0.5] + counts})
+    groups = list(dict.fromkeys(data["group"])) or [""]
+    counts = [max(1, int((data["group"] == g).sum())) for g in groups]
+    level = level_text(cfg, lang)
+    note = footnote(cfg, lang, data["ci_method"], notes)
+    fig = new_figure(9.5, 1.6 + 0.55 * sum(counts) + 0.5 * len(groups), note)
+    grid = fig.subplots(len(groups) + 1, 1, gridspec_kw={"height_ratios": [0.5] + counts})
     grid[0].axis("off")
-    axes = grid[1:]
-    for ax, unit in zip(axes, units):
-        d = data[data["unit"] == unit].reset_index(drop=True)
+    for ax, group in zip(grid[1:], groups):
+        d = data[data["group"] == group].reset_index(drop=True)
         ys = np.arange(len(d))[::-1]
         for y, (_, row) in zip(ys, d.iterrows()):
             if row["drawn"]:
@@ -378,51 +181,44 @@ def headline_figure(data: pd.DataFrame, cfg: dict, lang: str):
                 ax.annotate(t(lang, "target_short", year=tg.get("year", ""), value=fmt_pct(tg["value"], lang, 0)),
                             (tg["value"], y), xytext=(0, -7), textcoords="offset points", ha="center", va="top",
                             fontsize=7.5, color=VERMILLION)
-        ax.set_yticks(ys, [wrap(label(r, lang), 44) for _, r in d.iterrows()])
+        ax.set_yticks(ys, [wrap(r["label"], 44) for _, r in d.iterrows()])
         ax.set_ylim(-0.7, len(d) - 0.3)
         pct_axis(ax, lang)
-        ax.set_title(t(lang, unit))
+        ax.set_title(plain(group))
         ax.tick_params(axis="y", length=0)
-    handles = [Line2D([], [], color=BLUE, marker="o", markersize=6, linewidth=1.8, label=f"{t(lang, 'estimate')} "
-                          f"({t(lang, 'ci').lower() if lang == 'en' else t(lang, 'ci')[0].lower() + t(lang, 'ci')[1:]})")]
-    if any(len(x) for x in data["targets"]):
-        handles.append(Line2D([], [], linestyle="none", marker="D", markersize=7, markerfacecolor="white",
-                                  markeredgecolor=VERMILLION, markeredgewidth=1.8, label=t(lang, "target")))
-    grid[0].legend(handles=handles, loc="center left", ncol=2, frameon=False, fontsize=8.5, borderaxespad=0)
+    handles = [Line2D([], [], color=BLUE, marker="o", markersize=6, linewidth=1.8,
+                      label=f"{t(lang, 'estimate')} ({lower_first(t(lang, 'ci', level=level))})")]
     has_targets = any(len(x) for x in data["targets"])
-    fig.suptitle(t(lang, "headline" if has_targets else "headline_plain"), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
+    if has_targets:
+        handles.append(Line2D([], [], linestyle="none", marker="D", markersize=7, markerfacecolor="white",
+                              markeredgecolor=VERMILLION, markeredgewidth=1.8, label=t(lang, "target")))
+    grid[0].legend(handles=handles, loc="center left", ncol=2, frameon=False, fontsize=8.5, borderaxespad=0)
+    overall = data.attrs.get("overall_label", "")
+    fig.suptitle(plain(t(lang, "headline" if has_targets else "headline_plain", overall=overall, level=level)),
+                 x=0.01, ha="left", fontsize=11.5, fontweight="bold")
     return fig
 
 
-# --- districts ------------------------------------------------------------------------
-def district_data(est: pd.DataFrame, indicator: str) -> dict:
-    """Rows drawn in one indicator's district chart: 'province', 'district' and 'urban' tables."""
-    e = est[est["indicator"] == indicator]
-    prov = e[e["domain_value"].eq("all")].head(1)
-    out = {"province": prov.reset_index(drop=True)}
-    for dom in ("district", "urban"):
-        d = e[e["domain"] == dom].copy()
-        d["drawn"] = ~d["suppress"]
-        # sorted by estimate, highest on top; suppressed rows at the bottom
-        d["_k"] = d["estimate"].where(d["drawn"], -np.inf)
-        out[dom] = d.sort_values("_k", ascending=False, kind="stable").drop(columns="_k").reset_index(drop=True)
-    return out
+# --- by area ---------------------------------------------------------------------------
+MARKERS = ("o", "s", "^", "D")
 
 
-def district_figure(data: dict, cfg: dict, lang: str):
+def area_figure(data: dict, cfg: dict, lang: str, notes=()):
+    """One indicator over the values of one or two domains (a panel each), with the overall line and targets."""
     from matplotlib.lines import Line2D
-    prov = data["province"]
-    allrows = pd.concat([data["district"], data["urban"], prov])
+    prov, panels = data["overall"], data["panels"]
+    allrows = pd.concat([p["rows"] for p in panels] + [prov])
     kind = allrows["kind"].iloc[0]
-    note = footnote(cfg, lang, allrows["ci_method"], reliability_notes(allrows, cfg, lang))
-    nd, nu = max(len(data["district"]), 1), max(len(data["urban"]), 1)
-    fig = new_figure(9.5, 1.9 + 0.36 * max(nd, 2 * nu) + 0.55, note)
-    grid = fig.subplot_mosaic([["legend", "legend"], ["district", "urban"]],
-                              gridspec_kw={"width_ratios": [1.6, 1], "height_ratios": [0.3, 0.36 * max(nd, 2 * nu)]})
-    axes = [grid["district"], grid["urban"]]
+    note = footnote(cfg, lang, allrows["ci_method"], notes)
+    sizes = [max(len(p["rows"]), 1) for p in panels]
+    height = 0.36 * max(sizes[0], *(2 * s for s in sizes[1:])) if len(sizes) > 1 else 0.36 * max(sizes[0], 2)
+    fig = new_figure(9.5, 1.9 + height + 0.55, note)
+    names = [f"p{i}" for i in range(len(panels))]
+    grid = fig.subplot_mosaic([["legend"] * len(panels), names],
+                              gridspec_kw={"width_ratios": [1.6] + [1] * (len(panels) - 1), "height_ratios": [0.3, height]})
     grid["legend"].axis("off")
     drawn = allrows[~allrows["suppress"]]
-    ind = allrows["indicator"].iloc[0]
+    ind = data["indicator"]
     targets = [tg for tg in cfg["report"]["targets"] if tg["indicator"] == ind]
     marks = np.r_[prov["estimate"].to_numpy(float), [tg["value"] for tg in targets]]
     lo = np.nanmin(np.r_[drawn["ci_low"].to_numpy(float), marks]) if len(drawn) else 0
@@ -431,14 +227,14 @@ def district_figure(data: dict, cfg: dict, lang: str):
     lo, hi = lo - pad, hi + pad
     if kind == "proportion":
         lo, hi = max(0.0, lo), min(1.0, hi)
-    styles = {"district": (BLUE, "o"), "urban": (BLUE, "s")}
-    for ax, dom in zip(axes, ("district", "urban")):
-        d = data[dom]
+    show_overall = len(prov) and not prov["suppress"].iloc[0]
+    for k, (name, panel) in enumerate(zip(names, panels)):
+        ax, d = grid[name], panel["rows"]
         ys = np.arange(len(d))[::-1]
-        color, marker = styles[dom]
+        marker = MARKERS[k % len(MARKERS)]
         for y, (_, row) in zip(ys, d.iterrows()):
             if row["drawn"]:
-                draw_estimate(ax, y, row, color=color, marker=marker,
+                draw_estimate(ax, y, row, color=BLUE, marker=marker,
                               hollow=bool(review_flags(row["flags"], row["suppress"])))
                 ax.annotate(fmt_value(row["estimate"], kind, lang), (row["estimate"], y), xytext=(0, 5),
                             textcoords="offset points", ha="center", va="bottom", fontsize=7.5, color="#111111",
@@ -446,54 +242,50 @@ def district_figure(data: dict, cfg: dict, lang: str):
             else:
                 ax.text(0.02, y, "— " + t(lang, "suppressed"), transform=ax.get_yaxis_transform(), va="center",
                         fontsize=7.5, color=GREY)
-        if len(prov) and not prov["suppress"].iloc[0]:
+        if show_overall:
             ax.axvline(prov["estimate"].iloc[0], color="#222222", linestyle=(0, (4, 3)), linewidth=1, zorder=1,
-                       gid=f"ref:{prov['indicator'].iloc[0]}")
+                       gid=f"ref:{ind}")
         for tg in targets:
             ax.axvline(tg["value"], color=VERMILLION, linestyle=(0, (1, 1.5)), linewidth=1.8, zorder=1,
                        gid=f"target:{ind}:{tg['value']}")
-        ax.set_yticks(ys, [domain_label(r, lang) for _, r in d.iterrows()])
+        ax.set_yticks(ys, [plain(x) for x in d["label"]] if len(d) else [])
         ax.set_ylim(-0.7, max(len(d), 2) - 0.2)
         if kind == "proportion":
             pct_axis(ax, lang, lo, hi)
         else:
             ax.set_xlim(lo, hi)
             num_axis(ax, lang, 0 if hi - lo > 20 else 1)
-        ax.set_title(t(lang, dom))
+        ax.set_title(plain(panel["title"]))
         ax.tick_params(axis="y", length=0)
+    level = level_text(cfg, lang)
     handles = [Line2D([], [], color=BLUE, marker="o", markersize=6, linewidth=1.8,
-                          label=f"{t(lang, 'estimate')}, {t(lang, 'ci').lower() if lang == 'en' else t(lang, 'ci')[0].lower() + t(lang, 'ci')[1:]}")]
-    if len(prov) and not prov["suppress"].iloc[0]:
+                      label=f"{t(lang, 'estimate')}, {lower_first(t(lang, 'ci', level=level))}")]
+    if show_overall:
         handles.append(Line2D([], [], color="#222222", linestyle=(0, (4, 3)), linewidth=1,
-                                  label=f"{t(lang, 'province')}: {fmt_value(prov['estimate'].iloc[0], kind, lang)}"))
+                              label=plain(f"{data['overall_label']}: {fmt_value(prov['estimate'].iloc[0], kind, lang)}")))
     for tg in targets:
         handles.append(Line2D([], [], color=VERMILLION, linestyle=(0, (1, 1.5)), linewidth=1.8,
-                                  label=t(lang, "target_short", year=tg.get("year", ""), value=fmt_pct(tg["value"], lang, 0))
-                                  + (f" — {tg['reference']}" if tg.get("reference") else "")))
+                              label=plain(t(lang, "target_short", year=tg.get("year", ""), value=fmt_pct(tg["value"], lang, 0))
+                                          + (f" — {tg['reference']}" if tg.get("reference") else ""))))
     if (allrows["flags"].ne("") & ~allrows["suppress"]).any():
         handles.append(Line2D([], [], linestyle="none", marker="o", markersize=6, markerfacecolor="white",
-                                  markeredgecolor=BLUE, label=t(lang, "flagged")))
+                              markeredgecolor=BLUE, label=t(lang, "flagged")))
     grid["legend"].legend(handles=handles, loc="center left", ncol=len(handles), frameon=False, fontsize=8,
                           borderaxespad=0, handlelength=2.2, columnspacing=1.5)
-    title = label(prov.iloc[0], lang) if len(prov) else label(allrows.iloc[0], lang)
-    fig.suptitle(wrap(title, 95), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
+    fig.suptitle(wrap(data["label"], 95), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
     return fig
 
 
 # --- weighting -------------------------------------------------------------------------
-def weights_data(hh: pd.DataFrame) -> pd.DataFrame:
-    cols = [c for c in ("w_base", "w_nonresponse", "weight") if c in hh.columns]
-    return hh[cols].rename(columns={"weight": "w_final"}).astype(float)
-
-
-def weights_figure(data: pd.DataFrame, diagnostics: dict, cfg: dict, lang: str):
+def weights_figure(data: pd.DataFrame, cfg: dict, lang: str):
     note = footnote(cfg, lang, [])
     fig = new_figure(9.5, 4.8, note)
     ax = fig.subplots()
-    cols = [c for c in ("w_base", "w_final") if c in data.columns]
+    cols = [c for c in ("w_base", "w_delivered", "w_final") if c in data.columns]
     vals = data[cols].to_numpy(float)
     bins = np.histogram_bin_edges(vals[np.isfinite(vals)], bins=40)
     styles = {"w_base": dict(color=ORANGE, linestyle="--", linewidth=1.8, hatch="///", alpha=1.0),
+              "w_delivered": dict(color=ORANGE, linestyle="--", linewidth=1.8, hatch="///", alpha=1.0),
               "w_final": dict(color=BLUE, linestyle="-", linewidth=1.8)}
     for c in cols:
         st = dict(styles[c])
@@ -515,62 +307,8 @@ def weights_figure(data: pd.DataFrame, diagnostics: dict, cfg: dict, lang: str):
     ax.set_xlabel(t(lang, "weights_x"))
     ax.set_ylabel(t(lang, "weights_y"))
     ax.legend(loc="upper left", frameon=False)
-    fig.suptitle(t(lang, "weights"), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
+    fig.suptitle(t(lang, "weights" if "w_base" in data.columns else "weights_plain"), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
     return fig
-
-
-def control_data(units: dict, controls: list, codebook: dict) -> pd.DataFrame:
-    """Per control cell: the control total and the weighted totals at each weighting step.
-
-    *units* maps ``household``/``person`` to the weighted records of that unit."""
-    rows = []
-    for name, unit, table in controls:
-        margins = [m for m in table.columns if m != "count"]
-        hh = units.get(unit)
-        if hh is None or not set(margins) <= set(hh.columns):
-            continue
-        codes = {}  # per margin: each record's position in the list of distinct codes, and that list
-        for m in margins:
-            pos, values = pd.factorize(hh[m], use_na_sentinel=False)
-            codes[m] = pos, [_code(v) for v in values]
-        weights = {w: hh[w].to_numpy(float) for w in ("w_base", "w_nonresponse", "weight") if w in hh.columns}
-        for _, c in table.iterrows():
-            inside = np.ones(len(hh), bool)
-            for m in margins:
-                pos, values = codes[m]
-                inside &= np.isin(pos, [k for k, v in enumerate(values) if v == _code(c[m])])
-            cell = " – ".join(_value_label(codebook, m, c[m]) for m in margins)
-            row = {"table": name, "unit": unit, "cell": cell, "control": float(c["count"]),
-                   "n": int(inside.sum())}
-            for w, v in weights.items():
-                row["w_final" if w == "weight" else w] = float(np.nansum(v[inside]))
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _code(v) -> str:
-    """A code as a comparable string: 1, 1.0 and "1" are the same code."""
-    try:
-        return repr(float(v))
-    except (TypeError, ValueError):
-        return str(v)
-
-
-def _value_label(codebook: dict, col: str, v) -> str:
-    key = str(int(float(v))) if _isnum(v) and float(v).is_integer() else str(v)
-    for table in codebook.values():
-        labels = table.get(col, {}).get("values", {})
-        if key in labels:
-            return labels[key]
-    return key if not _isnum(v) else f"{col}={key}"
-
-
-def _isnum(v) -> bool:
-    try:
-        float(v)
-        return True
-    except (TypeError, ValueError):
-        return False
 
 
 def controls_figure(data: pd.DataFrame, cfg: dict, lang: str):
@@ -578,11 +316,9 @@ def controls_figure(data: pd.DataFrame, cfg: dict, lang: str):
     n = max(len(data), 1)
     fig = new_figure(9.5, 1.8 + 0.3 * n, note)
     ax = fig.subplots()
-    if not len(data):
-        ax.text(0.5, 0.5, t(lang, "no_data"), ha="center", transform=ax.transAxes)
-        return fig
     ys = np.arange(len(data))[::-1]
-    steps = [("w_base", ORANGE, "^", "none"), ("w_nonresponse", GREEN, "s", "none"), ("w_final", BLUE, "o", BLUE)]
+    steps = [("w_base", ORANGE, "^", "none"), ("w_nonresponse", GREEN, "s", "none"), ("w_delivered", ORANGE, "^", "none"),
+             ("w_final", BLUE, "o", BLUE)]
     for col, color, marker, face in steps:
         if col not in data.columns:
             continue
@@ -592,7 +328,7 @@ def controls_figure(data: pd.DataFrame, cfg: dict, lang: str):
     ax.axvline(0, color="#222222", linewidth=1)
     for y in ys[1:][data["table"].to_numpy()[1:] != data["table"].to_numpy()[:-1]]:
         ax.axhline(y + 0.5, color="#999999", linewidth=0.8, linestyle="-")
-    ax.set_yticks(ys, [f"{c} ({fmt_num(v, lang, 0)})" for c, v in zip(data["cell"], data["control"])])
+    ax.set_yticks(ys, [plain(f"{c} ({fmt_num(v, lang, 0)})") for c, v in zip(data["cell"], data["control"])])
     ax.set_ylim(-0.7, len(data) - 0.3)
     ax.xaxis.set_major_formatter(formatter(lambda v: tick_pct(v, lang)))
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
@@ -608,12 +344,6 @@ def controls_figure(data: pd.DataFrame, cfg: dict, lang: str):
 
 
 # --- data quality ------------------------------------------------------------------------
-def rules_data(validation: pd.DataFrame, lang: str) -> pd.DataFrame:
-    d = validation.copy()
-    d["label"] = [f"{FILE_NAMES[lang].get(f, f)}: {RULE_NAMES[lang].get(r, r)}" for f, r in zip(d["file"], d["rule"])]
-    return d.reset_index(drop=True)
-
-
 def _barh(ax, labels, values, colors, hatches, lang, gids):
     ys = np.arange(len(labels))[::-1]
     bars = ax.barh(ys, values, color=colors, edgecolor="#222222", linewidth=0.6, height=0.65, zorder=2)
@@ -624,7 +354,7 @@ def _barh(ax, labels, values, colors, hatches, lang, gids):
     vmax = max(values) if len(values) else 1
     for y, v in zip(ys, values):
         ax.text(v + 0.01 * max(vmax, 1), y, fmt_num(v, lang, 0), va="center", fontsize=8)
-    ax.set_yticks(ys, labels)
+    ax.set_yticks(ys, [plain(x) for x in labels])
     ax.set_ylim(-0.7, len(labels) - 0.3)
     ax.set_xlim(0, max(vmax, 1) * 1.12)
     num_axis(ax, lang, 0)
@@ -648,54 +378,15 @@ def rules_figure(data: pd.DataFrame, cfg: dict, lang: str):
     return fig
 
 
-def quarantine_data(quarantines: dict, lang: str) -> pd.DataFrame:
-    rows = []
-    for file, q in quarantines.items():
-        if not len(q):
-            continue
-        g = q.groupby(["_rule", "_reason"], dropna=False, sort=False).size().reset_index(name="records")
-        for _, r in g.iterrows():
-            name = RULE_NAMES[lang].get(r["_rule"]) or f"{r['_rule']}: {r['_reason']}"
-            rows.append({"file": file, "rule": r["_rule"], "reason": r["_reason"], "records": int(r["records"]),
-                         "label": f"{FILE_NAMES[lang].get(file, file)}: {name}"})
-    d = pd.DataFrame(rows, columns=["file", "rule", "reason", "records", "label"])
-    return d.sort_values(["file", "records"], ascending=[True, False], kind="stable").reset_index(drop=True)
-
-
 def quarantine_figure(data: pd.DataFrame, cfg: dict, lang: str):
     fig = new_figure(9.5, 1.8 + 0.34 * max(len(data), 1), footnote(cfg, lang, []))
     ax = fig.subplots()
-    if len(data):
-        hh = data["file"].eq("household").to_numpy()
-        _barh(ax, list(data["label"]), data["records"].tolist(), [VERMILLION if x else ORANGE for x in hh],
-              ["////" if x else "...." for x in hh], lang, [f"quarantine:{f}:{r}" for f, r in zip(data["file"], data["rule"])])
-    else:
-        ax.text(0.5, 0.5, t(lang, "no_data"), ha="center", transform=ax.transAxes)
+    hh = data["file"].eq("household").to_numpy()
+    _barh(ax, list(data["label"]), data["records"].tolist(), [VERMILLION if x else ORANGE for x in hh],
+          ["////" if x else "...." for x in hh], lang, [f"quarantine:{f}:{r}" for f, r in zip(data["file"], data["rule"])])
     ax.set_xlabel(t(lang, "quarantine_x"))
     fig.suptitle(t(lang, "quarantine"), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
     return fig
-
-
-def response_data(hh: pd.DataFrame, strata: str | None, eligible, respondent, codebook: dict,
-                  label_by=()) -> pd.DataFrame:
-    """Eligible and responding households per stratum (unweighted), from the clean household file."""
-    d = pd.DataFrame({"stratum": hh[strata].astype(str) if strata else "all",
-                      "eligible": np.asarray(eligible, bool), "respondent": np.asarray(respondent, bool) & np.asarray(eligible, bool)})
-    for c in label_by:
-        d[c] = hh[c].to_numpy()
-    g = d.groupby("stratum", sort=True).agg(eligible=("eligible", "sum"), respondents=("respondent", "sum")).reset_index()
-    labels = []
-    for s in g["stratum"]:
-        parts = []
-        sub = d[d["stratum"] == s]
-        for c in label_by:
-            vals = sub[c].dropna().unique()
-            if len(vals) == 1:
-                parts.append(_value_label(codebook, c, vals[0]))
-        labels.append(f"{s} · " + " – ".join(parts) if parts else str(s))
-    g["label"] = labels
-    g["rate"] = g["respondents"] / g["eligible"].where(g["eligible"] > 0)
-    return g
 
 
 def response_figure(data: pd.DataFrame, cfg: dict, lang: str):
@@ -711,7 +402,7 @@ def response_figure(data: pd.DataFrame, cfg: dict, lang: str):
                     bbox=LABEL_BOX, zorder=5)
     ax.axvline(overall, color="#222222", linestyle=(0, (4, 3)), linewidth=1,
                label=f"{t(lang, 'overall')}: {fmt_pct(overall, lang)}")
-    ax.set_yticks(ys, list(data["label"]))
+    ax.set_yticks(ys, [plain(x) for x in data["label"]])
     ax.set_ylim(-0.7, len(data) - 0.3)
     lo = max(0.0, np.floor((np.nanmin(data["rate"]) - 0.1) * 10) / 10) if len(data) else 0
     pct_axis(ax, lang, lo, 1.12)

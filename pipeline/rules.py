@@ -12,42 +12,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import PipelineError
+from .formats import code_text as fmt
+from .units import record_keys
 from .expr import ExpressionError, evaluate, evaluate_bool
-
-
-def fmt(v) -> str:
-    """A value as text for the logs: integers without '.0', missing as ''."""
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-        return ""
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def fmt_series(s: pd.Series) -> pd.Series:
-    """:func:`fmt` of every value (object dtype), vectorised for float64 and integer columns."""
-    if s.dtype == np.float64:
-        v = s.to_numpy()
-        out = np.full(v.shape, "", dtype=object)
-        whole = np.isfinite(v) & (np.floor(v) == v) & (np.abs(v) < 2.0 ** 53)
-        out[whole] = v[whole].astype(np.int64).astype(str)
-        other = ~whole & ~np.isnan(v)
-        if other.any():
-            out[other] = [fmt(x) for x in v[other]]
-        return pd.Series(out, index=s.index, dtype=object)
-    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
-        return pd.Series(s.to_numpy().astype(str), index=s.index, dtype=object)
-    if isinstance(s.dtype, pd.StringDtype):
-        return s.astype(object).where(s.notna(), "")
-    return s.astype(object).map(fmt)
-
-
-def record_keys(df: pd.DataFrame, key: list[str]) -> pd.Series:
-    """Each record's key as text, key columns joined by '/' (e.g. ``10305-005/2``)."""
-    out = fmt_series(df[key[0]])
-    for col in key[1:]:
-        out = out + "/" + fmt_series(df[col])
-    return out.astype(object)
 
 
 class Ledger:

@@ -4,10 +4,10 @@ Draws R samples from the demo survey's synthetic population with the survey's
 own design and nonresponse model (the survey's generator module:
 ``build_population``, ``draw_sample`` and the defect-free CAPI tables of a
 sample), and runs each one through the pipeline's own code: the clean stage's
-rules and derivations (:func:`pipeline.clean.apply_rules`, :func:`pipeline.clean.derive`),
-the weight stage (:func:`pipeline.weight.weigh`: base weights, nonresponse,
-raking/integrated calibration, trimming) and the estimate stage
-(:func:`pipeline.estimate.estimate_unit`).  The truth is the same indicator
+rules and derivations (:func:`pipeline.cleaning.apply_rules`, :func:`pipeline.cleaning.derive`),
+the weight stage's chain (:func:`pipeline.weighting.weigh`: base weights, nonresponse,
+raking/integrated calibration, trimming) and the estimate stage's
+(:func:`pipeline.indicators.estimate_unit` with :func:`pipeline.calibration.calibration_steps`).  The truth is the same indicator
 expressions evaluated on the whole population (every household, every person),
 so estimates and truth share one definition.
 
@@ -39,10 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import clean, config, io
+from . import cleaning, config, io
+from .calibration import calibration_steps
 from .errors import Log, PipelineError, run
-from .estimate import _expr, _fmt, calibration_steps, estimate_unit, prepare
 from .expr import evaluate_bool
+from .formats import code_text
+from .indicators import estimate_unit, expression, prepare
+from .units import HOUSEHOLD, PERSON, inherit, person_link
+from .weighting import weigh
 
 CI_METHODS = ("logit", "beta", "wilson", "mean")
 COLUMNS = ["indicator", "domain", "level", "ci_method", "replicates", "truth", "mean_estimate", "relative_bias",
@@ -106,8 +110,8 @@ def _clean(hh: pd.DataFrame, person: pd.DataFrame, cfg: dict, codebook: dict, ea
     raw = {names[0]: _typed(hh, codebook.get(names[0], {}))}
     if len(names) > 1:
         raw[names[1]] = _typed(person, codebook.get(names[1], {}))
-    ledgers = clean.apply_rules(cfg, raw, codebook, ea_ids, survey)
-    clean.derive(cfg, ledgers)
+    ledgers = cleaning.apply_rules(cfg, raw, codebook, ea_ids, survey)
+    cleaning.derive(cfg, ledgers)
     return {n: L.live.reset_index(drop=True) for n, L in ledgers.items()}, {n: L.accounting() for n, L in ledgers.items()}
 
 
@@ -126,7 +130,7 @@ def domain_cells(data: pd.DataFrame, cfg: dict):
     for j, dom in enumerate(cfg["domains"]):
         if not set(dom["by"]) <= set(data.columns):
             continue
-        inside = (_expr(evaluate_bool, dom["where"], data, cfg["_path"], f"domains[{j}].where").fillna(False).to_numpy(bool)
+        inside = (expression(evaluate_bool, dom["where"], data, cfg["_path"], f"domains[{j}].where").fillna(False).to_numpy(bool)
                   if "where" in dom else np.ones(len(data), bool))
         if not dom["by"]:
             yield dom["id"], "all", inside
@@ -137,7 +141,7 @@ def domain_cells(data: pd.DataFrame, cfg: dict):
             values = values if isinstance(values, tuple) else (values,)
             m = np.zeros(len(data), bool)
             m[data.index.get_indexer(idx)] = True
-            yield dom["id"], " x ".join(_fmt(v) for v in values), m
+            yield dom["id"], " x ".join(code_text(v) for v in values), m
 
 
 def population_truth(cfg: dict, tables: dict) -> pd.DataFrame:
@@ -155,16 +159,9 @@ def population_truth(cfg: dict, tables: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _with_household_columns(person: pd.DataFrame, hh: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    pk, hk = cfg["files"]["person"]["parent_key"], cfg["files"]["household"]["key"]
-    add = [c for c in hh.columns if c not in person.columns or c in hk]
-    return person.merge(hh[add].rename(columns=dict(zip(hk, pk))), on=pk, how="inner", validate="many_to_one")
-
-
 # --- one replicate ---------------------------------------------------------------
 def replicate(r: int) -> dict[str, np.ndarray]:
     """Draw sample *r*, run clean -> weight -> estimate; return arrays aligned with the truth rows."""
-    from . import weight
     c = _CTX
     cfg, gen, survey = c["cfg"], c["gen"], c["survey"]
     rng = np.random.default_rng([c["seed"], r])
@@ -172,10 +169,8 @@ def replicate(r: int) -> dict[str, np.ndarray]:
     hh, person = _tables_fn(gen)(sample, rng)
     ea_ids = sample.eas[cfg["frame"]["key"]] if "frame" in cfg else None
     tables, accounting = _clean(hh, person, cfg, c["codebook"], ea_ids, survey)
-    names = list(cfg["files"])
-    w = weight.weigh(tables[names[0]], tables.get(names[1]) if len(names) > 1 else None, c["frame"], cfg, survey,
-                     c["frame_path"], _quiet)
-    data = {u: df for u, df in (("household", w["data"]), ("person", w["person"])) if df is not None}
+    w = weigh(tables, cfg, survey, _quiet, c["frame"], c["frame_path"])
+    data = w["tables"]
     steps = calibration_steps(data, cfg, survey, w["spec"])  # as the estimate stage does (main)
     rows = []
     for unit, df in data.items():
@@ -282,8 +277,8 @@ def _population(gen, cfg, codebook, survey):
         pop = gen.build_population()
         hh, person = _census_tables(gen, pop)
         tables, _ = _clean(hh, person, cfg, codebook, None, survey)
-        if "person" in tables:
-            tables["person"] = _with_household_columns(tables["person"], tables["household"], cfg)
+        if PERSON in tables and HOUSEHOLD in tables:
+            tables[PERSON] = inherit(tables[PERSON], tables[HOUSEHOLD], *person_link(cfg))
         _CACHE.update(key=key, pop=pop, truth=population_truth(cfg, tables))
     return _CACHE["pop"], _CACHE["truth"]
 

@@ -15,24 +15,16 @@ import pandas as pd
 from matplotlib.ticker import MultipleLocator
 
 from . import plots as P
+from .text import COVERAGE_FIGURE, table
 
 STYLE = {"logit": (P.BLUE, "o"), "beta": (P.VERMILLION, "s"), "wilson": (P.GREEN, "^"), "mean": (P.PURPLE, "D"),
          "t": (P.ORANGE, "v")}
-TEXT = {
-    "en": {"title": "Coverage of 95% confidence intervals: {R} simulated samples", "x": "coverage",
-           "band": "95% ± 2 Monte-Carlo SE", "note": "Each point: one domain value; samples drawn from the synthetic "
-           "population with the survey's design and nonresponse, weighted and estimated by the pipeline."},
-    "vi": {"title": "Độ phủ của khoảng tin cậy 95%: {R} mẫu mô phỏng", "x": "độ phủ",
-           "band": "95% ± 2 sai số Monte-Carlo", "note": "Mỗi điểm: một giá trị của miền; mẫu rút từ tổng thể mô phỏng "
-           "theo thiết kế và mô hình không trả lời của cuộc điều tra, gia quyền và ước lượng bằng pipeline."},
-}
 
 
 def coverage_figure(table: pd.DataFrame, cfg: dict) -> bytes:
     """PNG bytes of the coverage chart (byte-identical for the same table)."""
     lang = cfg.get("report", {}).get("language", "en")
-    lang = lang if lang in TEXT else "en"
-    T = TEXT[lang]
+    T = table(COVERAGE_FIGURE, lang)
     R = int(table["replicates"].iloc[0])
     mc = float(np.sqrt(0.95 * 0.05 / R))
     domains = list(dict.fromkeys(table["domain"]))

@@ -34,12 +34,21 @@ def test_valid_config_loads_with_defaults(make_survey):
     ('key = ["hhid"]', 'key = []', "files.household.key", "at least 1"),
     ('upper = 3.5', 'upper = "high"', "weighting.trim.upper", "expected number, got string"),
     ('upper = 3.5', 'upper = 0.5', "weighting.trim.upper", "must be >= 1"),
-    ('label = { vi = "Huyện", en = "District" }', 'label = { vi = "Huyện" }', "domains[1].label.en", "required key is missing"),
+    ('label = { vi = "Huyện", en = "District" }', 'label = { vi = "" }', "domains[1].label.vi", "expected a non-empty string"),
+    ('label = { vi = "Huyện", en = "District" }', 'label = { vietnamese = "Huyện" }', "domains[1].label.vietnamese",
+     "expected a language code"),
+    ('label = { vi = "Huyện", en = "District" }', 'label = 7', "domains[1].label", "expected a string or a table of languages"),
+    ('[weighting]', '[weighting]\nnonresponse_class = ["x"]', "weighting.nonresponse_class",
+     "valid keys: eligible, respondent, nonresponse_classes, controls, rake, trim, replicates) (did you mean "
+     "'nonresponse_classes'?)"),
     ('prob = "pi_ea"\n', '', "frame.prob", "required key is missing"),
     ('check = "codes"', 'check = "kodes"', "clean.rules[0].check", "expected one of"),
     ('id = "hh_fiber"', 'id = "hh_smartphone"', "indicators[1].id", "duplicate id"),
     ('path = "raw/household.sav"', 'path = "raw/household.xls"', "files.household.path", "unknown format"),
-    ('[[indicators]]', '[[indicatorz]]', "indicatorz", "unknown key (did you mean 'indicators'?)"),
+    ('[[indicators]]', '[[indicatorz]]', "indicatorz", "(did you mean 'indicators'?)"),
+    ('respondent = "result == 1"\n', '', "weighting.respondent", "required when the weights are computed"),
+    ('psu = "ea_id"', 'psu = "ea_id"\nreplicate_type = "JK1"', "design.replicate_type", "need the delivered final weights"),
+    ('[[domains]]\nid = "all"', '[[domains]]\nchart = true\nid = "all"', "domains[0].chart", "exactly one by variable"),
 ])
 def test_schema_errors_name_the_key(make_survey, old, new, key, problem):
     s = make_survey()
@@ -82,3 +91,63 @@ def test_derive_bins_checked(make_survey, derive, key, problem):
     with pytest.raises(PipelineError) as e:
         config.load(s)
     assert f": {key}: " in e.value.line() and problem in e.value.line(), e.value.line()
+
+
+# --- surveys of any shape pass (and fail) at the config check, not in a later stage -----------------
+def test_optional_tables_and_plain_labels(make_survey):
+    s = make_survey()
+    text = (s / "survey.toml").read_text(encoding="utf-8")
+    start, end = text.index("[[clean.rules]]"), text.index("[weighting]")
+    _edit(s, text[start:end], "")                       # no [clean] table at all
+    _edit(s, 'title = { vi = "Khảo sát thử", en = "Test survey" }', 'title = "Test survey"')
+    _edit(s, 'label = { vi = "Huyện", en = "District" }', 'label = { fr = "Département" }')
+    c = config.load(s)
+    assert c["clean"] == {"rules": [], "derive": []}
+    assert c["survey"]["title"] == "Test survey" and c["domains"][1]["label"] == {"fr": "Département"}
+
+
+def test_delivered_weights_need_no_frame_or_weighting(make_survey):
+    s = make_survey()
+    text = (s / "survey.toml").read_text(encoding="utf-8")
+    for table in ("[frame]", "[weighting]", "[[weighting.controls]]", "[weighting.trim]"):
+        start = text.index(table)
+        end = text.index("\n\n", start)
+        text = text[:start] + text[end + 2:]
+    text = text.replace('psu = "ea_id"', 'psu = "ea_id"\nweights = "w"')
+    (s / "survey.toml").write_text(text, encoding="utf-8")
+    c = config.load(s)
+    assert c["design"]["weights"] == "w" and "frame" not in c and c["weighting"] is None
+    # without delivered weights the same config is refused by the config check, naming what is missing
+    (s / "survey.toml").write_text(text.replace('weights = "w"\n', ""), encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"survey.toml: weighting: required unless the data deliver their weights"):
+        config.load(s)
+
+
+def test_household_only_survey_passes(make_survey):
+    s = make_survey()
+    text = (s / "survey.toml").read_text(encoding="utf-8")
+    start = text.index("[files.person]")
+    text = text[:start] + text[text.index("[frame]"):]
+    text = text.replace('[[clean.rules]]\nid = "age_range"\nfile = "person"\ncheck = "range"\nvariable = "age"\n'
+                        'min = 0\nmax = 110\naction = "quarantine"\n', "")
+    text = text[:text.index("[[clean.derive]]")] + text[text.index("[weighting]"):]
+    text = text[:text.index('[[indicators]]\nid = "p_internet"')]
+    text = text.replace('require_children = "result == 1"\n', "")
+    (s / "survey.toml").write_text(text, encoding="utf-8")
+    c = config.load(s)
+    assert list(c["files"]) == ["household"]
+
+
+def test_no_stage_imports_another_stage():
+    for stage in config.STAGES:
+        mods, _ = config.stage_modules(stage)
+        others = {f"pipeline/{s}.py" for s in config.STAGES} - {f"pipeline/{stage}.py"}
+        assert not set(mods) & others, (stage, set(mods) & others)
+
+
+def test_make_deps_lists_each_stages_modules(make_survey):
+    text = config.make_deps(make_survey())
+    weight = re.search(r"^WEIGHT_MODULES := (.*)$", text, re.M).group(1).split()
+    assert weight[0] == "pipeline/weight.py" and "pipeline/weighting.py" in weight and "$(ANALYSIS)" in weight
+    ingest = re.search(r"^INGEST_MODULES := (.*)$", text, re.M).group(1).split()
+    assert "$(ANALYSIS)" not in ingest and "pipeline/io.py" in ingest

@@ -48,10 +48,10 @@ def demo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(demo):
-    from pipeline import config, figures
+    from pipeline import config, stage_outputs
     survey, build, out = demo
     cfg = config.load(survey)
-    return cfg, figures.load_inputs(cfg, build, survey)
+    return cfg, stage_outputs.load_inputs(cfg, build, survey)
 
 
 def read_manifests(out: Path) -> dict:
@@ -70,8 +70,8 @@ def test_every_figure_file_is_written(demo, loaded):
     cfg, _ = loaded
     manifest = read_manifests(out)
     names = [f["name"] for f in manifest["figures"]]
-    expected = (["headline"] + [f"districts_{k}" for k in cfg["report"]["key_indicators"]]
-                + ["weights", "controls", "quality_rules", "quality_quarantine", "response_rates"])
+    expected = (["headline"] + [f"by-district-urban_{k}" for k in cfg["report"]["key_indicators"]]
+                + ["controls", "response_rates", "weights", "quality_rules", "quality_quarantine"])
     assert names == expected
     sizes = {e["path"]: e["bytes"] for e in manifest["outputs"]}
     for f in manifest["figures"]:
@@ -82,15 +82,16 @@ def test_every_figure_file_is_written(demo, loaded):
 
 
 def test_headline_is_drawn_from_the_estimates(loaded):
+    from pipeline import chart_data as C
     from pipeline import plots as P
     cfg, inputs = loaded
     est = inputs["estimates"].copy()
-    data = P.headline_data(est, cfg)
+    data = C.headline_data(est, cfg, "vi")
     assert list(data["indicator"]) == [k for k in cfg["report"]["key_indicators"]]  # all demo keys are proportions
     row = est.index[(est.indicator == "hh_fiber") & (est.domain == "province")][0]
     assert data.set_index("indicator").loc["hh_fiber", "estimate"] == est.loc[row, "estimate"]
     est.loc[row, ["estimate", "ci_low", "ci_high"]] = [0.1234, 0.11, 0.14]
-    fig = P.headline_figure(P.headline_data(est, cfg), cfg, "vi")
+    fig = P.headline_figure(C.headline_data(est, cfg, "vi"), cfg, "vi")
     points = {a.get_gid(): a for ax in fig.axes for a in ax.lines if a.get_gid()}
     assert list(points["est:hh_fiber:province:all"].get_xdata()) == [0.1234]
     assert list(points["est:hh_fiber:province:all:ci"].get_xdata()) == [0.11, 0.14]
@@ -99,15 +100,22 @@ def test_headline_is_drawn_from_the_estimates(loaded):
     assert "12,3%" in texts
 
 
+def area_chart(est, cfg, indicator, lang="vi"):
+    from pipeline import chart_data as C
+    return C.area_data(est, cfg, indicator, C.chart_domains(cfg), lang)
+
+
 def test_district_chart_is_drawn_from_the_estimates(loaded):
     from pipeline import plots as P
     cfg, inputs = loaded
     est = inputs["estimates"].copy()
     row = est.index[(est.indicator == "p_account") & (est.domain == "district") & (est.domain_value == "5")][0]
     est.loc[row, ["estimate", "ci_low", "ci_high"]] = [0.987, 0.97, 0.995]
-    data = P.district_data(est, "p_account")
-    assert data["district"].iloc[0]["domain_value"] == "5"  # sorted: now the highest
-    fig = P.district_figure(data, cfg, "vi")
+    data = area_chart(est, cfg, "p_account")
+    assert [p["domain"] for p in data["panels"]] == ["district", "urban"]
+    assert data["panels"][0]["rows"].iloc[0]["domain_value"] == "5"  # sorted: now the highest
+    assert data["panels"][0]["title"] == "Huyện/thị xã/thành phố" and data["overall_label"] == "Toàn tỉnh"
+    fig = P.area_figure(data, cfg, "vi")
     pts = {a.get_gid(): a for ax in fig.axes for a in ax.lines if a.get_gid()}
     assert list(pts["est:p_account:district:5"].get_xdata()) == [0.987]
     prov = est[(est.indicator == "p_account") & (est.domain == "province")].iloc[0]
@@ -128,8 +136,10 @@ def test_suppressed_estimates_are_not_drawn(loaded):
     review = (est.indicator == "hh_fiber") & (est.domain == "district") & (est.domain_value == "7")
     est.loc[review, "suppress"] = False  # drawn, whatever the demo's estimate for it
     est.loc[review, "flags"] = "df<8"
-    data = P.district_data(est, "hh_fiber")
-    fig = P.district_figure(data, cfg, "vi")
+    from pipeline import chart_data as C
+    data = area_chart(est, cfg, "hh_fiber")
+    rows = pd.concat([p["rows"] for p in data["panels"]] + [data["overall"]])
+    fig = P.area_figure(data, cfg, "vi", C.reliability_notes(rows, "vi"))
     gids = {a.get_gid() for ax in fig.axes for a in ax.lines if a.get_gid()}
     assert not any(g.startswith(("est:hh_fiber:district:3", "est:hh_fiber:urban:1")) for g in gids)
     assert "est:hh_fiber:district:2" in gids
@@ -139,26 +149,27 @@ def test_suppressed_estimates_are_not_drawn(loaded):
     assert "cỡ mẫu hiệu dụng < 30" in note and "bậc tự do < 8" in note
     # and a suppressed key indicator is absent from the headline
     est.loc[(est.indicator == "p_esign") & (est.domain == "province"), "suppress"] = True
-    fig = P.headline_figure(P.headline_data(est, cfg), cfg, "vi")
+    fig = P.headline_figure(C.headline_data(est, cfg, "vi"), cfg, "vi")
     gids = {a.get_gid() for ax in fig.axes for a in ax.lines if a.get_gid()}
     assert not any(g.startswith("est:p_esign") for g in gids) and "est:p_account:province:all" in gids
 
 
 def test_weighting_and_quality_figures_are_drawn_from_their_inputs(loaded):
     import numpy as np
+    from pipeline import chart_data as C
     from pipeline import plots as P
     cfg, inputs = loaded
     # records per rule: bar lengths are the validation table's counts (perturbed here)
     val = inputs["validation"].copy()
     val.loc[0, "records"] = 777
-    fig = P.rules_figure(P.rules_data(val, "vi"), cfg, "vi")
+    fig = P.rules_figure(C.rules_data(val, "vi"), cfg, "vi")
     bars = {b.get_gid(): b.get_width() for b in fig.axes[0].patches if b.get_gid()}
     assert bars == {f"rule:{f}:{r}": n for f, r, n in val[["file", "rule", "records"]].itertuples(index=False)}
     # quarantined records by reason: counted from the quarantine files
-    q = P.quarantine_data(inputs["quarantine"], "vi")
+    q = C.quarantine_data(inputs["quarantine"], "vi")
     assert q["records"].sum() == sum(len(x) for x in inputs["quarantine"].values())
     # achieved vs control totals: weighted sums of the weight stage's output against the control tables
-    ctl = P.control_data(inputs["units"], inputs["controls"], inputs["codebook"])
+    ctl = C.control_data(inputs["units"], inputs["controls"], inputs["codebook"])
     assert len(ctl) == sum(len(t) for _, _, t in inputs["controls"])
     hh = inputs["weighted"]
     first = inputs["controls"][0][2].iloc[0]
@@ -171,10 +182,10 @@ def test_weighting_and_quality_figures_are_drawn_from_their_inputs(loaded):
     assert np.allclose(dots["controls:w_base"], ctl["w_base"] / ctl["control"] - 1)
     # response rates by stratum: eligible and respondents add up to the weight stage's counts
     rr = inputs["response"]
-    n = inputs["diagnostics"]["households"]
+    n = inputs["diagnostics"]["counts"]
     assert rr["eligible"].sum() == n["eligible"] and rr["respondents"].sum() == n["respondents"]
     # weights: the histogram data are the weight stage's columns
-    w = P.weights_data(hh)
+    w = C.weights_data(hh)
     assert w["w_final"].equals(hh["weight"].astype(float).rename("w_final"))
 
 
@@ -186,7 +197,7 @@ def test_svg_files_show_exactly_the_unsuppressed_estimates(demo, loaded):
         e = est[(est.indicator == ind) & est.domain.isin(["district", "urban"])]
         want = {f"est:{ind}:{d}:{v}" for d, v, s in e[["domain", "domain_value", "suppress"]].itertuples(index=False)
                 if not s}
-        got = {i for i in svg_ids(out / f"districts_{ind}.svg") if i.count(":") == 3}
+        got = {i for i in svg_ids(out / f"by-district-urban_{ind}.svg") if i.count(":") == 3}
         assert got == want, ind
 
 
@@ -201,7 +212,7 @@ def report_rows(text: str) -> dict:
 
 
 def test_report_shows_every_estimate_as_in_the_table(demo, loaded):
-    from pipeline import plots as P
+    from pipeline import formats as P
     survey, build, out = demo
     _, inputs = loaded
     est = pd.read_csv(build / "estimates.csv", dtype={"domain_value": str})
@@ -235,12 +246,12 @@ def test_report_is_self_contained(demo):
 
 def test_reruns_are_byte_identical(demo, loaded, tmp_path):
     from pipeline import plots as P
-    from pipeline.figures import figure_specs
+    from pipeline.figure_registry import figures
     survey, build, out = demo
     cfg, inputs = loaded
-    specs = dict(figure_specs(cfg, inputs, "vi"))
+    specs = {f["name"]: f["draw"] for part in ("estimates", "diagnostics") for f in figures(cfg, inputs, "vi", part)[0]}
     # the stage ran in another process: equal bytes here mean no run-dependent state (dates, ids, layout bits)
-    for name in ("headline", "districts_hh_fiber", "weights", "controls", "response_rates"):
+    for name in ("headline", "by-district-urban_hh_fiber", "weights", "controls", "response_rates"):
         P.save(specs[name](), tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
         assert (tmp_path / f"{name}.png").read_bytes() == (out / f"{name}.png").read_bytes(), name
         assert (tmp_path / f"{name}.svg").read_bytes() == (out / f"{name}.svg").read_bytes(), name
@@ -272,7 +283,7 @@ def test_validation_section_when_coverage_exists(demo, tmp_path):
 
 # --- formats and config -----------------------------------------------------------------
 def test_number_formats():
-    from pipeline import plots as P
+    from pipeline import formats as P
     assert P.flag_text("n_eff<30;rel_ci_width>130%;df<8", "vi") == (
         "cỡ mẫu hiệu dụng < 30; độ rộng tương đối của KTC > 130%; bậc tự do < 8")
     assert P.flag_text("ci_width>=0.3", "en") == "CI width ≥ 0.3" and P.flag_text("", "en") == ""
@@ -281,6 +292,9 @@ def test_number_formats():
     assert P.fmt_ci(0.767, 0.8157, "proportion", "vi") == "76,7–81,6%"
     assert P.fmt_value(188.889, "mean", "vi") == "188,9" and P.fmt_value(1.9283, "mean", "en") == "1.93"
     assert P.tick_pct(-0.125, "vi") == "−12,5%" and P.tick_pct(0.2, "en") == "20%"
+    # other languages: their own decimal marks (the interface text falls back to English)
+    assert P.fmt_pct(0.7907, "de") == "79,1%" and P.fmt_num(244921.5, "fr", 1) == "244\u202f921,5"
+    assert P.fmt_num(1234.5, "pt-BR", 1) == "1.234,5" and P.fmt_num(1234.5, "ja", 1) == "1,234.5"
 
 
 def test_report_stage_does_not_import_matplotlib():
@@ -313,7 +327,7 @@ def test_report_methods_describe_the_variance_design(demo):
     v_strata = hh["variance_stratum"].nunique()
     df = int(est.loc[est.domain == "province", "df"].iloc[0])
     assert df == hh["ea_id"].nunique() - v_strata
-    assert rows["Số tầng tính phương sai (cặp địa bàn)"] == str(v_strata)
+    assert rows["Số tầng tính phương sai (cặp PSU)"] == str(v_strata)
     assert rows["Bậc tự do của phương sai (PSU − tầng tính phương sai)"] == str(df)
     assert rows["Số tầng"] == str(hh["stratum"].nunique())
     assert "ghép cặp theo thứ tự chọn (ea_id)" in text and "cùng commune_code" in text

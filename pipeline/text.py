@@ -1,0 +1,314 @@
+"""Interface text of the figures and the report, and survey labels in any language.
+
+The built-in text (titles, headings, footnotes, rule names) exists in
+Vietnamese and English (:data:`LANGUAGES`); a survey whose ``[report]
+language`` is another code gets the English text, with one
+:class:`InterfaceLanguageWarning` per process (its numbers are still
+formatted for its language: :mod:`pipeline.formats`).  Labels in
+``survey.toml`` are a plain string or a table of language codes;
+:func:`label_text` picks the one to show.
+"""
+from __future__ import annotations
+
+import warnings
+
+LANGUAGES = ("vi", "en")
+FALLBACK = "en"
+
+
+class InterfaceLanguageWarning(UserWarning):
+    """The report language has no built-in interface text; English is used."""
+
+
+_warned: set = set()
+
+
+def interface_language(lang: str) -> str:
+    """The language of the built-in text for a report in *lang* (English when there is none)."""
+    if lang in LANGUAGES:
+        return lang
+    if lang not in _warned:
+        _warned.add(lang)
+        warnings.warn(f"report.language {lang!r}: no built-in interface text in this language; figure titles, "
+                      f"headings and footnotes are in English (labels from survey.toml are used as given)",
+                      InterfaceLanguageWarning, stacklevel=2)
+    return FALLBACK
+
+
+def table(texts: dict, lang: str) -> dict:
+    """The entries of one text table (e.g. :data:`REPORT`) for *lang*."""
+    return texts[interface_language(lang)]
+
+
+def t(lang: str, key: str, **kw) -> str:
+    """A figure text, formatted with *kw*."""
+    s = table(FIGURE, lang)[key]
+    return s.format(**kw) if kw else s
+
+
+def label_text(label, lang: str, default: str = "") -> str:
+    """A survey.toml label in *lang*: the string itself, the table's entry for *lang*, else English, else the first."""
+    if label is None:
+        return default
+    if isinstance(label, str):
+        return label
+    for k in (lang, FALLBACK):
+        if label.get(k):
+            return label[k]
+    return next(iter(label.values()), default)
+
+
+def label_languages(labels) -> list[str]:
+    """Language codes used by a collection of labels, in order of first appearance ('' for plain strings)."""
+    out: dict = {}
+    for lab in labels:
+        for k in ([""] if isinstance(lab, str) else list(lab)):
+            out.setdefault(k, None)
+    return list(out)
+
+
+FIGURE = {
+    "vi": {
+        "headline": "Các chỉ tiêu chính ({overall}), với khoảng tin cậy {level} và mục tiêu",
+        "headline_plain": "Các chỉ tiêu chính ({overall}), với khoảng tin cậy {level}",
+        "household": "Hộ gia đình", "person": "Nhân khẩu", "persons": "Nhân khẩu",
+        "estimate": "Ước lượng", "ci": "Khoảng tin cậy {level}", "target": "Mục tiêu",
+        "target_short": "Mục tiêu {year}: {value}",
+        "percent_of": "Tỷ lệ (%)", "value": "Giá trị",
+        "suppressed": "ẩn (độ tin cậy thấp)", "flagged": "cần xem xét (xem ghi chú)",
+        "note_suppressed": "Ước lượng ẩn: không đạt quy tắc độ tin cậy (NCHS): {rules}.",
+        "note_flagged": "Điểm rỗng: ước lượng cần xem xét thống kê ({rules}).",
+        "source": "Nguồn: {source}.",
+        "ci_method": "Khoảng tin cậy {level}: {methods}.",
+        "ci_none": "Hình này không có khoảng tin cậy.",
+        "weights": "Phân phối quyền số: quyền số thiết kế và quyền số cuối cùng",
+        "weights_plain": "Phân phối quyền số",
+        "weights_x": "Quyền số (số hộ mà một hộ mẫu đại diện)", "weights_y": "Số hộ mẫu",
+        "w_base": "Quyền số thiết kế", "w_nonresponse": "Sau điều chỉnh không trả lời", "w_final": "Quyền số cuối cùng",
+        "weights_stats": "{name}: trung vị {median}; lớn nhất/nhỏ nhất {ratio}; deff Kish {deff}",
+        "controls": "Tổng đạt được so với tổng kiểm soát ({unit})",
+        "controls_x": "Chênh lệch so với tổng kiểm soát (%)",
+        "rules": "Số bản ghi theo quy tắc làm sạch", "rules_x": "Số bản ghi",
+        "quarantine_action": "Cách ly (loại khỏi phân tích)", "fix_action": "Sửa giá trị (giữ bản ghi)",
+        "quarantine": "Bản ghi bị cách ly theo lý do", "quarantine_x": "Số bản ghi bị cách ly",
+        "response": "Tỷ lệ trả lời theo tầng (không quyền số)", "response_x": "Tỷ lệ trả lời (%)",
+        "overall": "Chung", "n_fmt": "{resp}/{elig}",
+        "no_data": "Không có dữ liệu", "w_delivered": "Quyền số được cung cấp",
+    },
+    "en": {
+        "headline": "Key indicators ({overall}), with {level} confidence intervals and targets",
+        "headline_plain": "Key indicators ({overall}), with {level} confidence intervals",
+        "household": "Households", "person": "Persons", "persons": "Persons",
+        "estimate": "Estimate", "ci": "{level} confidence interval", "target": "Target",
+        "target_short": "Target {year}: {value}",
+        "percent_of": "Percent", "value": "Value",
+        "suppressed": "suppressed (unreliable)", "flagged": "flagged for review (see note)",
+        "note_suppressed": "Suppressed estimate: fails the reliability rules (NCHS): {rules}.",
+        "note_flagged": "Hollow marker: estimate flagged for statistical review ({rules}).",
+        "source": "Source: {source}.",
+        "ci_method": "{level} confidence intervals: {methods}.",
+        "ci_none": "No confidence intervals in this figure.",
+        "weights": "Distribution of weights: design (base) and final weights",
+        "weights_plain": "Distribution of the weights",
+        "weights_x": "Weight (households represented by one sample household)", "weights_y": "Sample households",
+        "w_base": "Design (base) weight", "w_nonresponse": "After nonresponse adjustment", "w_final": "Final weight",
+        "weights_stats": "{name}: median {median}; max/min {ratio}; Kish deff {deff}",
+        "controls": "Achieved vs control totals ({unit})",
+        "controls_x": "Difference from the control total (%)",
+        "rules": "Records per cleaning rule", "rules_x": "Records",
+        "quarantine_action": "Quarantined (left out of the analysis)", "fix_action": "Value fixed (record kept)",
+        "quarantine": "Quarantined records by reason", "quarantine_x": "Quarantined records",
+        "response": "Response rates by stratum (unweighted)", "response_x": "Response rate (%)",
+        "overall": "Overall", "n_fmt": "{resp}/{elig}",
+        "no_data": "No data", "w_delivered": "Delivered weight",
+    },
+}
+
+CI_METHODS = {
+    "vi": {"beta": "Korn–Graubard (beta) cho tỷ lệ", "logit": "logit cho tỷ lệ", "xlogit": "logit (xlogit) cho tỷ lệ",
+           "wilson": "Wilson cho tỷ lệ", "asin": "arcsin cho tỷ lệ", "mean": "Wald (sai số chuẩn) cho tỷ lệ",
+           "normal": "Wald (phân phối chuẩn) cho tỷ lệ", "t": "phân phối t (Student) cho giá trị bình quân"},
+    "en": {"beta": "Korn–Graubard (beta) for proportions", "logit": "logit for proportions",
+           "xlogit": "logit (xlogit) for proportions", "wilson": "Wilson for proportions",
+           "asin": "arcsine for proportions", "mean": "Wald (standard error) for proportions",
+           "normal": "Wald (normal) for proportions", "t": "Student t for means"},
+}
+
+RULE_NAMES = {
+    "vi": {"user_missing": "Mã thiếu (không biết/từ chối) → để trống", "unique_key": "Mã trùng lặp (giữ bản ghi đầu)",
+           "frame_link": "Đơn vị mẫu không có trong dàn mẫu", "no_person": "Hộ hoàn thành không có nhân khẩu",
+           "parent_link": "Không có hộ tương ứng"},
+    "en": {"user_missing": "Missing code (don't know/refused) → blank", "unique_key": "Duplicate key (first kept)",
+           "frame_link": "Sampling unit not in the frame", "no_person": "Completed household without persons",
+           "parent_link": "No matching household"},
+}
+
+FILE_NAMES = {"vi": {"household": "Hộ", "person": "Nhân khẩu"}, "en": {"household": "Household", "person": "Person"}}
+
+REPORT = {
+    "vi": {
+        "lang": "vi", "report": "Báo cáo kết quả", "contents": "Nội dung", "summary": "Tóm tắt các chỉ tiêu chính",
+        "synthetic": "Số liệu trong báo cáo này là số liệu mô phỏng.", "indicator": "Chỉ tiêu", "estimate": "Ước lượng",
+        "ci": "KTC {level}", "n": "n", "n_eff": "n hiệu dụng", "deff": "deff", "cv": "CV", "flags": "Ghi chú", "domain": "Nhóm",
+        "target": "Mục tiêu quốc gia", "gap": "Khoảng cách đến mục tiêu", "pp": "điểm %", "reached": "đã đạt",
+        "estimates": "Bảng ước lượng", "figures": "Biểu đồ", "methods": "Phương pháp", "quality": "Chất lượng dữ liệu",
+        "validation": "Kiểm định", "household": "Hộ gia đình", "person": "Nhân khẩu",
+        "proportion": "tỷ lệ", "mean": "bình quân", "universe": "Phạm vi", "numerator": "Định nghĩa",
+        "everyone": "tất cả", "suppressed": "ẩn", "review": "cần xem xét",
+        "estimates_note": "Ước lượng bị ẩn (—) không đạt quy tắc độ tin cậy; lý do ghi ở cột Ghi chú. "
+                          "Ước lượng có đánh dấu ⚑ cần xem xét thống kê.",
+        "design": "Thiết kế mẫu", "strata": "Số tầng", "psus": "Số đơn vị mẫu cấp 1 (PSU)",
+        "design_df": "Bậc tự do của thiết kế (PSU − tầng)", "sample": "Cỡ mẫu",
+        "var_strata": "Số tầng tính phương sai (cặp PSU)",
+        "var_df": "Bậc tự do của phương sai (PSU − tầng tính phương sai)",
+        "pairs": "Tầng tính phương sai: các PSU được ghép cặp theo thứ tự chọn ({order}) trong mỗi tầng{within} "
+                 "(chọn hệ thống tạo phân tầng ngầm; Wolter 2007, §8.3)",
+        "pairs_within": ", các PSU cùng {within} được ghép với nhau",
+        "fpc_fraction": "{col} (tỷ lệ chọn PSU của tầng, n_h/N_h)",
+        "hh_raw": "Hộ trong tệp thu thập", "hh_clean": "Hộ sau làm sạch", "hh_eligible": "Hộ thuộc phạm vi",
+        "hh_resp": "Hộ trả lời", "persons": "Nhân khẩu của hộ trả lời", "rr_unweighted": "Tỷ lệ trả lời (không quyền số)",
+        "rr_weighted": "Tỷ lệ trả lời (có quyền số thiết kế)", "strata_col": "Biến tầng", "psu_col": "Biến PSU",
+        "weighting": "Các bước gia quyền", "step": "Bước", "method": "Phương pháp", "iterations": "Số vòng lặp",
+        "converged": "Hội tụ", "max_disc": "Sai lệch tối đa", "n_trimmed": "Số bị cắt",
+        "sum_w": "Tổng quyền số", "w_min": "Nhỏ nhất", "w_median": "Trung vị", "w_max": "Lớn nhất",
+        "w_ratio": "Lớn nhất/nhỏ nhất", "kish": "deff Kish", "base": "Quyền số thiết kế (1/xác suất chọn)",
+        "yes": "có", "no": "không", "variance": "Phương pháp tính phương sai", "ci_method": "Khoảng tin cậy",
+        "reliability": "Quy tắc độ tin cậy (NCHS)", "controls": "Tổng kiểm soát",
+        "taylor": "Tuyến tính hóa Taylor (phương sai giữa các PSU trong tầng)",
+        "replicate": "Quyền số lặp lại: {method}, {n} bộ (mỗi bộ được gia quyền lại như quyền số chính)",
+        "lonely": "Tầng chỉ có một PSU", "fpc": "Hiệu chỉnh quần thể hữu hạn", "none": "không",
+        "rule_min_n_eff": "Ẩn khi cỡ mẫu hiệu dụng nhỏ hơn {v}",
+        "rule_max_ci_width": "Ẩn khi độ rộng khoảng tin cậy ≥ {v} điểm %",
+        "rule_rel": "Ẩn khi độ rộng tương đối > {v} (áp dụng khi độ rộng > {w} điểm %)",
+        "rule_min_df": "Cần xem xét khi bậc tự do < {v}; hoặc ước lượng bằng 0 hoặc 100%",
+        "accounting": "Số bản ghi", "file": "Tệp", "raw": "Thu thập", "clean": "Sau làm sạch", "quarantined": "Bị cách ly",
+        "rules": "Số bản ghi theo quy tắc", "rule": "Quy tắc", "action": "Xử lý", "records": "Số bản ghi",
+        "reason": "Lý do", "fixes": "Số giá trị đã sửa", "response": "Tỷ lệ trả lời theo tầng",
+        "stratum": "Tầng", "eligible": "Thuộc phạm vi", "respondents": "Trả lời", "rate": "Tỷ lệ",
+        "quarantine_a": "cách ly", "fix_a": "sửa giá trị", "validation_intro": "Kết quả nghiên cứu độ phủ của khoảng tin cậy "
+        "(tệp validation/coverage.csv).", "footer": "Tạo bởi pipeline (python -m pipeline.report) từ các tệp trong build/{name}/.",
+        "fig_weights": "Phân phối quyền số thiết kế và quyền số cuối cùng.",
+        "fig_weights_plain": "Phân phối quyền số.",
+        "why_no_headline": "không có chỉ tiêu tỷ lệ chính nào có ước lượng chung",
+        "why_no_areas": "không có nhóm nào có đúng một biến phân tổ để vẽ (đặt chart = true cho một nhóm)",
+        "why_no_controls": "không có tổng kiểm soát ([[weighting.controls]])",
+        "why_no_rules": "không có quy tắc làm sạch nào sửa hoặc cách ly bản ghi",
+        "why_no_quarantine": "không có bản ghi nào bị cách ly",
+        "why_no_response": "quyền số do cuộc điều tra cung cấp: không có tình trạng trả lời",
+        "fig_controls": "Tổng đạt được theo từng bước gia quyền so với tổng kiểm soát.",
+        "fig_rules": "Số bản ghi bị cách ly hoặc được sửa theo từng quy tắc làm sạch.",
+        "fig_quarantine": "Bản ghi bị cách ly theo lý do.", "fig_response": "Tỷ lệ trả lời theo tầng.",
+        "fig_headline": "Các chỉ tiêu chính ({overall}) với khoảng tin cậy {level} và mục tiêu.",
+        "fig_headline_plain": "Các chỉ tiêu chính ({overall}) với khoảng tin cậy {level}.",
+        "fig_district": "{label}: theo {domains}.",
+        "district_figures": "Chỉ tiêu chính theo địa bàn", "weight_figures": "Chẩn đoán quyền số",
+        "w_range": "Nhỏ nhất / trung vị / lớn nhất",
+        "delivered": "Quyền số cuối cùng do cuộc điều tra cung cấp (biến {col})",
+        "delivered_unit": "Quyền số của {unit}: biến {col}",
+        "delivered_reps": "Quyền số lặp lại do cuộc điều tra cung cấp: {type}, {n} bộ",
+        "not_drawn": "Không vẽ: {why}",
+        "n_raw": "Số bản ghi trong tệp thu thập ({unit})",
+        "n_used": "Số bản ghi dùng để ước lượng ({unit})",
+        "weights_used": "Quyền số",
+        "steps_names": {"nonresponse": "Điều chỉnh không trả lời", "rake": "Cân chỉnh theo tổng kiểm soát (raking)",
+                        "calibrate": "Cân chỉnh theo tổng kiểm soát", "delivered": "Quyền số được cung cấp", "trim": "Cắt quyền số lớn, cân chỉnh lại"},
+    },
+    "en": {
+        "lang": "en", "report": "Results report", "contents": "Contents", "summary": "Summary of key indicators",
+        "synthetic": "The figures in this report are synthetic.", "indicator": "Indicator", "estimate": "Estimate",
+        "ci": "{level} CI", "n": "n", "n_eff": "effective n", "deff": "deff", "cv": "CV", "flags": "Notes", "domain": "Domain",
+        "target": "National target", "gap": "Gap to target", "pp": "pp", "reached": "reached",
+        "estimates": "Estimates", "figures": "Figures", "methods": "Methods", "quality": "Data quality",
+        "validation": "Validation", "household": "Households", "person": "Persons",
+        "proportion": "proportion", "mean": "mean", "universe": "Universe", "numerator": "Definition",
+        "everyone": "all", "suppressed": "suppressed", "review": "review",
+        "estimates_note": "Suppressed estimates (—) fail the reliability rules; the reason is in the Notes column. "
+                          "Estimates marked ⚑ are flagged for statistical review.",
+        "design": "Sample design", "strata": "Strata", "psus": "Primary sampling units",
+        "design_df": "Design degrees of freedom (PSUs − strata)", "sample": "Sample size",
+        "var_strata": "Variance strata (pairs of PSUs)",
+        "var_df": "Variance degrees of freedom (PSUs − variance strata)",
+        "pairs": "Variance strata: PSUs paired in selection order ({order}) within each stratum{within} "
+                 "(systematic selection stratifies implicitly; Wolter 2007, §8.3)",
+        "pairs_within": ", those of one {within} together",
+        "fpc_fraction": "{col} (the stratum's PSU sampling fraction, n_h/N_h)",
+        "hh_raw": "Households in the collected file", "hh_clean": "Households after cleaning",
+        "hh_eligible": "Eligible households", "hh_resp": "Responding households",
+        "persons": "Persons in responding households", "rr_unweighted": "Response rate (unweighted)",
+        "rr_weighted": "Response rate (design-weighted)", "strata_col": "Stratum variable", "psu_col": "PSU variable",
+        "weighting": "Weighting steps", "step": "Step", "method": "Method", "iterations": "Iterations",
+        "converged": "Converged", "max_disc": "Max. discrepancy", "n_trimmed": "Weights trimmed",
+        "sum_w": "Sum of weights", "w_min": "Min", "w_median": "Median", "w_max": "Max", "w_ratio": "Max/min",
+        "kish": "Kish deff", "base": "Design weight (1/selection probability)", "yes": "yes", "no": "no",
+        "variance": "Variance estimation", "ci_method": "Confidence intervals", "reliability": "Reliability rules (NCHS)",
+        "controls": "Control totals",
+        "taylor": "Taylor linearisation (variance between PSUs within strata)",
+        "replicate": "Replicate weights: {method}, {n} replicates (each re-weighted like the full-sample weights)",
+        "lonely": "Strata with a single PSU", "fpc": "Finite population correction", "none": "none",
+        "rule_min_n_eff": "Suppressed when the effective sample size is below {v}",
+        "rule_max_ci_width": "Suppressed when the CI is {v} percentage points wide or wider",
+        "rule_rel": "Suppressed when the relative CI width exceeds {v} (applies when the width exceeds {w} pp)",
+        "rule_min_df": "Flagged for review when the design df is below {v}, or the estimate is 0 or 100%",
+        "accounting": "Records", "file": "File", "raw": "Collected", "clean": "Clean", "quarantined": "Quarantined",
+        "rules": "Records per rule", "rule": "Rule", "action": "Action", "records": "Records", "reason": "Reason",
+        "fixes": "Values fixed", "response": "Response rates by stratum", "stratum": "Stratum", "eligible": "Eligible",
+        "respondents": "Respondents", "rate": "Rate", "quarantine_a": "quarantine", "fix_a": "fix value",
+        "validation_intro": "Results of the confidence-interval coverage study (validation/coverage.csv).",
+        "footer": "Made by the pipeline (python -m pipeline.report) from the files in build/{name}/.",
+        "fig_weights": "Distribution of design (base) and final weights.",
+        "fig_weights_plain": "Distribution of the weights.",
+        "why_no_headline": "no key proportion indicator has an overall estimate",
+        "why_no_areas": "no domain with one by variable to chart (set chart = true on a domain)",
+        "why_no_controls": "no control totals ([[weighting.controls]])",
+        "why_no_rules": "no cleaning rule fixed or quarantined a record",
+        "why_no_quarantine": "no record was quarantined",
+        "why_no_response": "the weights were delivered with the data: no response status",
+        "fig_controls": "Achieved totals after each weighting step against the control totals.",
+        "fig_rules": "Records quarantined or fixed by each cleaning rule.",
+        "fig_quarantine": "Quarantined records by reason.", "fig_response": "Response rates by stratum.",
+        "fig_headline": "Key indicators ({overall}) with {level} confidence intervals and targets.",
+        "fig_headline_plain": "Key indicators ({overall}) with {level} confidence intervals.",
+        "fig_district": "{label}: by {domains}.",
+        "district_figures": "Key indicators by area", "weight_figures": "Weighting diagnostics",
+        "w_range": "Min / median / max",
+        "delivered": "Final weights delivered with the data (column {col})",
+        "delivered_unit": "Weight of the {unit} file: column {col}",
+        "delivered_reps": "Replicate weights delivered with the data: {type}, {n} replicates",
+        "not_drawn": "Not drawn: {why}",
+        "n_raw": "Records in the collected file ({unit})",
+        "n_used": "Records used in the estimates ({unit})",
+        "weights_used": "Weights",
+        "steps_names": {"nonresponse": "Nonresponse adjustment", "rake": "Raking to the control totals",
+                        "calibrate": "Calibration to the control totals", "delivered": "Delivered weights", "trim": "Trimming, re-calibrated"},
+    },
+}
+
+LONELY = {
+    "vi": {"adjust": "adjust — độ lệch so với trung bình toàn bộ", "fail": "fail — báo lỗi", "remove": "remove — bỏ qua",
+           "certainty": "certainty — coi như chọn chắc chắn", "average": "average — lấy trung bình các tầng khác"},
+    "en": {"adjust": "adjust — deviation from the grand mean", "fail": "fail — stop with an error",
+           "remove": "remove — left out", "certainty": "certainty — treated as certainty units",
+           "average": "average — average of the other strata"},
+}
+
+VALIDATION = {
+    "vi": {"indicator": "Chỉ tiêu", "truth": "Giá trị thật", "mean_estimate": "Ước lượng bình quân",
+           "relative_bias": "Độ chệch tương đối", "coverage": "Độ phủ KTC", "se_ratio": "SE ước lượng / SE thực nghiệm",
+           "replicates": "Số lần lặp", "domain": "Nhóm", "cells": "Số ô", "mean_cov": "Độ phủ trung bình",
+           "min_cov": "Độ phủ thấp nhất", "by_domain": "Độ phủ theo loại nhóm (phương pháp KTC: {m})",
+           "province": "Các chỉ tiêu, {overall} (phương pháp KTC: {m})", "rows": "Các dòng đầu của tệp"},
+    "en": {"indicator": "Indicator", "truth": "True value", "mean_estimate": "Mean estimate",
+           "relative_bias": "Relative bias", "coverage": "CI coverage", "se_ratio": "Estimated SE / empirical SE",
+           "replicates": "Replicates", "domain": "Domain", "cells": "Cells", "mean_cov": "Mean coverage",
+           "min_cov": "Lowest coverage", "by_domain": "Coverage by domain type (CI method: {m})",
+           "province": "Indicators, {overall} (CI method: {m})", "rows": "First rows of the file"},
+}
+
+COVERAGE_FIGURE = {
+    "en": {"title": "Coverage of 95% confidence intervals: {R} simulated samples", "x": "coverage",
+           "band": "95% ± 2 Monte-Carlo SE", "note": "Each point: one domain value; samples drawn from the synthetic "
+           "population with the survey's design and nonresponse, weighted and estimated by the pipeline."},
+    "vi": {"title": "Độ phủ của khoảng tin cậy 95%: {R} mẫu mô phỏng", "x": "độ phủ",
+           "band": "95% ± 2 sai số Monte-Carlo", "note": "Mỗi điểm: một giá trị của miền; mẫu rút từ tổng thể mô phỏng "
+           "theo thiết kế và mô hình không trả lời của cuộc điều tra, gia quyền và ước lượng bằng pipeline."},
+}

