@@ -129,3 +129,114 @@ def calibration_steps(data: dict, cfg: dict, survey, spec: dict) -> dict:
         unit = pd.Index(record_keys(hh, hk)).get_indexer(record_keys(person, pk))
         steps[PERSON] = (NestedStep(steps[HOUSEHOLD], unit, len(hh)),)
     return steps
+
+
+# --- sanity of the control tables and of the calibrated weights --------------------------------------------
+CHECKS = {"totals_tolerance": 0.01, "household_size_ratio": 1.5, "factor_range": [0.1, 10.0],
+          "max_weight_ratio": 1000.0, "accept": False}
+ACCEPT = "weighting.checks.accept = true"
+
+
+def checks(cfg: dict) -> dict:
+    """``[weighting.checks]`` with its defaults."""
+    return {**CHECKS, **((cfg.get("weighting") or {}).get("checks") or {})}
+
+
+def _num(x) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.4g}"
+
+
+def check_controls(controls: list, data: pd.DataFrame, weights: str, cfg: dict) -> None:
+    """Before calibration: the control tables must agree with each other and with the sample.
+
+    * the tables of one unit must have the same grand total (``totals_tolerance``, relative);
+    * household and person totals must imply a mean household size within a factor
+      ``household_size_ratio`` of the sample's (weighted members per responding household);
+    * each cell's control total must be within ``factor_range`` times the sample's weighted total
+      of that cell before calibration (a typo such as 1 for 26,600 moves weights by orders of
+      magnitude and no calibration can hide it).
+
+    *data* holds the design unit's records with their weights before calibration and the
+    member counts of :func:`person_counts` (columns ``_n<table>_<cell>``).
+    """
+    c = checks(cfg)
+    if c["accept"] or not controls:
+        return
+    totals: dict[str, list] = {}
+    for path, unit, t in controls:
+        totals.setdefault(unit, []).append((path, float(t["count"].sum())))
+    for unit, items in totals.items():
+        p0, t0 = items[0]
+        for p, tot in items[1:]:
+            if abs(tot - t0) > c["totals_tolerance"] * abs(t0):
+                raise PipelineError(p, "count", f"the {unit} total {_num(tot)} differs from {p0}'s {_num(t0)} by "
+                                    f"{100 * (tot / t0 - 1):+.1f}% (more than weighting.checks.totals_tolerance = "
+                                    f"{c['totals_tolerance']:g}); the control tables must describe one population")
+    w = data[weights].to_numpy(float)
+    members = [c_ for c_ in data.columns if str(c_).startswith("_n0_")]
+    if HOUSEHOLD in totals and PERSON in totals and members:
+        implied = totals[PERSON][0][1] / totals[HOUSEHOLD][0][1]
+        sample = float((w * data[members].sum(axis=1).to_numpy(float)).sum() / w.sum())
+        r = c["household_size_ratio"]
+        if not (sample / r <= implied <= sample * r):
+            raise PipelineError(totals[PERSON][0][0], "count", f"the person total {_num(totals[PERSON][0][1])} and the "
+                                f"household total {_num(totals[HOUSEHOLD][0][1])} of {totals[HOUSEHOLD][0][0]} imply "
+                                f"{implied:.2f} persons per household; the sample has {sample:.2f} (more than "
+                                f"weighting.checks.household_size_ratio = {r:g} apart)")
+    lo, hi = c["factor_range"]
+    k = 0
+    for path, unit, t in controls:
+        margins = [m for m in t.columns if m != "count"]
+        if unit == PERSON:
+            cols = [f"_n{k}_{j}" for j in range(len(t))]
+            k += 1
+            if not set(cols) <= set(data.columns):
+                continue
+            sums = (data[cols].to_numpy(float) * w[:, None]).sum(axis=0)
+        else:
+            sums = pd.Series(w).groupby(cell_labels(data, margins).to_numpy()).sum().reindex(
+                cell_labels(t, margins).to_numpy()).fillna(0.0).to_numpy()
+        count = t["count"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = count / sums
+        bad = ~((ratio >= lo) & (ratio <= hi)) & (count > 0)
+        if bad.any():
+            j = int(np.argmax(np.abs(np.log(np.where(bad, ratio, 1.0) + 1e-300))))
+            cell = ", ".join(f"{m}={fmt(t[m].iloc[j])}" for m in margins)
+            raise PipelineError(path, cell, f"control total {_num(count[j])} is {ratio[j]:.3g} times the sample's weighted "
+                                f"total {_num(sums[j])} before calibration (outside weighting.checks.factor_range "
+                                f"[{lo:g}, {hi:g}]; {int(bad.sum())} cell(s) in all): a typo in the control table, or a "
+                                f"cell the sample barely covers; to use it anyway set {ACCEPT}")
+
+
+def check_calibrated(before: np.ndarray, after: np.ndarray, data: pd.DataFrame, controls: list, cfg: dict,
+                     computed: bool, unit: str = HOUSEHOLD) -> None:
+    """After calibration and trimming: factors within ``factor_range``; computed weights within ``max_weight_ratio``."""
+    c = checks(cfg)
+    if c["accept"]:
+        return
+    lo, hi = c["factor_range"]
+    g = after / before
+    bad = ~((g >= lo) & (g <= hi))
+    if bad.any():
+        raise PipelineError(cfg["_path"], "weighting", f"calibration factors from {g.min():.3g} to {g.max():.3g}: "
+                            f"{int(bad.sum())} {unit} record(s) outside weighting.checks.factor_range [{lo:g}, {hi:g}]"
+                            f"{_cells(data, bad, controls)}; check those control totals, or set {ACCEPT}")
+    ratio = after.max() / after.min()
+    if computed and ratio > c["max_weight_ratio"]:
+        big = after >= after.max()
+        raise PipelineError(cfg["_path"], "weighting", f"final weights from {_num(after.min())} to {_num(after.max())} "
+                            f"(largest/smallest {ratio:,.0f}, more than weighting.checks.max_weight_ratio = "
+                            f"{c['max_weight_ratio']:g}); the largest{_cells(data, big, controls)}; or set {ACCEPT}")
+
+
+def _cells(data: pd.DataFrame, mask: np.ndarray, controls: list) -> str:
+    """' in <table>: cell (n records), ...' for the records of *mask*, by the first household control table."""
+    for path, unit, t in controls:
+        margins = [m for m in t.columns if m != "count"]
+        if unit == HOUSEHOLD and set(margins) <= set(data.columns):
+            counts = cell_labels(data[mask], margins).value_counts()
+            shown = [", ".join(f"{m}={v}" for m, v in zip(margins, cell.split("|"))) + f" ({n})"
+                     for cell, n in counts.head(3).items()]
+            return f", in {path}: " + "; ".join(shown)
+    return ""

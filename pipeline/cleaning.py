@@ -12,7 +12,7 @@ import pandas as pd
 from . import io
 from .errors import PipelineError
 from .expr import columns
-from .rules import Ledger, fmt
+from .rules import QUARANTINE_COLUMNS, Ledger, fmt
 from .units import record_keys
 
 
@@ -40,6 +40,11 @@ def check_config_columns(cfg: dict, cols: dict[str, set]) -> None:
             raise PipelineError(where, key, f"unknown column {missing[0]!r}")
 
     avail = {n: set(c) for n, c in cols.items()}
+    for n, c in avail.items():
+        reserved = sorted(x for x in c if str(x) in QUARANTINE_COLUMNS)
+        if reserved:
+            raise PipelineError(cfg["_dir"] / cfg["files"][n]["path"], reserved[0], "column name reserved for the "
+                                "quarantine file's reason columns (rename it in the raw file)")
     for i, r in enumerate(cfg["clean"]["rules"]):
         if "when" in r:
             need(r["when"], avail[r["file"]], f"clean.rules[{i}].when")
@@ -48,6 +53,9 @@ def check_config_columns(cfg: dict, cols: dict[str, set]) -> None:
             need(d["expr"], avail[d["file"]], f"clean.derive[{i}].expr")
         else:
             need([d["bins"]["column"]], avail[d["file"]], f"clean.derive[{i}].bins.column")
+        if d["name"] in avail[d["file"]]:
+            raise PipelineError(where, f"clean.derive[{i}].name", f"{d['name']!r} is already a column of the "
+                                f"{d['file']} data: a derived column may not overwrite a collected or earlier one")
         avail[d["file"]].add(d["name"])
     for n, f in cfg["files"].items():
         if "parent" in f:

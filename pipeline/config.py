@@ -306,6 +306,16 @@ SCHEMA = Table({
         "rake": Table({"tol": Default(Num(lo=0), 1e-10), "max_iter": Default(Num(integer=True, lo=1), 100)}),
         "trim": Table({"upper": Num(lo=1), "lower": Num(lo=0),
                        "relative_to": Default(Str(choices=("median", "mean")), "median")}),
+        "checks": Table({
+            "totals_tolerance": Num(lo=0, hi=1, doc="relative difference allowed between the grand totals of one "
+                                                    "unit's control tables (default 0.01)"),
+            "household_size_ratio": Num(lo=1, doc="persons per household implied by the controls may differ from the "
+                                                  "sample's by this factor (default 1.5)"),
+            "factor_range": List(Num(lo=0), min_len=2, doc="calibration factors (and control / sample cell totals) "
+                                                           "allowed, [low, high] (default [0.1, 10])"),
+            "max_weight_ratio": Num(lo=1, doc="largest / smallest computed final weight allowed (default 1000)"),
+            "accept": Bool(doc="accept weights that fail these checks (say why in the survey's README)")},
+            doc="sanity checks of the control tables and the weights; a failure stops the weight stage"),
         "replicates": Table({"method": Str(choices=("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap")),
                              "n": Default(Num(integer=True, lo=2), 50), "fay_rho": Default(Num(lo=0, hi=0.99), 0.0),
                              "seed": Default(Num(integer=True), 20220714)},

@@ -32,6 +32,17 @@ from .stage_outputs import PARTS, load_inputs, manifest_name, out_args
 _JOBS: list = []
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, the kernel ends the worker when the stage process dies (even by SIGKILL),
+    so that a killed run leaves no workers waiting for jobs that will never come."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _draw_one(i: int) -> None:
     draw, png, svg = _JOBS[i]
     P.save(draw(), png, svg)
@@ -48,7 +59,7 @@ def draw_all(jobs: list, workers: int | None = None) -> None:
     P.pyplot()  # matplotlib imported once, here, rather than by each worker
     _JOBS = jobs  # inherited by the forked workers; the drawing closures need no pickling
     try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_die_with_parent) as pool:
             list(pool.map(_draw_one, range(len(jobs))))
     finally:
         _JOBS = []

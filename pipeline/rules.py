@@ -17,6 +17,9 @@ from .units import record_keys
 from .expr import ExpressionError, evaluate, evaluate_bool
 
 
+QUARANTINE_COLUMNS = ("_rule", "_variable", "_value", "_reason")  # the reason columns of quarantine_<file>.csv
+
+
 class Ledger:
     def __init__(self, name: str, df: pd.DataFrame, key: list[str], cfg_path: str):
         self.name, self.raw, self.key, self.cfg_path = name, df, key, cfg_path

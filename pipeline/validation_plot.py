@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.ticker import MultipleLocator
 
 from . import plots as P
-from .text import COVERAGE_FIGURE, table
+from .text import COVERAGE_FIGURE
+from .text import table as text_table
 
 STYLE = {"logit": (P.BLUE, "o"), "beta": (P.VERMILLION, "s"), "wilson": (P.GREEN, "^"), "mean": (P.PURPLE, "D"),
          "t": (P.ORANGE, "v")}
@@ -24,7 +25,7 @@ STYLE = {"logit": (P.BLUE, "o"), "beta": (P.VERMILLION, "s"), "wilson": (P.GREEN
 def coverage_figure(table: pd.DataFrame, cfg: dict) -> bytes:
     """PNG bytes of the coverage chart (byte-identical for the same table)."""
     lang = cfg.get("report", {}).get("language", "en")
-    T = table(COVERAGE_FIGURE, lang)
+    T = text_table(COVERAGE_FIGURE, lang)
     R = int(table["replicates"].iloc[0])
     mc = float(np.sqrt(0.95 * 0.05 / R))
     domains = list(dict.fromkeys(table["domain"]))

@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .calibration import calibrate_weights, person_counts, read_controls
+from .calibration import check_calibrated, check_controls, calibrate_weights, person_counts, read_controls
 from .config import suggest
 from .designs import (WEIGHT, check_design_columns, check_weights, design_spec, replicate_columns,
                       variance_columns, _plain)
@@ -117,8 +117,11 @@ def _delivered(tables: dict, cfg: dict, survey) -> dict:
                 design = SurveyDesign(data, weights=DELIVERED, strata=spec["strata"], psu=spec["psu"], fpc=spec["fpc"],
                                       lonely_psu=spec["lonely_psu"])
             if controls:
+                check_controls(controls, data, DELIVERED, cfg)
                 design = calibrate_weights(design, controls, totals, cfg, reports)
                 spec["before_calibration"] = DELIVERED
+                check_calibrated(data[DELIVERED].to_numpy(float), np.asarray(design.weights, float), data, controls,
+                                 cfg, computed=False, unit=unit)
     except (WeightingError, SurveyError) as e:
         raise PipelineError(cfg["_path"], "weighting" if controls else "design", _attribute(str(e), controls)) from None
     aux = [c for c in data.columns if c.startswith("_n")] if controls else []
@@ -166,7 +169,10 @@ def _computed(hh: pd.DataFrame, person, frame: pd.DataFrame, cfg: dict, survey, 
             if wcfg.get("replicates"):  # replicates first, so that raking and trimming re-calibrate each one
                 r = wcfg["replicates"]
                 design = design.to_replicate(type=r["method"], replicates=r["n"], fay_rho=r["fay_rho"], seed=r["seed"])
+            check_controls(controls, data, "w_nonresponse", cfg)
             design = calibrate_weights(design, controls, person_totals, cfg, reports)
+            check_calibrated(data["w_nonresponse"].to_numpy(float), np.asarray(design.weights, float), data, controls,
+                             cfg, computed=True)
     except (WeightingError, SurveyError) as e:
         raise PipelineError(cfg["_path"], "weighting", _attribute(str(e), controls)) from None
     spec["before_calibration"] = "w_nonresponse"

@@ -170,3 +170,33 @@ def test_other_language_falls_back_to_english_text_with_its_numbers(built):
     p = est[(est.indicator == "p_internet") & (est.domain == "all")].iloc[0]
     assert f"{100 * p.estimate:.1f}".replace(".", ",") + "%" in report   # ... German numbers (decimal comma)
     assert built["person_only"]["log"].count("no built-in interface text") == 3  # once per process: figures x2, report
+
+
+def test_delivered_weights_calibrated_further(built, tmp_path):
+    """[[weighting.controls]] on top of delivered weights: raked to the controls; persons keep their own weight."""
+    from pipeline import config
+    from pipeline.calibration import calibration_steps
+    from pipeline.weighting import weigh
+    src = built["delivered"]
+    survey = tmp_path / "delivered"
+    shutil.copytree(src["survey"], survey)
+    hh = pd.read_parquet(src["build"] / "clean" / "household.parquet")
+    controls = (hh.groupby("region", as_index=False)["hh_weight"].sum()
+                .assign(count=lambda t: (t["hh_weight"] * 1.1).round()).drop(columns="hh_weight"))
+    controls.to_csv(survey / "regions.csv", index=False)
+    text = (survey / "survey.toml").read_text(encoding="utf-8")
+    (survey / "survey.toml").write_text(text.replace("[[domains]]", '[[weighting.controls]]\npath = "regions.csv"\n\n'
+                                                     "[[domains]]", 1), encoding="utf-8")
+    cfg = config.load(survey)
+    tables = {u: pd.read_parquet(src["build"] / "clean" / f"{u}.parquet") for u in ("household", "person")}
+    log = lambda msg: None  # noqa: E731
+    log.warnings = lambda caught: None
+    w = weigh(tables, cfg, survey, log)
+    data = w["tables"]["household"]
+    got = data.groupby("region")["weight"].sum().to_numpy()
+    assert np.allclose(got, controls["count"].to_numpy(), rtol=1e-9)
+    assert np.array_equal(data["w_delivered"].to_numpy(), data["hh_weight"].to_numpy())
+    assert w["spec"]["before_calibration"] == "w_delivered" and set(w["reports"]) == {"rake"}
+    assert np.array_equal(w["tables"]["person"]["weight"].to_numpy(), w["tables"]["person"]["p_weight"].to_numpy())
+    steps = calibration_steps(w["tables"], cfg, survey, w["spec"])  # the estimate stage's re-run gives these weights
+    assert set(steps) == {"household"} and len(steps["household"]) == 1

@@ -117,14 +117,16 @@ def test_person_variance_with_household_calibration(demo):
     """A person proportion with NestedStep has the variance of the household-level ratio
     (members with the item / members) on the calibrated household design."""
     from pipeline import config
-    from pipeline.estimate import calibration_steps, make_design
+    from pipeline.calibration import calibration_steps
+    from pipeline.designs import make_design
     survey, build = demo
     for stage in ("clean", "weight"):
         run_stage(stage, survey, build, check=True)
     cfg = config.load(survey)
     hh = pd.read_parquet(build / "weight" / "household.parquet")
     person = pd.read_parquet(build / "weight" / "person.parquet")
-    spec = {"weights": "weight", "strata": "stratum", "psu": "ea_id", "fpc": None, "lonely_psu": "adjust"}
+    spec = {"weights": "weight", "strata": "stratum", "psu": "ea_id", "fpc": None, "lonely_psu": "adjust",
+            "before_calibration": "w_nonresponse"}
     steps = calibration_steps({"household": hh, "person": person}, cfg, survey, spec)
     assert len(steps["household"]) >= 1 and len(steps["person"]) == 1
 
