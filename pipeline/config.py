@@ -485,6 +485,11 @@ def load(survey_dir) -> dict:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise PipelineError(label, None, f"not valid TOML: {e}") from None
 
+    return validate(raw, survey_dir, label)
+
+
+def validate(raw: dict, survey_dir, label: str = "survey.toml") -> dict:
+    """Check a parsed survey.toml against the schema and the cross-checks; fill the defaults."""
     def err(key, problem):
         raise PipelineError(label, key, problem)
 
@@ -496,7 +501,7 @@ def load(survey_dir) -> dict:
         c["reporting"] = SCHEMA.fields["reporting"].node.check({}, "reporting", err)
     _cross_checks(c, err)
     _check_report(c, err)
-    c["_dir"], c["_path"] = survey_dir, label
+    c["_dir"], c["_path"] = Path(survey_dir), label
     return c
 
 

@@ -151,3 +151,42 @@ def test_make_deps_lists_each_stages_modules(make_survey):
     assert weight[0] == "pipeline/weight.py" and "pipeline/weighting.py" in weight and "$(ANALYSIS)" in weight
     ingest = re.search(r"^INGEST_MODULES := (.*)$", text, re.M).group(1).split()
     assert "$(ANALYSIS)" not in ingest and "pipeline/io.py" in ingest
+
+
+def _paths(node, path=()):
+    """Every key path of a parsed TOML document (into tables and arrays of tables)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield path + (k,)
+            yield from _paths(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            if isinstance(v, dict):
+                yield from _paths(v, path + (i,))
+
+
+def test_no_config_mistake_is_an_internal_error():
+    """Every key of the demo's survey.toml removed, or given a value of each wrong type: the check either
+    accepts the config or raises one PipelineError naming a key; never another exception (exit 3)."""
+    import copy
+    import tomllib
+    from conftest import ROOT
+    raw = tomllib.loads((ROOT / "surveys" / "qb2022" / "survey.toml").read_text(encoding="utf-8"))
+    bad_values = (None, 7, -1, 1e308, "x", "", [], ["x"], [1], {}, {"x": 1}, True)
+    n = 0
+    for path in _paths(raw):
+        for value in bad_values:
+            doc = copy.deepcopy(raw)
+            parent = doc
+            for k in path[:-1]:
+                parent = parent[k]
+            if value is None:
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = value
+            try:
+                config.validate(doc, ROOT / "surveys" / "qb2022")
+            except PipelineError as e:
+                assert e.key or e.problem, path
+            n += 1
+    assert n > 2000
