@@ -48,7 +48,7 @@ _ID_TOKENS = {"id", "key", "code", "no", "nr", "num", "number", "line", "serial"
 _PSU_TOKENS = {"psu", "cluster", "clust", "ea", "eaid", "enumeration", "segment", "clusterid", "clusterno"}
 _STRATA_TOKENS = {"stratum", "strata", "strat", "stratid", "strat_id"}
 _WEIGHT_TOKENS = {"weight", "weights", "wt", "wgt", "wgts", "pweight", "hhweight", "hhwt", "pwt", "fexp", "expfac",
-                  "finalwt", "finwt", "w"}
+                  "finalwt", "finwt"}
 _AREA_TOKENS = {"region", "province", "district", "state", "county", "commune", "municipality", "area", "zone",
                 "urban", "rural", "urbrur", "residence", "locality", "governorate", "department", "prefecture"}
 _YES = {"yes", "có", "co", "oui", "sí", "si", "ja", "da", "sim", "ya", "iya", "true"}
@@ -364,24 +364,33 @@ def build(survey: Path, paths: list[Path]) -> tuple[str, dict]:
     L += _design(hh, found)
 
     # --- clean (optional rules; an empty table keeps older configs' defaults)
+    ex_unit, ex_col, ex_codes = units[0].name, "sex", [1, 2]
+    for u in units:
+        labelled = [c for c in u.df.columns if c not in u.key and (u.meta[c].get("values") or {})]
+        if labelled:
+            c = labelled[0]
+            ex_unit, ex_col = u.name, c
+            ex_codes = [_code(k) for k in u.meta[c]["values"] if not _is_missing_code(k, u.meta[c])]
+            break
     L += ["[clean]",
           "# Cleaning rules and derived variables, e.g.:",
           "# [[clean.rules]]",
-          "# id = \"sex_code\"",
-          "# file = \"person\"",
+          f"# id = {_q(str(ex_col) + '_codes')}",
+          f"# file = {_q(ex_unit)}",
           _kv("check", '"codes"', "or range (min, max), or when (an expression)", commented=True),
-          "# variable = \"sex\"",
-          "# allowed = [1, 2]",
-          _kv("action", '"set_missing"', "or quarantine, or set", commented=True),
+          f"# variable = {_q(ex_col)}",
+          f"# allowed = {_value(ex_codes)}",
+          _kv("action", '"quarantine"', "or set_missing, or set", commented=True),
           ""]
 
     # --- domains
     L += ["[[domains]]", _kv("id", "all"), _kv("label", "All", "the whole population"), ""]
     areas = [(u, c) for u in units[:1] for c in u.df.columns
-             if _tokens(c) & _AREA_TOKENS and u.meta[c].get("values") and _is_identifier(c)]
+             if _tokens(c) & _AREA_TOKENS and _is_identifier(c)
+             and (u.meta[c].get("values") or 1 < u.df[c].nunique() <= 200)]
     for u, c in areas:
         label = _one_line(u.meta[c].get("label") or c)
-        L += [f"{'# [[domains]]':<32} # by {c}: {len(u.meta[c]['values'])} labelled values",
+        L += [f"{'# [[domains]]':<32} # by {c}: {u.df[c].nunique()} values in the data",
               f"# id = {_q(c)}", f"# by = [{_q(c)}]", f"# label = {_q(label)}", ""]
 
     # --- indicators
@@ -461,6 +470,7 @@ def _fallback_indicator(units, allowed_units, found) -> list[str]:
         if allowed_units and u.name not in allowed_units:
             continue
         skip = set(u.key) | set(found["files"][u.name]["parent_key"]) | set(found["design"].values())
+        skip |= set(_match(u.df.columns, _WEIGHT_TOKENS | _AREA_TOKENS | _STRATA_TOKENS | _PSU_TOKENS))
         cols = [c for c in u.df.columns if c not in skip and _is_identifier(c)]
         num = [c for c in cols if _dtype(u.df[c]) == "numeric"]
         if num:

@@ -138,8 +138,8 @@ def test_household_only_csv_survey(tmp_path):
         assert c["design"]["weights"] == "hh_weight"
     else:
         assert "# 'hh_weight' looks like the survey's delivered final weights" in text
-    # no value labels: one example indicator from the first numeric variable that is not a key or design column
-    assert [(i["id"], i["kind"], i["numerator"]) for i in c["indicators"]] == [("mean_region", "mean", "region")]
+    # no value labels: one example indicator from the first numeric variable that is not a key, design or area column
+    assert [(i["id"], i["kind"], i["numerator"]) for i in c["indicators"]] == [("mean_members", "mean", "members")]
     assert "# hh_weight  numeric" in text and "# income     numeric" in text
     build = tmp_path / "build"
     run_stage("ingest", survey, build, check=True)
