@@ -86,7 +86,6 @@ class _Reference:
         self.schema, self.names = schema, names
         self.uses: dict[int, int] = {}
         self._count(schema)
-        self.sections: list[str] = []
         self.shared: dict[int, tuple[str, T]] = {}
 
     # --- which composite nodes are used more than once (described once) -------
@@ -165,8 +164,8 @@ class _Reference:
                 node, (config.List, config.Map, config.Table)):
             alts = [self.allowed(a) for a in _children(node)]
             parts += [a for a in alts if a]
-        if isinstance(node, config.Str) and getattr(node, "nonempty", False) and not choices:
-            parts.append("not empty")
+        if isinstance(node, config.Str) and not getattr(node, "nonempty", True):
+            parts.append("may be empty")
         return "; ".join(parts)
 
     # --- sections ---------------------------------------------------------------
@@ -189,69 +188,54 @@ class _Reference:
                 f"`{key}`", self.type_of(spec, sub), req, d, self.allowed(spec), doc)) + " |")
         return rows
 
-    def visit(self, node, path: str, written_as: str) -> None:
-        """Add the section of the table *node* at *path*, then of the tables inside it."""
+    def visit(self, node, path: str, written_as: str, out: list[str]) -> None:
+        """Add to *out* the section of the table *node* at *path*, then of the tables inside it."""
         node, _, _ = _unwrap(node)
-        if self._is_shared(node) and node is not self.schema:
+        if self._is_shared(node):
             self.shared.setdefault(id(node), (self.names[id(node)], node))
             return
         if isinstance(node, config.Table):
-            title = path or "top level"
-            out = [f'<a id="{_anchor(path or "top level")}"></a>', "", f"## `{title}`" if path else "## Top level", ""]
+            text = [f'<a id="{_anchor(path or "top level")}"></a>', "", f"## `{path}`" if path else "## Top level", ""]
             if _doc(node):
-                out += [_sentence(_doc(node)), ""]
+                text += [_sentence(_doc(node)), ""]
             if written_as:
-                out += [f"Written as {written_as}.", ""]
-            out += self.table_rows(node, path)
-            self.sections.append("\n".join(out))
+                text += [f"Written as {written_as}.", ""]
+            out.append("\n".join(text + self.table_rows(node, path)))
             in_array = "[]" in path
             for key, spec in node.fields.items():
                 sub = f"{path}.{key}" if path else key
-                self.visit(spec, sub, _written_as(sub, spec, in_array))
+                self.visit(spec, sub, _written_as(sub, spec, in_array), out)
         elif isinstance(node, config.List):
-            self.visit(node.item, path + "[]", written_as)
+            self.visit(node.item, path + "[]", written_as, out)
         elif isinstance(node, config.Map):
-            self.visit(node.value, path + ".<name>", written_as)
+            self.visit(node.value, path + ".<name>", written_as, out)
         else:
             for ch in _children(node):
-                self.visit(ch, path, written_as)
+                self.visit(ch, path, written_as, out)
 
     def shared_sections(self) -> list[str]:
+        """One section per shared value type, in name order (describing one may reveal another)."""
         out, done = [], set()
-        while len(done) < len(self.shared):          # describing one may reveal another
-            for key, (name, node) in sorted(self.shared.items(), key=lambda kv: kv[1][0]):
-                if key in done:
+        while len(done) < len(self.shared):
+            key, (name, node) = min(((k, v) for k, v in self.shared.items() if k not in done), key=lambda kv: kv[1][0])
+            done.add(key)
+            uses, self.uses[key] = self.uses[key], 1          # describe the node itself, not a link to it
+            try:
+                if isinstance(node, config.Table):
+                    self.visit(node, name, "", out)
                     continue
-                done.add(key)
-                text = [f'<a id="{_anchor(name)}"></a>', "", f"### `{name}`", ""]
+                text = [f'<a id="{_anchor(name)}"></a>', "", f"## `{name}`", ""]
                 if _doc(node):
                     text += [_sentence(_doc(node)), ""]
-                if isinstance(node, config.Table):
-                    text += self.table_rows(node, name.lower())
-                else:
-                    kind = self.type_of_inner(node, name.lower())
-                    allowed = self.allowed_inner(node)
-                    if kind != type(node).__name__.lower():       # a node class of its own: its doc says it
-                        text += [f"Type: {kind}."]
-                    if allowed:
-                        text += [f"Allowed: {allowed}."]
-                out.append("\n".join(text))
-                break
+                kind, allowed = self.type_of(node, name), self.allowed(node)
+                if kind != type(node).__name__.lower():       # a node class of its own: its doc says it
+                    text += [f"Type: {kind}."]
+                if allowed:
+                    text += [f"Allowed: {allowed}."]
+                out.append("\n".join(text).rstrip("\n"))
+            finally:
+                self.uses[key] = uses
         return out
-
-    def type_of_inner(self, node, path):
-        uses, self.uses[id(node)] = self.uses[id(node)], 1      # describe the node itself
-        try:
-            return self.type_of(node, path)
-        finally:
-            self.uses[id(node)] = uses
-
-    def allowed_inner(self, node):
-        uses, self.uses[id(node)] = self.uses[id(node)], 1
-        try:
-            return self.allowed(node)
-        finally:
-            self.uses[id(node)] = uses
 
 
 def _sentence(s: str) -> str:
@@ -290,7 +274,8 @@ def render(schema=None) -> str:
         if isinstance(v, T) and name.isupper() and name != "SCHEMA":
             names.setdefault(id(v), name)
     ref = _Reference(schema, names)
-    ref.visit(schema, "", "")
+    sections: list[str] = []
+    ref.visit(schema, "", "", sections)
     shared = ref.shared_sections()
     head = [
         "# `survey.toml` reference",
@@ -307,12 +292,13 @@ def render(schema=None) -> str:
         "checks how keys fit together (for example that the files, units and indicator ids named elsewhere "
         "exist); its error names the key.",
         "",
-        "Sections: " + ", ".join([f"[{s}](#{a})" for s, a in _toc(ref.sections)]
+        "Sections: " + ", ".join([f"[{s}](#{a})" for s, a in _toc(sections)]
                                  + [f"shared value types: [{name}](#{_anchor(name)})"
                                     for name, _ in sorted(ref.shared.values(), key=lambda x: x[0])]) + ".",
         "",
     ]
-    body = ref.sections + (["## Shared value types", *shared] if shared else [])
+    body = sections + (["# Shared value types\n\nValue types used by several keys, described once.", *shared]
+                       if shared else [])
     return "\n".join(head) + "\n" + "\n\n".join(body) + "\n"
 
 

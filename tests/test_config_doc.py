@@ -46,7 +46,7 @@ def test_every_key_of_the_schema_has_a_row_in_its_table_section():
             continue
         assert f"\n| `{key}` |" in sections[anchor], f"{path}.{key} missing from section {anchor}"
     # the shared label type is described once, with its doc, and the schema's choices and defaults appear
-    assert "### `LABELS`" in text and config.LABELS.doc[1:40] in text
+    assert "## `LABELS`" in text and config.LABELS.doc[1:40] in text
     assert '| `lonely_psu` | string | optional | `"fail"` | one of `"fail"`, `"adjust"`, `"remove"`, `"certainty"`, `"average"` |' in text
     assert "| `level` | number | optional | `0.95` | 0.5 to 0.999 | confidence level |" in text
 
