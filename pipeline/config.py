@@ -251,7 +251,8 @@ SCHEMA = Table({
                     "sampled": Str(doc="column: households sampled in the EA (default: counted)")},
                    required=("path", "key", "prob"),
                    doc="the sampling frame of enumeration areas (EAs): selection probabilities for the base weights; "
-                       "give prob_within or listed for the household stage"),
+                       "with prob_within or listed for the household stage (without either, every household of "
+                       "a sampled EA is in the sample)"),
     "design": Table({"psu": Str(doc="column: primary sampling unit (cluster, e.g. the EA)"),
                      "strata": Str(doc="column: stratum (default: no strata)"),
                      "fpc": Str(doc="column: PSUs in the stratum's population (or the sampling fraction)"),
