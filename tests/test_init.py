@@ -199,3 +199,25 @@ def test_binary_counts_yes_or_one():
     assert _binary("q", {"values": {"1": "Nein", "2": "Ja"}, "missing": []}) == (2, "Ja", 1, "Nein")
     assert _binary("q", {"values": {"1": "a", "2": "b", "3": "c"}, "missing": []}) is None
     assert _binary("q", {"values": {"1": "a", "2": "b", "8": "dk", "9": "na"}, "missing": [[8.0, 9.0]]}) == (1, "a", 2, "b")
+
+
+def test_commented_suggestions_are_valid_when_uncommented(demo_init, tmp_path):
+    """The commented domain examples are written so that removing '# ' gives a valid config."""
+    survey, _ = demo_init
+    lines = (survey / "survey.toml").read_text(encoding="utf-8").splitlines()
+    out, in_block = [], False
+    for line in lines:
+        if line.startswith("# [[domains]]"):
+            in_block = True
+        if in_block and line.startswith("# "):
+            line = line[2:]
+        elif in_block:
+            in_block = False
+        out.append(line)
+    other = tmp_path / "uncommented"
+    other.mkdir()
+    (other / "survey.toml").write_text("\n".join(out) + "\n", encoding="utf-8")
+    c = config.load(other)
+    assert [(d["id"], d["by"]) for d in c["domains"]] == [("all", []), ("district", ["district"]),
+                                                           ("commune", ["commune"]), ("urban", ["urban"])]
+    assert c["domains"][1]["label"] == "Huyện/thị xã/thành phố"
