@@ -12,7 +12,10 @@ codes) and writes ``surveys/<name>/survey.toml`` with:
   later files, the columns shared with the first file that link to its key
   (``parent``, ``parent_key``);
 * ``[design]`` from column names that look like PSUs, strata and weights,
-  each marked as a guess in a comment;
+  each marked as a guess in a comment; without a weight-like column, a
+  ``[frame]`` and ``[weighting]`` to compute the weights, the values the user
+  must fill in marked TODO (the respondent rule from an interview-result
+  variable where there is one);
 * every variable as a comment, with its label, value labels and missing codes;
 * one example indicator per labelled two-category variable, and one domain
   for the whole population (with area-like variables as commented examples).
@@ -51,6 +54,9 @@ _WEIGHT_TOKENS = {"weight", "weights", "wt", "wgt", "wgts", "pweight", "hhweight
                   "finalwt", "finwt"}
 _AREA_TOKENS = {"region", "province", "district", "state", "county", "commune", "municipality", "area", "zone",
                 "urban", "rural", "urbrur", "residence", "locality", "governorate", "department", "prefecture"}
+_RESULT_TOKENS = {"result", "outcome", "status", "response", "disposition", "interview_result", "hhresult"}
+_COMPLETE = re.compile(r"(?<!in)complet|hoàn thành|\bdone\b|interviewed|réalis|abgeschlossen", re.I)
+_NOT = re.compile(r"\b(not|non|no|partial|partly|chưa|không)\b", re.I)
 _YES = {"yes", "có", "co", "oui", "sí", "si", "ja", "da", "sim", "ya", "iya", "true"}
 
 
@@ -248,13 +254,18 @@ def _code(code: str):
     return int(x) if x.is_integer() else x
 
 
+def _code_order(code: str):
+    """Sort key of value-label codes: numbers in numeric order, then strings."""
+    x = _code(code)
+    return (0, x, "") if isinstance(x, (int, float)) else (1, 0, x)
+
+
 def _binary(col, meta: dict):
     """``(counted code, its label, other code, its label)`` of a labelled two-category variable, else None."""
     vals = {k: v for k, v in (meta.get("values") or {}).items() if not _is_missing_code(k, meta)}
     if len(vals) != 2:
         return None
-    (a, la), (b, lb) = sorted(vals.items(), key=lambda kv: (not isinstance(_code(kv[0]), (int, float)), _code(kv[0])
-                                                            if isinstance(_code(kv[0]), (int, float)) else 0, kv[0]))
+    (a, la), (b, lb) = sorted(vals.items(), key=lambda kv: _code_order(kv[0]))
     if _one_line(lb).lower() in _YES and _one_line(la).lower() not in _YES:
         a, la, b, lb = b, lb, a, la
     elif {_code(a), _code(b)} == {0, 1} and _one_line(la).lower() not in _YES:
@@ -461,7 +472,51 @@ def _design(hh: _Unit, found: dict) -> list[str]:
           "# a sampling frame with [frame] (path, key, prob, and prob_within or listed) and [weighting]",
           "# (respondent, eligible, nonresponse_classes, [[weighting.controls]] to calibrate to).",
           ""]
+    if not ws:
+        L += _frame_skeleton(hh, found)
     return L
+
+
+def _frame_skeleton(hh: _Unit, found: dict) -> list[str]:
+    """No weights in the data: [frame] and [weighting] to compute them, every value to fill in marked TODO."""
+    L = ["# No column looks like delivered weights, so they are computed from a sampling frame:",
+         "[frame]",
+         _kv("path", "frame.csv", "TODO: CSV of the frame, one row per PSU (EA), relative to this folder"),
+         _kv("key", found["design"]["psu"], "the PSU column (as in [design]), shared with the frame"),
+         _kv("prob", "prob", "TODO: the frame's column of the PSU's selection probability"),
+         _kv("prob_within", '"..."', "the frame's column of a household's probability within its PSU, or",
+             commented=True),
+         _kv("listed", '"..."', "the frame's column of households listed in the PSU", commented=True),
+         "",
+         "[weighting]"]
+    result = _result_column(hh)
+    if result:
+        col, code, label = result
+        L.append(_kv("respondent", f"{col} == {_value(code)}", f"guess: {_value(code)} = {label}"))
+        found["design"]["respondent"] = col
+    else:
+        L.append(_kv("respondent", f"notna({hh.key[0]})", "TODO: the households that responded (no interview "
+                                                           "result variable was found; this takes all)"))
+    L += [_kv("eligible", '"..."', "households in scope (e.g. not vacant)", commented=True),
+          _kv("nonresponse_classes", "[...]", "columns whose classes get their own nonresponse adjustment",
+              commented=True),
+          ""]
+    return L
+
+
+def _result_column(u: _Unit):
+    """``(column, completed code, its label)`` of a labelled interview-result variable, or None."""
+    for c in u.df.columns:
+        values = u.meta[c].get("values") or {}
+        if not (_tokens(c) & _RESULT_TOKENS) or not values or not _is_identifier(c):
+            continue
+        codes = [(k, v) for k, v in values.items() if not _is_missing_code(k, u.meta[c])]
+        codes.sort(key=lambda kv: _code_order(kv[0]))
+        done = [(k, v) for k, v in codes if _COMPLETE.search(v) and not _NOT.search(v)]
+        if done or codes:
+            k, v = (done or codes)[0]
+            return c, _code(k), _one_line(v)
+    return None
 
 
 def _fallback_indicator(units, allowed_units, found) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, copy_demo, run_stage
 from pipeline import config
-from pipeline.init import _binary, _has, detect_key
+from pipeline.init import _binary, _has, _result_column, _Unit, detect_key
 
 DEMO_BINARY = {  # the demo's labelled two-category variables (value labels 1/2 plus missing codes 8/9)
     "household": ["urban", "q_mobile", "q_computer", "q_internet_home", "q_fiber", "q_fixed_other", "q_mobile_bb"],
@@ -56,6 +56,11 @@ def test_demo_config_is_valid_and_finds_files_keys_links(demo_init):
     assert "99.6% of the records link to a household record" in text
     assert c["design"]["psu"] == "ea_id" and "strata" not in c["design"]
     assert [d["id"] for d in c["domains"]] == ["all"] and c["domains"][0]["by"] == []
+    # no weight column in the demo's files: weights computed from a frame, its values to fill in marked TODO
+    assert c["frame"] == {"path": "frame.csv", "key": "ea_id", "prob": "prob"}
+    assert c["weighting"]["respondent"] == "result == 1"
+    assert 'respondent = "result == 1"       # guess: 1 = Hoàn thành' in text
+    assert text.count("TODO:") == 2
 
 
 def test_demo_one_indicator_per_labelled_binary_variable(demo_init):
@@ -88,16 +93,27 @@ def test_demo_every_variable_is_listed_with_its_labels(demo_init):
     assert '# by = ["district"]' in text                        # area-like variables as commented domains
 
 
-def test_demo_config_passes_the_check_and_the_first_stages(demo_init, tmp_path):
+def test_demo_config_passes_the_check_and_runs_once_the_todos_are_filled(demo_init, tmp_path):
     survey, _ = demo_init
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.run([sys.executable, "-m", "pipeline.config", str(survey)], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     assert p.returncode == 0 and p.stderr.strip().endswith("survey.toml: ok"), p.stderr
+    # the user's edit of the README walk-through: the frame and its columns where the file says TODO
+    edited = tmp_path / "edited"
+    shutil.copytree(survey, edited)
+    shutil.copy(survey.parent / "qb2022" / "frame.csv", edited / "frame.csv")
+    toml = edited / "survey.toml"
+    text = toml.read_text(encoding="utf-8")
+    for old, new in [('prob = "prob"', 'prob = "pi_ea"\nprob_within = "pi_hh_within"')]:
+        assert old in text
+        text = text.replace(old, new)
+    toml.write_text(text, encoding="utf-8")
     build = tmp_path / "build"
-    for stage in ("ingest", "clean"):
-        run_stage(stage, survey, build, check=True)
-    assert (build / "clean" / "person.parquet").exists()
+    for stage in ("ingest", "clean", "weight"):
+        run_stage(stage, edited, build, check=True)
+    hh = pd.read_parquet(build / "weight" / "household.parquet")
+    assert len(hh) > 2000 and (hh["weight"] > 0).all()
 
 
 def test_existing_config_is_never_overwritten(demo_init):
@@ -138,6 +154,7 @@ def test_household_only_csv_survey(tmp_path):
         assert c["design"]["weights"] == "hh_weight"
     else:
         assert "# 'hh_weight' looks like the survey's delivered final weights" in text
+    assert "frame" not in c and c["weighting"] is None          # delivered weights: no frame skeleton
     # no value labels: one example indicator from the first numeric variable that is not a key, design or area column
     assert [(i["id"], i["kind"], i["numerator"]) for i in c["indicators"]] == [("mean_members", "mean", "members")]
     assert "# hh_weight  numeric" in text and "# income     numeric" in text
@@ -221,3 +238,13 @@ def test_commented_suggestions_are_valid_when_uncommented(demo_init, tmp_path):
     assert [(d["id"], d["by"]) for d in c["domains"]] == [("all", []), ("district", ["district"]),
                                                            ("commune", ["commune"]), ("urban", ["urban"])]
     assert c["domains"][1]["label"] == "Huyện/thị xã/thành phố"
+
+
+def test_result_column_takes_the_completed_code():
+    def unit(values, name="result"):
+        return _Unit("household", None, "", "sav", pd.DataFrame({name: [1]}), {name: {"values": values, "missing": []}})
+    assert _result_column(unit({"1": "Hoàn thành", "2": "Từ chối"})) == ("result", 1, "Hoàn thành")
+    assert _result_column(unit({"1": "Not completed", "2": "Completed"})) == ("result", 2, "Completed")
+    assert _result_column(unit({"1": "Incomplete", "2": "Complete", "3": "Refused"})) == ("result", 2, "Complete")
+    assert _result_column(unit({"3": "a", "1": "b"})) == ("result", 1, "b")        # else the lowest code
+    assert _result_column(unit({"1": "Completed"}, name="sex")) is None             # not named like a result
