@@ -122,11 +122,10 @@ class _Reference:
         if isinstance(node, config.Num):
             kinds = ("integer", "integers") if node.integer else ("number", "numbers")
         else:
-            cls = type(node).__name__
-            kinds = _KIND.get(cls)
+            kinds = _kinds(node)
             if kinds is None:
                 alts = _children(node)
-                return " or ".join(self.type_of(a, path, plural) for a in alts) if alts else cls.lower()
+                return " or ".join(self.type_of(a, path, plural) for a in alts) if alts else type(node).__name__.lower()
         return kinds[plural]
 
     def allowed(self, node) -> str:
@@ -160,8 +159,7 @@ class _Reference:
             inner = self.allowed(node.value)
             if inner:
                 parts.append("each " + inner)
-        if type(node).__name__ not in ("Str", "Expr", "Num", "Bool", "Scalar") and not isinstance(
-                node, (config.List, config.Map, config.Table)):
+        if _kinds(node) is None and not isinstance(node, (config.Num, config.List, config.Map, config.Table)):
             alts = [self.allowed(a) for a in _children(node)]
             parts += [a for a in alts if a]
         if isinstance(node, config.Str) and not getattr(node, "nonempty", True):
@@ -236,6 +234,14 @@ class _Reference:
             finally:
                 self.uses[key] = uses
         return out
+
+
+def _kinds(node):
+    """``(singular, plural)`` name of a leaf node's type, from its class or the nearest base in _KIND."""
+    for klass in type(node).__mro__:
+        if klass.__name__ in _KIND:
+            return _KIND[klass.__name__]
+    return None
 
 
 def _sentence(s: str) -> str:

@@ -58,13 +58,18 @@ def test_render_walks_any_schema_node():
             super().__init__(doc)
             self.alts = alts
 
+    class Code(config.Str):
+        pass
+
     schema = config.Table({
         "a": OneOf(config.Str(choices=("x", "y")), config.Num(integer=True, lo=1), doc="either"),
+        "f": Code(choices=("vi", "en"), doc="a subclass of a known node"),
         "b": config.Default(config.Table({"c": config.Bool(doc="a switch")}, doc="inner table"), None),
         "d": config.List(config.Table({"e": config.Scalar()}, required=("e",)), min_len=1)},
         required=("a",))
     text = config_doc.render(schema)
     assert '| `a` | string or integer | required |  | one of `"x"`, `"y"`; >= 1 | either |' in text
+    assert '| `f` | string | optional |  | one of `"vi"`, `"en"` | a subclass of a known node |' in text
     assert "## `b`" in text and "Written as `[b]`." in text and "| `c` | boolean | optional |  |  | a switch |" in text
     assert "Written as `[[d]]` (one per item)." in text and "| `e` | number or string | required |" in text
     assert text == config_doc.render(schema)        # deterministic
