@@ -40,7 +40,7 @@ MAKEFLAGS += -j$(JOBS)
 endif
 
 .DELETE_ON_ERROR:
-.PHONY: all test bench clean help
+.PHONY: all test bench clean help new-survey
 
 ## all      : set up .venv if needed and run the whole pipeline on $(SURVEY)
 all: $(ALL_TARGETS)
@@ -56,9 +56,9 @@ $(STAMP): pyproject.toml
 # INGEST_INPUTS, CLEAN_INPUTS, WEIGHT_INPUTS, GENERATOR, GENERATOR_ARGS; and the
 # modules each stage imports: INGEST_MODULES, CLEAN_MODULES, ... (with $(ANALYSIS)
 # where the stage uses the library).
-# Not needed (and not built) for help/clean/test/bench.
+# Not needed (and not built) for help/clean/test/bench/new-survey.
 DEPS := $(BUILD)/inputs.mk
-ifneq ($(filter-out help clean test bench,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter-out help clean test bench new-survey,$(or $(MAKECMDGOALS),all)),)
 include $(DEPS)
 endif
 $(DEPS): $(CONFIG) $(wildcard pipeline/*.py) | $(STAMP)
@@ -133,6 +133,12 @@ $(VALIDATION): $(VALIDATE_MODULES) $(CONFIG) $(GENERATOR) $(call EXISTING,$(WEIG
 
 ## validate : coverage study of the CIs: REPLICATES samples (default 1000) of the demo's population
 validate: $(VALIDATION)
+
+## new-survey: write a starting $(SURVEY)/survey.toml from raw files' codebooks:
+##             make new-survey SURVEY=surveys/<name> FROM="raw/household.sav raw/person.sav"
+new-survey: | $(STAMP)
+	$(if $(strip $(FROM)),,$(error FROM is empty: name the raw files, e.g. FROM="raw/household.sav raw/person.sav"))
+	$(PY) -m pipeline.init "$(SURVEY)" --from $(foreach f,$(FROM),"$(f)")
 
 ## test     : set up .venv if needed and run the full test suite
 test: $(STAMP)

@@ -151,8 +151,8 @@ class Table(T):
 
 class Default(T):
     """Wraps a node with a default value used when the key is absent."""
-    def __init__(self, node, default):
-        super().__init__(node.doc)
+    def __init__(self, node, default, doc=""):
+        super().__init__(doc or node.doc)
         self.node, self.default = node, default
 
     def check(self, v, path, err):
@@ -221,9 +221,12 @@ def _raise(key, problem):
 
 
 # --- the survey.toml schema -----------------------------------------------------
+# Each node's doc string goes into the generated reference docs/survey-config.md
+# (python -m pipeline.config_doc > docs/survey-config.md; tests/test_config_doc.py checks it).
 NAME = Str()
 NAMES = List(Str(), unique=True)
-LABELS = Label(doc="a string, or a table of languages: { vi = \"...\", en = \"...\" }")
+LABELS = Label(doc="a text shown to readers: a plain string (`\"Households\"`) or a table of language codes "
+                   "(`{ vi = \"Hộ\", en = \"Households\" }`)")
 
 FILE = Table({
     "path": Str(doc="input file, relative to the survey folder"),
@@ -233,47 +236,66 @@ FILE = Table({
     "parent_key": List(Str(), min_len=1, doc="columns linking to the parent's key"),
     "require_children": Expr(doc="parent records matching this need at least one child record"),
     "missing_codes": Map(List(Scalar()), doc="extra user-missing codes per column (e.g. for CSV)"),
-    "text_columns": Default(NAMES, []),
+    "text_columns": Default(NAMES, [], doc="CSV: columns read as text even when they look numeric (e.g. codes with "
+                                           "leading zeros)"),
     "duplicate_keys": Default(Str(choices=("error", "quarantine"), doc="error: stop on a repeated key; "
                                   "quarantine: keep the first record (e.g. CAPI double submissions)"), "error"),
     "weight": Str(doc="column: this file's own delivered weight (e.g. a person weight); without it, "
                       "persons carry their household's weight"),
     "label": Label(doc="what one record is, for figure and report headings (default: Households / Persons)")},
-    required=("path", "key"))
+    required=("path", "key"), doc="one raw input file; the name is the file's unit (`household`, `person`)")
 
 RULE = Table({
-    "id": Str(), "file": Str(),
+    "id": Str(doc="name of the rule in the clean stage's outputs (unique)"),
+    "file": Str(doc="the `[files.<name>]` it checks"),
     "check": Str(choices=("codes", "range", "when"), doc="codes: allowed values; range: min/max; when: expression that flags a violation"),
-    "variable": Str(), "allowed": List(Scalar(), min_len=1), "min": Num(), "max": Num(),
-    "when": Expr(),
+    "variable": Str(doc="codes, range: the column checked"),
+    "allowed": List(Scalar(), min_len=1, doc="codes: the valid codes (missing values pass)"),
+    "min": Num(doc="range: smallest valid value"), "max": Num(doc="range: largest valid value"),
+    "when": Expr(doc="when: records for which this is true violate the rule"),
     "action": Str(choices=("quarantine", "set_missing", "set"), doc="what to do with a violating record"),
     "variables": List(Str(), min_len=1, doc="set_missing: columns to blank (default: variable)"),
     "set": Map(Scalar(), min_len=1, doc="set: column = value")},
-    required=("id", "file", "check", "action"))
+    required=("id", "file", "check", "action"),
+    doc="a cleaning rule, applied in order; a quarantined record is out for later rules")
 
-BINS = Table({"column": Str(), "breaks": List(Num(), min_len=1, doc="lower bounds of the 2nd, 3rd, ... class"),
-              "labels": List(Scalar(), min_len=2)}, required=("column", "breaks", "labels"))
+BINS = Table({"column": Str(doc="numeric column to classify"),
+              "breaks": List(Num(), min_len=1, doc="lower bounds of the 2nd, 3rd, ... class"),
+              "labels": List(Scalar(), min_len=2, doc="value of each class (one more than breaks)")},
+             required=("column", "breaks", "labels"), doc="classes of a numeric column (e.g. census age groups)")
 
-DERIVE = Table({"file": Str(), "name": Str(), "expr": Expr(doc="value of the new column"),
-                "bins": BINS, "label": LABELS}, required=("file", "name"))
+DERIVE = Table({"file": Str(doc="the `[files.<name>]` that gets the column"), "name": Str(doc="name of the new column"),
+                "expr": Expr(doc="value of the new column"),
+                "bins": BINS, "label": LABELS},
+               required=("file", "name"), doc="an analysis variable added by the clean stage: give expr or bins")
 
-CONTROL = Table({"path": Str(), "unit": Default(Str(choices=("household", "person")), "household")},
-                required=("path",))
+CONTROL = Table({"path": Str(doc="CSV of control totals: margin columns plus `count`, relative to the survey folder"),
+                 "unit": Default(Str(choices=("household", "person"), doc="household: raked to; person: met by "
+                                      "integrated weighting (household weights whose members add up to it)"),
+                                 "household")},
+                required=("path",), doc="a table of population control totals")
 
 SCHEMA = Table({
-    "survey": Table({"name": Str(), "title": LABELS}, required=("name",)),
+    "survey": Table({"name": Str(doc="short name (the build folders are named after the survey folder)"),
+                     "title": LABELS}, required=("name",), doc="the survey's name and title"),
     "raw": Table({"generator": Str(doc="script in the survey folder that writes the raw files"),
-                  "args": Default(List(Str()), [])}),
-    "files": Map(FILE, min_len=1),
-    "frame": Table({"path": Str(), "key": Str(doc="EA column shared with the household file"),
+                  "args": Default(List(Str()), [], doc="its arguments; `{survey}` stands for the survey folder")},
+                 doc="a script Make runs to produce the raw files (the demo's synthetic data)"),
+    "files": Map(FILE, min_len=1, doc="the raw files, one table per file"),
+    "frame": Table({"path": Str(doc="CSV of the sampling frame (one row per EA), relative to the survey folder"),
+                    "key": Str(doc="EA column shared with the household file"),
                     "prob": Str(doc="column: selection probability of the EA"),
                     "prob_within": Str(doc="column: probability of a household within its EA"),
                     "sample": Str(doc="CSV listing the sampled EAs (key column); each must be in the frame"),
                     "listed": Str(doc="column: households listed in the EA"),
                     "sampled": Str(doc="column: households sampled in the EA (default: counted)")},
-                   required=("path", "key", "prob")),
-    "design": Table({"psu": Str(doc="column: primary sampling unit (default: each record is its own PSU)"),
-                     "strata": Str(doc="column: design stratum"),
+                   required=("path", "key", "prob"),
+                   doc="the sampling frame of enumeration areas (EAs), needed when the weights are computed: "
+                       "selection probabilities for the base weights; with prob_within or listed for the household "
+                       "stage (without either, every household of a sampled EA is in the sample)"),
+    "design": Table({"psu": Str(doc="column: primary sampling unit (cluster, e.g. the EA; default: each record is its "
+                                    "own PSU)"),
+                     "strata": Str(doc="column: stratum (default: no strata)"),
                      "weights": Str(doc="column: final weights delivered with the data; then [frame] and "
                                         "[weighting] are optional and the weight stage checks and passes them through"),
                      "replicate_weights": OneOf(Str(), List(Str(), min_len=2, unique=True),
@@ -289,23 +311,32 @@ SCHEMA = Table({
                      "combined_weights": Default(Bool(doc="the replicate columns are full weights (true) or "
                                                           "multipliers of the final weight (false)"), True),
                      "fpc": Str(doc="column: PSUs in the stratum's population (or the sampling fraction)"),
-                     "lonely_psu": Default(Str(choices=("fail", "adjust", "remove", "certainty", "average")), "fail"),
+                     "lonely_psu": Default(Str(choices=("fail", "adjust", "remove", "certainty", "average"),
+                                               doc="strata with one PSU, as R's `survey.lonely.psu`"), "fail"),
                      "pseudo_strata": Table({
                          "order": Str(doc="column: the PSUs' selection order (the sorted frame's key)"),
                          "within": Str(doc="column: implicit stratum (e.g. commune); its PSUs are paired together"),
-                         "size": Default(Num(integer=True, lo=2), 2)},
+                         "size": Default(Num(integer=True, lo=2, doc="PSUs per variance stratum"), 2)},
                          required=("order",), doc="variance strata of PSUs paired in selection order "
                                                   "(systematic selection along a sorted frame)")},
-                    ),
-    "clean": Table({"rules": Default(List(RULE), []), "derive": Default(List(DERIVE), [])}),
+                    doc="the sample design used for variances (Taylor linearisation or replicates)"),
+    "clean": Table({"rules": Default(List(RULE), [], doc="checks of the raw records, in order"),
+                    "derive": Default(List(DERIVE), [], doc="analysis variables, in order")},
+                   doc="the clean stage: validation rules and derived variables (optional)"),
     "weighting": Table({
         "eligible": Expr(doc="households in scope (default: all)"),
-        "respondent": Expr(doc="households that responded"),
-        "nonresponse_classes": Default(NAMES, []),
-        "controls": Default(List(CONTROL), []),
-        "rake": Table({"tol": Default(Num(lo=0), 1e-10), "max_iter": Default(Num(integer=True, lo=1), 100)}),
-        "trim": Table({"upper": Num(lo=1), "lower": Num(lo=0),
-                       "relative_to": Default(Str(choices=("median", "mean")), "median")}),
+        "respondent": Expr(doc="households that responded (required when the weights are computed)"),
+        "nonresponse_classes": Default(NAMES, [], doc="columns whose classes get their own nonresponse adjustment "
+                                                      "(default: one class)"),
+        "controls": Default(List(CONTROL), [], doc="control totals to calibrate to"),
+        "rake": Table({"tol": Default(Num(lo=0, doc="convergence tolerance of raking"), 1e-10),
+                       "max_iter": Default(Num(integer=True, lo=1, doc="most raking iterations"), 100)},
+                      doc="raking settings"),
+        "trim": Table({"upper": Num(lo=1, doc="largest weight, in multiples of relative_to"),
+                       "lower": Num(lo=0, doc="smallest weight, in multiples of relative_to"),
+                       "relative_to": Default(Str(choices=("median", "mean"), doc="the weights' statistic the bounds "
+                                                  "multiply"), "median")},
+                      doc="weight trimming after calibration (re-calibrated after trimming)"),
         "checks": Table({
             "totals_tolerance": Num(lo=0, hi=1, doc="relative difference allowed between the grand totals of one "
                                                     "unit's control tables (default 0.01)"),
@@ -316,36 +347,58 @@ SCHEMA = Table({
             "max_weight_ratio": Num(lo=1, doc="largest / smallest computed final weight allowed (default 1000)"),
             "accept": Bool(doc="accept weights that fail these checks (say why in the survey's README)")},
             doc="sanity checks of the control tables and the weights; a failure stops the weight stage"),
-        "replicates": Table({"method": Str(choices=("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap")),
-                             "n": Default(Num(integer=True, lo=2), 50), "fay_rho": Default(Num(lo=0, hi=0.99), 0.0),
-                             "seed": Default(Num(integer=True), 20220714)},
-                            required=("method",))}),
-    "domains": List(Table({"id": Str(), "by": Default(NAMES, []), "where": Expr(), "label": LABELS,
+        "replicates": Table({"method": Str(choices=("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap"),
+                                           doc="replicate type, as R's `as.svrepdesign` (auto: JKn with strata, "
+                                               "JK1 without)"),
+                             "n": Default(Num(integer=True, lo=2, doc="bootstrap: number of replicates"), 50),
+                             "fay_rho": Default(Num(lo=0, hi=0.99, doc="Fay: the rho of Fay's BRR"), 0.0),
+                             "seed": Default(Num(integer=True, doc="bootstrap: random seed"), 20220714)},
+                            required=("method",), doc="replicate weights, each re-adjusted and re-calibrated")},
+        doc="weights computed from the frame (base weights, nonresponse adjustment, calibration, trimming), or "
+            "calibration on top of delivered weights (controls, rake, trim, checks)"),
+    "domains": List(Table({"id": Str(doc="name of the domain in the estimates table (unique)"),
+                           "by": Default(NAMES, [], doc="columns whose values make the domains (default: none, "
+                                                        "the whole population)"),
+                           "where": Expr(doc="subpopulation estimated inside the full design"),
+                           "label": LABELS,
                            "chart": Bool(doc="draw a by-area chart of each key indicator over this domain's "
                                              "values (default: true for a domain with one by variable)")},
-                          required=("id", "label")), min_len=1, unique=False),
+                          required=("id", "label"), doc="a set of domains (subpopulations) every indicator is "
+                                                        "estimated for"), min_len=1, unique=False),
     "indicators": List(Table({
-        "id": Str(), "unit": Str(choices=("household", "person")), "label": LABELS,
-        "kind": Default(Str(choices=("proportion", "mean")), "proportion"),
+        "id": Str(doc="name of the indicator (unique)"),
+        "unit": Str(choices=("household", "person"), doc="the file whose records it is about"),
+        "label": LABELS,
+        "kind": Default(Str(choices=("proportion", "mean"), doc="what is estimated"), "proportion"),
         "universe": Expr(doc="who the indicator is about (default: everyone)"),
         "universe_label": Label(doc="who the indicator is about, in words, for headings (default: the unit's label)"),
         "numerator": Expr(doc="proportion: the condition counted; mean: the value averaged")},
-        required=("id", "unit", "label", "numerator")), min_len=1),
+        required=("id", "unit", "label", "numerator"), doc="an estimated indicator"), min_len=1),
     "reporting": Default(Table({
-        "ci_method": Default(Str(choices=("beta", "logit", "xlogit", "wilson", "asin", "mean", "normal")), "beta"),
-        "level": Default(Num(lo=0.5, hi=0.999), 0.95),
-        "min_n_eff": Default(Num(lo=0), 30), "max_ci_width": Default(Num(lo=0), 0.30),
-        "max_rel_ci_width": Default(Num(lo=0), 1.30), "rel_width_from": Default(Num(lo=0), 0.05),
-        "min_df": Default(Num(lo=0), 8)}), None),
+        "ci_method": Default(Str(choices=("beta", "logit", "xlogit", "wilson", "asin", "mean", "normal"),
+                                 doc="interval of proportions (beta: Korn-Graubard); means use t on the design df"),
+                             "beta"),
+        "level": Default(Num(lo=0.5, hi=0.999, doc="confidence level"), 0.95),
+        "min_n_eff": Default(Num(lo=0, doc="suppress when the effective sample size is smaller"), 30),
+        "max_ci_width": Default(Num(lo=0, doc="suppress a proportion whose CI is this wide or wider"), 0.30),
+        "max_rel_ci_width": Default(Num(lo=0, doc="... or wider than this times the estimate"), 1.30),
+        "rel_width_from": Default(Num(lo=0, doc="(the relative rule applies above this CI width)"), 0.05),
+        "min_df": Default(Num(lo=0, doc="flag for review when the design df is smaller"), 8)},
+        doc="intervals and the NCHS reliability rules for proportions (Parker et al. 2017)"), None),
     # [report]: figures and report stages (optional; English, no targets by default)
     "report": Default(Table({
         "language": Default(Language(doc="language of figure labels and the report (a language code; built-in "
                                          "text exists in vi and en, others get English headings)"), "en"),
         "source": LABELS,
-        "key_indicators": Default(NAMES, []),
+        "key_indicators": Default(NAMES, [], doc="indicator ids of the headline and by-area charts "
+                                                 "(default: all proportions)"),
         "targets": Default(List(Table({
-            "indicator": Str(), "value": Num(lo=0), "year": Num(integer=True), "label": LABELS,
-            "reference": Str()}, required=("indicator", "value"))), [])}), None),
+            "indicator": Str(doc="indicator id"), "value": Num(lo=0, doc="target proportion"),
+            "year": Num(integer=True, doc="year the target is due"), "label": LABELS,
+            "reference": Str(doc="where the target is set (e.g. a decision)")},
+            required=("indicator", "value"), doc="a national target drawn beside the estimates")), [],
+            doc="national targets the indicators answer to")},
+        doc="figures and report: language, source note, key indicators, targets"), None),
 }, required=("survey", "files", "design", "domains", "indicators"))
 
 

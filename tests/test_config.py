@@ -39,7 +39,7 @@ def test_valid_config_loads_with_defaults(make_survey):
      "expected a language code"),
     ('label = { vi = "Huyện", en = "District" }', 'label = 7', "domains[1].label", "expected a string or a table of languages"),
     ('[weighting]', '[weighting]\nnonresponse_class = ["x"]', "weighting.nonresponse_class",
-     "valid keys: eligible, respondent, nonresponse_classes, controls, rake, trim, replicates) (did you mean "
+     "valid keys: eligible, respondent, nonresponse_classes, controls, rake, trim, checks, replicates) (did you mean "
      "'nonresponse_classes'?)"),
     ('prob = "pi_ea"\n', '', "frame.prob", "required key is missing"),
     ('check = "codes"', 'check = "kodes"', "clean.rules[0].check", "expected one of"),
