@@ -227,7 +227,7 @@ def _as_float_array(value, name: str, ndim: int) -> np.ndarray:
     return arr
 
 
-def _check_inputs(y, variance, X, method, names):
+def _check_inputs(y, variance, X, method, names, positive=True):
     check_choice(method, METHODS, "method")
     y = _as_float_array(y, "y", 1)
     psi = _as_float_array(variance, "variance", 1)
@@ -244,11 +244,13 @@ def _check_inputs(y, variance, X, method, names):
             raise EstimationError(
                 f"{name}: expected finite numbers, got NaN or infinite values in "
                 f"{where.size} area(s) (positions {', '.join(map(str, where[:8]))})")
-    if (psi <= 0).any():
-        where = np.flatnonzero(psi <= 0)
+    bad = psi <= 0 if positive else psi < 0
+    if bad.any():
+        where = np.flatnonzero(bad)
         raise EstimationError(
-            f"variance: expected positive sampling variances, got {where.size} value(s) <= 0 "
-            f"(e.g. {psi[where[0]]!r} at position {where[0]}); smooth them with gvf_proportion")
+            f"variance: expected positive sampling variances, got {where.size} value(s) "
+            f"{'<= 0' if positive else '< 0'} (e.g. {float(psi[where[0]])!r} at position {where[0]}); "
+            f"smooth them with gvf_proportion")
     if m <= p:
         raise EstimationError(
             f"X: expected more areas than model parameters ({p} coefficients + sigma2_u), "
@@ -420,7 +422,9 @@ def fay_herriot(y, variance, X, method: str = "REML", *, covariates: Sequence[st
         raise EstimationError(f"maxiter: expected an integer >= 1, got {maxiter!r}")
     if not (isinstance(precision, (int, float)) and precision > 0):
         raise EstimationError(f"precision: expected a number > 0, got {precision!r}")
-    y, psi, X, names = _check_inputs(y, variance, X, method, covariates)
+    # with the arcsine transformation and given n_eff the variances are not used
+    positive = transform is None or n_eff is None
+    y, psi, X, names = _check_inputs(y, variance, X, method, covariates, positive)
     if transform is None:
         res = _fit_model(y, psi, X, method, int(maxiter), float(precision), names)
     else:

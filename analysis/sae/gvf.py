@@ -5,20 +5,27 @@ an estimate with few degrees of freedom, and it is 0 where the sample
 proportion is 0 or 1, or unavailable where an area holds one PSU.  The
 Fay-Herriot model treats the variances as known, so statistics offices
 smooth them with a generalised variance function (Wolter 2007, ch. 7): a
-model of the variance on the quantities that drive it, here the
-proportion and the sample size,
+model of the variance on the quantities that drive it, the proportion and
+the sample size.  Two models are offered, both fitted on the *usable* areas
+(``0 < p < 1``, ``v > 0``, ``n >= 2``, and any further mask the caller
+gives, e.g. at least two PSUs):
 
-    log v_d = b0 + b1 log(q_d (1 - q_d)) + b2 log n_d + error,
-
-fitted by least squares on the *usable* areas (``0 < p < 1``, ``v > 0``,
-``n >= 2``, and any further mask the caller gives, e.g. at least two PSUs),
-and back-transformed with Duan's (1983) smearing factor
-``mean(exp(residuals))``.  For simple random sampling ``b1 = 1``,
-``b2 = -1`` and ``exp(b0)`` is 1; clustering shows as a design effect
-``exp(b0) n^(b2 + 1)`` that grows with the cluster size.  With
-``model="deff"`` the exponents are fixed at ``b1 = 1``, ``b2 = -1`` and
-only a pooled design effect ``deff = sum v_d / sum q_d (1 - q_d) / n_d``
-is estimated (sturdier with fewer than about 15 usable areas).
+* ``model="deff"`` (default): ``v_d = deff q_d (1 - q_d) / n_d``, the
+  binomial variance times one pooled design effect
+  ``deff = sum v_d / sum p_d (1 - p_d) / n_d`` (a ratio estimator, so areas
+  with larger variances weigh more, as in a total);
+* ``model="loglinear"``: ``log v_d = b0 + b1 log(q_d (1 - q_d)) + b2 log n_d``
+  by least squares, back-transformed with Duan's (1983) smearing factor
+  ``mean(exp(residuals))``; for simple random sampling ``b1 = 1``,
+  ``b2 = -1``, and clustering shows as a design effect
+  ``exp(b0) n^(b2 + 1)`` growing with the cluster size.  With small
+  samples the direct ``p`` on the right-hand side is itself noisy, which
+  attenuates ``b1`` (errors in variables): in a simulation with 150 areas of
+  8-40 units, ``b1`` came out 0.55 and the smoothed variances were no
+  better than the raw ones when evaluated at the direct ``p``, while the
+  ``"deff"`` model cut their relative MSE from 0.41 to 0.003 (at the true
+  ``p``) or 0.16 (at the direct ``p``).  Use it with many areas of
+  moderate size.
 
 The proportion ``q`` at which the GVF is evaluated defaults to the direct
 proportion moved away from 0 and 1 as ``(n p + 0.5) / (n + 1)``; pass
@@ -45,7 +52,7 @@ from ..validation import EstimationError, check_choice
 
 __all__ = ["gvf_proportion", "GVFResult", "GVF_MODELS"]
 
-GVF_MODELS = ("loglinear", "deff")
+GVF_MODELS = ("deff", "loglinear")
 
 
 @dataclass
@@ -62,6 +69,7 @@ class GVFResult:
     usable : boolean mask of those areas.
     p_eval : the proportions ``q`` the GVF was evaluated at.
     smoothed : the GVF variance of every area.
+    deff : the pooled design effect (``"deff"``; ``exp(b0)`` otherwise).
     variance : the variance to use: ``smoothed`` everywhere (``use="all"``) or
         the direct variance where usable and ``smoothed`` elsewhere
         (``use="fallback"``).
@@ -76,6 +84,7 @@ class GVFResult:
     smearing: float
     r2: float
     n_used: int
+    deff: float
     usable: np.ndarray
     p_eval: np.ndarray
     smoothed: np.ndarray
@@ -102,7 +111,7 @@ def _array(value, name, m=None):
     return arr
 
 
-def gvf_proportion(p, variance, n, *, usable=None, p_eval=None, model: str = "loglinear",
+def gvf_proportion(p, variance, n, *, usable=None, p_eval=None, model: str = "deff",
                    use: str = "all") -> GVFResult:
     """Smooth direct variances of area proportions with a GVF.
 
@@ -119,7 +128,7 @@ def gvf_proportion(p, variance, n, *, usable=None, p_eval=None, model: str = "lo
     p_eval : array (m,), optional
         Proportions at which to evaluate the GVF; default
         ``(n p + 0.5) / (n + 1)``.  Must lie strictly in (0, 1).
-    model : {"loglinear", "deff"}
+    model : {"deff", "loglinear"}
     use : {"all", "fallback"}
         ``"all"`` (default) gives every area the GVF variance; ``"fallback"``
         keeps the direct variance of usable areas and gives the GVF's to the
@@ -157,7 +166,7 @@ def gvf_proportion(p, variance, n, *, usable=None, p_eval=None, model: str = "lo
         if not ((q > 0) & (q < 1)).all():
             raise EstimationError("p_eval: expected proportions strictly between 0 and 1, got "
                                   f"values from {np.nanmin(q)!r} to {np.nanmax(q)!r}")
-    need = 4 if model == "loglinear" else 1
+    need = 4 if model == "loglinear" else 2
     n_used = int(ok.sum())
     if n_used < need:
         raise EstimationError(
@@ -188,5 +197,6 @@ def gvf_proportion(p, variance, n, *, usable=None, p_eval=None, model: str = "lo
         source = np.where(ok, "direct", "gvf").astype(object)
     n_eff = np.where(source == "direct", p * (1 - p), q * (1 - q)) / var_out
     return GVFResult(model=model, coef=np.asarray(coef, float), smearing=smear, r2=r2, n_used=n_used,
+                     deff=float(np.exp(coef[0])),
                      usable=ok, p_eval=q, smoothed=smoothed, variance=var_out, source=source,
                      n_eff=n_eff)
