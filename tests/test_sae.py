@@ -345,3 +345,15 @@ def test_arcsin_fay_herriot():
     assert 0.7 < np.mean(fit.mse) / np.mean(delta.mse) < 1.3
     pred = fit.predict(np.array([[1.0, 0.5]]))
     assert 0 < pred.estimate[0] < 1 and pred.mse[0] > 0
+
+
+def test_diagnostics():
+    fit = fit_case(REF["cases"]["milk_REML"]).fit
+    d = fit.diagnostics()
+    s0 = REF["null_milk_REML"]["sigma2_u"]                     # R: eblupFH(yi ~ 1, var)
+    assert d["r2_fh"] == pytest.approx(1 - fit.sigma2_u / s0, rel=1e-9)
+    r = (fit.direct - fit.synthetic) / np.sqrt(fit.sigma2_u + fit.variance)
+    assert d["std_resid_sd"] == pytest.approx(np.std(r, ddof=1))
+    assert d["std_resid_share_beyond_2"] == pytest.approx(1 / 43)
+    assert d["gamma_mean"] == pytest.approx(np.mean(fit.gamma))
+    assert d["n_areas"] == 43 and d["n_coefficients"] == 4 and d["iterations"] == 4

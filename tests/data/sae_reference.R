@@ -7,6 +7,7 @@
 #              Molina & Marhuenda (2015), R Journal 7(1), section 4.
 #   sim_*    : 60 simulated areas with two numeric covariates (set.seed(14)).
 #   zero_*   : 30 simulated areas without area effects (sigma2_u estimated as 0).
+#   null_milk_REML: the milk data with an intercept only (for the FH R2).
 suppressPackageStartupMessages({library(sae); library(jsonlite)})
 data(milk)
 
@@ -43,6 +44,9 @@ for (meth in c("REML", "ML", "FH")) {
   cases[[paste0("sim_", meth)]] <- c(one(y ~ x1 + x2, psi, meth, sim), list(data = "sim"))
   cases[[paste0("zero_", meth)]] <- c(one(y0 ~ z1, psi0, meth, zero), list(data = "zero"))
 }
+# intercept-only model: sigma2_u0 for the "FH R2" 1 - sigma2_u / sigma2_u0
+null_milk <- one(yi ~ 1, var, "REML", milk)
 out <- list(r_version = R.version.string, sae_version = as.character(packageVersion("sae")),
-            data = list(milk = milk, sim = sim, zero = zero), cases = cases)
+            data = list(milk = milk, sim = sim, zero = zero), cases = cases,
+            null_milk_REML = null_milk)
 cat(toJSON(out, digits = I(17), auto_unbox = TRUE, pretty = FALSE))
