@@ -262,8 +262,9 @@ def test_gvf_fills_unusable_areas_and_reduces_error():
     fb = gvf_proportion(p, v, n, usable=single_psu, use="fallback")
     np.testing.assert_array_equal(fb.variance[10:], v[10:])
     assert list(fb.source[:10]) == ["gvf"] * 10 and set(fb.source[10:]) == {"direct"}
-    q0 = 0.5 / (n[:5] + 1)                                   # default p_eval at p = 0
-    np.testing.assert_allclose(fb.variance[:5], fb.predict(q0, n[:5]))
+    pooled = np.sum(n * p) / np.sum(n)                       # default p_eval
+    np.testing.assert_allclose(fb.p_eval, pooled)
+    np.testing.assert_allclose(fb.variance[:5], fb.predict(pooled, n[:5]))
 
 
 def test_gvf_errors():
@@ -357,3 +358,79 @@ def test_diagnostics():
     assert d["std_resid_share_beyond_2"] == pytest.approx(1 / 43)
     assert d["gamma_mean"] == pytest.approx(np.mean(fit.gamma))
     assert d["n_areas"] == 43 and d["n_coefficients"] == 4 and d["iterations"] == 4
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "FH"])
+def test_mse_and_coverage_by_simulation(method):
+    """Under the model, mean estimated MSE / empirical MSE ~ 1 and EBLUP +- 1.96 rmse covers ~95 %.
+
+    50 areas, 200 samples (seeded).  Measured: ratio 1.00 (REML), 0.98 (ML),
+    1.01 (FH); coverage 0.941, 0.935, 0.940 (400 samples); the EBLUP's MSE is
+    0.42 of the direct estimates'.
+    """
+    rng = np.random.default_rng(2024)
+    m, reps, A = 50, 200, 0.05
+    X = np.column_stack([np.ones(m), rng.uniform(size=m), rng.normal(size=m)])
+    beta = np.array([1.0, 0.5, -0.3])
+    psi = rng.uniform(0.02, 0.15, m)
+    err, mse, cover = np.zeros(m), np.zeros(m), 0
+    for _ in range(reps):
+        theta = X @ beta + rng.normal(0, np.sqrt(A), m)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmallAreaWarning)
+            fit = fay_herriot(theta + rng.normal(0, np.sqrt(psi)), psi, X, method)
+        err += (fit.eblup - theta) ** 2
+        mse += fit.mse
+        cover += int(np.sum(np.abs(fit.eblup - theta) <= 1.96 * fit.rmse))
+    assert 0.9 < mse.sum() / err.sum() < 1.1
+    assert 0.92 < cover / (m * reps) < 0.97
+    assert err.mean() / reps < 0.5 * psi.mean()
+
+
+def test_proportions_end_to_end_gvf_arcsin_benchmark():
+    """Communes: direct proportions (some 0, some without a sample) -> GVF -> arcsine FH -> benchmark."""
+    x, n, p, p_true = _proportion_areas(m=150, seed=21)
+    rng = np.random.default_rng(22)
+    p[:4] = 0.0
+    v = p * (1 - p) / n * 1.4 * rng.chisquare(5, p.size) / 5
+    df = pd.DataFrame({"commune": np.arange(150), "x": x, "n": n, "p": p, "v": v,
+                       "district": np.repeat(list("ABCDE"), 30), "pop": rng.integers(500, 3000, 150)})
+    g = gvf_proportion(df["p"], df["v"], df["n"])
+    assert g.n_used == int(((p > 0) & (p < 1)).sum()) == 140
+    assert g.deff == pytest.approx(1.4, rel=0.15)
+    df["v_gvf"], df["n_eff"] = g.variance, g.n_eff
+    df.loc[140:, ["p", "v_gvf", "n_eff"]] = np.nan               # ten communes without a sample
+    res = fay_herriot_frame(df, "p", "v_gvf", "x", area="commune")
+    arc = fay_herriot_frame(df, "p", "v_gvf", "x", area="commune", transform="arcsin",
+                            n_eff="n_eff", B=50, seed=3)
+    # measured means: truth 0.209, linear EBLUP 0.197, arcsine 0.187 (the arcsine of a
+    # proportion from 15-40 units is biased low, about (2p - 1) / (8 n sqrt(p(1-p))))
+    assert abs(res.table["estimate"].mean() - p_true.mean()) < 0.02
+    assert abs(arc.table["estimate"].mean() - p_true.mean()) < 0.03
+    assert (arc.table["method"] == res.table["method"]).all()
+    t = res.table
+    assert (t["method"].iloc[140:] == "synthetic").all() and (t["method"].iloc[:140] == "eblup").all()
+    assert t["estimate"].between(0, 1).all() and (t["mse"] > 0).all()
+    direct_err = np.mean((p[:140] - p_true[:140]) ** 2)
+    model_err = np.mean((t["estimate"].iloc[:140] - p_true[:140]) ** 2)
+    assert model_err < 0.6 * direct_err
+    targets = df.assign(t=p_true).groupby("district").apply(
+        lambda d: np.average(d["t"], weights=d["pop"]), include_groups=False)
+    b = ratio_benchmark(t["estimate"], t["mse"], df["district"], df["pop"], targets)
+    got = pd.Series(b.estimate).groupby(df["district"]).apply(
+        lambda s: np.average(s, weights=df.loc[s.index, "pop"]))
+    np.testing.assert_allclose(got.to_numpy(), targets.to_numpy())
+    assert (b.mse >= t["mse"].to_numpy()).all()
+    # measured factors 0.98-1.13: the model has no district effect, benchmarking adds it
+    assert 0.9 < b.factor.min() and b.factor.max() < 1.2
+    np.testing.assert_allclose(b.groups["factor"], b.groups["target"] / b.groups["model_mean"])
+
+
+def test_frame_errors_one_line():
+    df = pd.DataFrame({"y": [0.1, 0.2, 0.3, 0.4], "v": [0.01] * 4, "x": [1.0, np.nan, 2.0, 3.0]})
+    with pytest.raises(EstimationError, match=r"covariates: expected values for every area, got missing values in 1 row\(s\) \(e.g. row 1\)"):
+        fay_herriot_frame(df, "y", "v", "x")
+    df["x"] = [1.0, 2.0, 2.5, 3.0]
+    df.loc[2, "v"] = np.nan
+    with pytest.raises(EstimationError, match="variance: expected finite numbers, got NaN .* in 1 area"):
+        fay_herriot_frame(df, "y", "v", "x")

@@ -34,15 +34,18 @@ class VarianceFit:
     last_change: np.ndarray    # (k,) relative change of the last step
 
 
+def _xtwx(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``X' diag(w[:, j]) X`` for every column ``j`` of ``w``: (k, p, p)."""
+    return np.matmul(X.T[None, :, :] * w.T[:, None, :], X)
+
+
 def gls(X: np.ndarray, y: np.ndarray, w: np.ndarray):
     """GLS pieces for every column: ``Q`` (k,p,p), ``beta`` (p,k), ``resid`` (m,k), ``h`` (m,k)."""
-    XtWX = np.einsum("mi,mk,mj->kij", X, w, X, optimize=True)
-    Q = np.linalg.inv(XtWX)
-    XtWy = np.einsum("mi,mk->ki", X, w * y, optimize=True)
-    beta = np.einsum("kij,kj->ik", Q, XtWy, optimize=True)
+    Q = np.linalg.inv(_xtwx(X, w))
+    XtWy = (w * y).T @ X                                   # (k, p)
+    beta = np.matmul(Q, XtWy[:, :, None])[:, :, 0].T       # (p, k)
     resid = y - X @ beta
-    XQ = np.einsum("mi,kij->mkj", X, Q, optimize=True)
-    h = np.einsum("mkj,mj->mk", XQ, X, optimize=True)
+    h = np.sum(np.matmul(X[None, :, :], Q) * X[None, :, :], axis=2).T   # x_d' Q_k x_d
     return Q, beta, resid, h
 
 
@@ -63,9 +66,8 @@ def _step(method: str, X, y, psi, A):
         F = 0.5 * np.sum(w2, axis=0)
         return s / F
     tr_p = np.sum(w, axis=0) - np.sum(w2 * h, axis=0)
-    M = np.einsum("mi,mk,mj->kij", X, w2, X, optimize=True)
-    QM = Q @ M
-    tr_qmqm = np.einsum("kij,kji->k", QM, QM)
+    QM = Q @ _xtwx(X, w2)
+    tr_qmqm = np.sum(QM * np.swapaxes(QM, 1, 2), axis=(1, 2))
     tr_pp = np.sum(w2, axis=0) - 2.0 * np.sum(w2 * w * h, axis=0) + tr_qmqm
     s = -0.5 * tr_p + 0.5 * yPPy
     F = 0.5 * tr_pp
