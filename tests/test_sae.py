@@ -434,3 +434,35 @@ def test_frame_errors_one_line():
     df.loc[2, "v"] = np.nan
     with pytest.raises(EstimationError, match="variance: expected finite numbers, got NaN .* in 1 area"):
         fay_herriot_frame(df, "y", "v", "x")
+
+
+def test_arcsin_mse_by_simulation():
+    """Under the arcsine-scale model: bootstrap and delta MSEs match the empirical MSE of p.
+
+    80 areas, 60 samples, B = 50 (seeded).  Measured: bootstrap/empirical 0.97,
+    delta/empirical 1.01, coverage of EBLUP +- 1.96 rmse 0.939 (100 samples,
+    B = 100: 0.99, 1.03, 0.943).
+    """
+    rng = np.random.default_rng(99)
+    m, reps = 80, 60
+    x = rng.uniform(size=m)
+    X = np.column_stack([np.ones(m), x])
+    n = rng.integers(20, 60, m).astype(float)
+    mu = np.arcsin(np.sqrt(0.05 + 0.3 * x))
+    err, boot, delta, cover = np.zeros(m), np.zeros(m), np.zeros(m), 0
+    for r in range(reps):
+        theta = mu + rng.normal(0, np.sqrt(0.006), m)
+        z = theta + rng.normal(0, np.sqrt(0.25 / n))
+        p = np.sin(np.clip(z, 0, np.pi / 2)) ** 2
+        p_true = np.sin(np.clip(theta, 0, np.pi / 2)) ** 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmallAreaWarning)
+            f = fay_herriot(p, np.ones(m), X, transform="arcsin", n_eff=n, B=50, seed=r)
+            d = fay_herriot(p, np.ones(m), X, transform="arcsin", n_eff=n, mse_method="delta")
+        err += (f.eblup - p_true) ** 2
+        boot += f.mse
+        delta += d.mse
+        cover += int(np.sum(np.abs(f.eblup - p_true) <= 1.96 * f.rmse))
+    assert 0.85 < boot.sum() / err.sum() < 1.15
+    assert 0.85 < delta.sum() / err.sum() < 1.15
+    assert 0.92 < cover / (m * reps) < 0.97
