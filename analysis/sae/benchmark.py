@@ -7,8 +7,7 @@ Ratio benchmarking multiplies every area estimate of group ``g`` by
     f_g = t_g / sum_{d in g} w_d theta_d,   w_d = N_d / sum_{d' in g} N_{d'},
 
 so that the population-weighted mean of the benchmarked estimates equals
-the target ``t_g`` (Pfeffermann 2013, sec. 5; Rao and Molina 2015,
-sec. 6.3; R ``emdi::fh(benchmark_type = "ratio")``).
+the target ``t_g`` (Pfeffermann 2013; Rao and Molina 2015; R ``emdi::fh(benchmark_type = "ratio")``).
 
 MSE effect.  The benchmarked estimator ``theta_b = f_g theta`` differs from
 the EBLUP by ``theta_b - theta``; treating ``t_g`` as fixed, its MSE is

@@ -98,7 +98,8 @@ class FayHerriotResult:
     eblup, mse : EBLUP and its estimated MSE (on the proportion scale when
         ``transform="arcsin"``).
     gamma : shrinkage factors ``sigma2_u / (sigma2_u + psi)`` (model scale).
-    synthetic : ``X beta_hat`` (model scale).
+    synthetic : ``X beta_hat`` (back-transformed like the EBLUPs with
+        ``transform="arcsin"``).
     g1, g2, g3, bias_term : the MSE components (model scale); the MSE is
         ``g1 + g2 + 2 g3 - bias_term``.
     iterations, converged, last_change : the iteration's record.
@@ -178,7 +179,7 @@ class FayHerriotResult:
 
         For a non-sampled area ``theta = x' beta + u`` and the predictor is
         ``x' beta_hat``, so ``MSE = sigma2_u + x' Q x`` to second order
-        (Rao and Molina 2015, sec. 6.2), less the bias of ``sigma2_u_hat``
+        (Rao and Molina 2015, ch. 6), less the bias of ``sigma2_u_hat``
         for ML and FH (the limit of ``mseFH``'s formula as ``psi -> inf``).
         With ``transform="arcsin"`` the estimate is back-transformed as the
         EBLUPs are (conditional variance ``sigma2_u``), and the MSE is the
@@ -504,7 +505,8 @@ def _fit_arcsin(y, psi, X, method, maxiter, precision, names, n_eff, backtransfo
     else:
         boot = {"X": X, "B": int(B), "seed": seed}
         mse = _arcsin_bootstrap(model, X, None, backtransform, int(B), seed)["mse"]
+    synthetic = arcsin_backtransform(model.synthetic, model.sigma2_u, backtransform)
     res = FayHerriotResult(**{**model.__dict__, "direct": y, "variance": psi, "eblup": point,
-                              "mse": mse, "transform": "arcsin", "backtransform": backtransform,
+                              "mse": mse, "synthetic": synthetic, "transform": "arcsin", "backtransform": backtransform,
                               "mse_method": mse_method, "model": model, "_bootstrap": boot})
     return res
