@@ -11,9 +11,12 @@ the target ``t_g`` (Pfeffermann 2013; Rao and Molina 2015; R ``emdi::fh(benchmar
 
 MSE effect.  The benchmarked estimator ``theta_b = f_g theta`` differs from
 the EBLUP by ``theta_b - theta``; treating ``t_g`` as fixed, its MSE is
-approximately ``MSE(theta) + (theta_b - theta)^2`` -- the second-order
-approximation of Steorts and Ghosh (2013) for benchmarked empirical Bayes
-estimators, whose extra term ``g4`` is the squared benchmarking adjustment.
+approximately ``MSE(theta) + (theta_b - theta)^2``.  This follows Steorts
+and Ghosh (2013), who show for benchmarked empirical Bayes estimators under
+the Fay-Herriot model that, to second order, the MSE gains a term ``g4``
+estimated by the squared benchmarking adjustment; their derivation is for
+the difference adjustment, and here its plug-in analogue is used for the ratio adjustment
+(an approximation, not an exact second-order result).
 So benchmarking never lowers the estimated MSE; the increase is small where
 the model already agrees with the group's direct estimate (``f_g`` near 1)
 and shows model failure where it does not.  ``mse`` of the result is this
