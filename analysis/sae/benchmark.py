@@ -35,9 +35,11 @@ benchmarked empirical Bayes estimators. *Statistica Sinica* 23, 749-767.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from ..validation import EstimationError
 
@@ -65,7 +67,8 @@ class BenchmarkResult:
     groups: pd.DataFrame
 
 
-def ratio_benchmark(estimate, mse, group, weight, target) -> BenchmarkResult:
+def ratio_benchmark(estimate: ArrayLike, mse: ArrayLike, group: ArrayLike, weight: ArrayLike,
+                    target: Mapping | pd.Series) -> BenchmarkResult:
     """Ratio-benchmark area estimates to group-level targets.
 
     Parameters

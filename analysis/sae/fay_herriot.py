@@ -58,6 +58,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import special
 
 from ..validation import EstimationError, SmallAreaWarning, check_choice
@@ -174,7 +175,7 @@ class FayHerriotResult:
                              "mse": self.mse, "rmse": self.rmse, "cv": self.cv,
                              "gamma": self.gamma, "synthetic": self.synthetic})
 
-    def predict(self, X_new) -> SyntheticPrediction:
+    def predict(self, X_new: ArrayLike) -> SyntheticPrediction:
         """Synthetic estimate ``x' beta_hat`` and its MSE for areas without a sample.
 
         For a non-sampled area ``theta = x' beta + u`` and the predictor is
@@ -394,9 +395,10 @@ def _arcsin_bootstrap(fit: FayHerriotResult, X, X_new, backtransform, B, seed):
     return out
 
 
-def fay_herriot(y, variance, X, method: str = "REML", *, covariates: Sequence[str] | None = None,
+def fay_herriot(y: ArrayLike, variance: ArrayLike, X: ArrayLike, method: str = "REML", *,
+                covariates: Sequence[str] | None = None,
                 maxiter: int = 100, precision: float = 1e-4, transform: str | None = None,
-                n_eff=None, backtransform: str = "bias_corrected", mse_method: str = "bootstrap",
+                n_eff: ArrayLike | None = None, backtransform: str = "bias_corrected", mse_method: str = "bootstrap",
                 B: int = 200, seed: int = 0) -> FayHerriotResult:
     """Fit the Fay-Herriot area-level model and return EBLUPs with their MSE.
 

@@ -83,7 +83,8 @@ def fay_herriot_frame(data: pd.DataFrame, y: str, variance: str, covariates: Seq
     area : optional column of area identifiers copied to the table.
     intercept : add an intercept (as an R formula does).
     method, **options : passed to :func:`fay_herriot` (``maxiter``,
-        ``precision``, ``transform``, ``n_eff`` -- a column name here --,
+        ``precision``, ``transform``, ``n_eff`` -- a column name or one value
+        per row here --,
         ``backtransform``, ``mse_method``, ``B``, ``seed``).
 
     Returns
@@ -109,6 +110,8 @@ def fay_herriot_frame(data: pd.DataFrame, y: str, variance: str, covariates: Seq
     sampled = ~np.isnan(yv)
     if isinstance(n_eff_col, str):
         options["n_eff"] = numeric_column(data, n_eff_col, "n_eff")[sampled]
+    elif n_eff_col is not None and np.shape(n_eff_col) == (len(data),):
+        options["n_eff"] = np.asarray(n_eff_col, dtype=float)[sampled]
     fit = fay_herriot(yv[sampled], vv[sampled], X[sampled], method, covariates=names, **options)
     est = np.empty(len(data))
     mse = np.empty(len(data))

@@ -54,6 +54,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..validation import EstimationError, check_choice
 
@@ -99,7 +100,7 @@ class GVFResult:
     source: np.ndarray
     n_eff: np.ndarray
 
-    def predict(self, p, n) -> np.ndarray:
+    def predict(self, p: ArrayLike, n: ArrayLike) -> np.ndarray:
         """GVF variance at proportions ``p`` (in (0, 1)) and sample sizes ``n``."""
         p = np.asarray(p, dtype=float)
         n = np.asarray(n, dtype=float)
@@ -118,7 +119,8 @@ def _array(value, name, m=None):
     return arr
 
 
-def gvf_proportion(p, variance, n, *, usable=None, p_eval=None, model: str = "deff",
+def gvf_proportion(p: ArrayLike, variance: ArrayLike, n: ArrayLike, *, usable: ArrayLike | None = None,
+                   p_eval: ArrayLike | None = None, model: str = "deff",
                    use: str = "all") -> GVFResult:
     """Smooth direct variances of area proportions with a GVF.
 

@@ -46,6 +46,7 @@ transformed Fay-Herriot models. *JRSS B* 68, 239-257.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 __all__ = ["arcsin_transform", "arcsin_backtransform", "BACKTRANSFORMS"]
@@ -54,7 +55,7 @@ BACKTRANSFORMS = ("bias_corrected", "naive")
 _HALF_PI = np.pi / 2
 
 
-def arcsin_transform(p: np.ndarray, n_eff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def arcsin_transform(p: ArrayLike, n_eff: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Return ``z = arcsin(sqrt(p))`` and its sampling variance ``1 / (4 n_eff)``.
 
     Parameters
@@ -73,7 +74,7 @@ def _norm_cdf_complex(z):
     return 0.5 * (1.0 + special.erf(z / np.sqrt(2.0)))
 
 
-def arcsin_backtransform(z: np.ndarray, var: np.ndarray | float = 0.0,
+def arcsin_backtransform(z: ArrayLike, var: ArrayLike = 0.0,
                          method: str = "bias_corrected") -> np.ndarray:
     """Back-transform ``z`` to a proportion.
 
