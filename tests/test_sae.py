@@ -139,19 +139,22 @@ def test_frame_unsampled_areas_get_synthetic():
 @pytest.mark.skipif(importlib.util.find_spec("samplics") is None, reason="samplics not installed")
 def test_matches_samplics_live():
     """samplics 0.6 (REML, FH) on its own copy of the milk data, both iterated to 1e-12."""
-    warnings.simplefilter("ignore")
-    from samplics.datasets import load_expenditure_milk
-    from samplics.sae import EblupAreaModel
-    from samplics.utils.types import FitMethod
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # samplics announces it is archived
+        from samplics.datasets import load_expenditure_milk
+        from samplics.sae import EblupAreaModel
+        from samplics.utils.types import FitMethod
 
     milk = pd.DataFrame(load_expenditure_milk()["data"])
     milk["var"] = milk["std_error"] ** 2
     X = pd.get_dummies(milk["major_area"], drop_first=True).to_numpy(float)
     for method in ("REML", "FH"):
         mod = EblupAreaModel(method=FitMethod(method))
-        mod.fit(yhat=milk["direct_est"].to_numpy(), X=X, area=milk["small_area"].to_numpy(),
-                error_std=milk["std_error"].to_numpy(), intercept=True, tol=1e-12)
-        mod.predict(X=X, area=milk["small_area"].to_numpy(), intercept=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mod.fit(yhat=milk["direct_est"].to_numpy(), X=X, area=milk["small_area"].to_numpy(),
+                    error_std=milk["std_error"].to_numpy(), intercept=True, tol=1e-12)
+            mod.predict(X=X, area=milk["small_area"].to_numpy(), intercept=True)
         fit = fay_herriot_frame(milk, "direct_est", "var", categorical="major_area",
                                 method=method, precision=1e-12).fit
         est = np.array([mod.area_est[a] for a in milk["small_area"]])
@@ -401,6 +404,9 @@ def test_proportions_end_to_end_gvf_arcsin_benchmark():
     df["v_gvf"], df["n_eff"] = g.variance, g.n_eff
     df.loc[140:, ["p", "v_gvf", "n_eff"]] = np.nan               # ten communes without a sample
     res = fay_herriot_frame(df, "p", "v_gvf", "x", area="commune")
+    # n_eff as one value per row gives the same as the column name
+    arc_rows = fay_herriot_frame(df, "p", "v_gvf", "x", transform="arcsin", n_eff=df["n_eff"].to_numpy(),
+                                 mse_method="delta")
     arc = fay_herriot_frame(df, "p", "v_gvf", "x", area="commune", transform="arcsin",
                             n_eff="n_eff", B=50, seed=3)
     # measured means: truth 0.209, linear EBLUP 0.197, arcsine 0.187 (the arcsine of a
@@ -408,6 +414,7 @@ def test_proportions_end_to_end_gvf_arcsin_benchmark():
     assert abs(res.table["estimate"].mean() - p_true.mean()) < 0.02
     assert abs(arc.table["estimate"].mean() - p_true.mean()) < 0.03
     assert (arc.table["method"] == res.table["method"]).all()
+    np.testing.assert_allclose(arc_rows.table["estimate"], arc.table["estimate"])
     t = res.table
     assert (t["method"].iloc[140:] == "synthetic").all() and (t["method"].iloc[:140] == "eblup").all()
     assert t["estimate"].between(0, 1).all() and (t["mse"] > 0).all()
