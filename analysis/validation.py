@@ -19,6 +19,7 @@ __all__ = [
     "SurveyWarning",
     "LonelyPSUWarning",
     "EmptyDomainWarning",
+    "SmallAreaWarning",
     "check_columns",
     "as_column_list",
     "check_choice",
@@ -53,6 +54,10 @@ class LonelyPSUWarning(SurveyWarning):
 
 class EmptyDomainWarning(SurveyWarning):
     """A requested domain holds no sample rows; its estimate is NaN."""
+
+
+class SmallAreaWarning(SurveyWarning):
+    """A small-area model fit needs attention (e.g. sigma2_u estimated as 0)."""
 
 
 def _fmt(values: Iterable, limit: int = 8) -> str:
