@@ -30,6 +30,7 @@ class FigureKind:
     draw: Callable[[Any, dict, str], Any]                        # (data, cfg, lang) -> matplotlib Figure
     caption: Callable[[Any, dict, str], str]                     # (data, cfg, lang) -> caption
     why_not: str                   # text key: why there is nothing to draw
+    cost: int = 0                  # drawing order, slowest first
 
 
 def _headline(cfg, inputs, lang):
@@ -84,36 +85,36 @@ def _report(lang, key, **kw):
     return s.format(**kw) if kw else s
 
 
-# In drawing order: the slowest first (about 1 s down to 0.3 s each on the demo), so that two
-# workers finish together rather than one waiting for the other's last slow figure.
+# In report order.  cost: drawing rank, the slowest first (about 1 s down to 0.3 s each on the demo), so
+# that two workers finish together rather than one waiting for the other's last slow figure.
 REGISTRY: tuple[FigureKind, ...] = (
     FigureKind("headline", "estimates", "headline", _headline,
                lambda d, cfg, lang: P.headline_figure(d, cfg, lang, C.reliability_notes(d, lang)),
                lambda d, cfg, lang: _report(lang, "fig_headline" if cfg["report"]["targets"] else "fig_headline_plain",
                                             overall=d.attrs["overall_label"], level=P.level_text(cfg, lang)),
-               "why_no_headline"),
-    FigureKind("controls", "diagnostics", "weights", _controls,
-               lambda d, cfg, lang: P.controls_figure(d, cfg, lang),
-               lambda d, cfg, lang: _report(lang, "fig_controls"), "why_no_controls"),
-    FigureKind("response_rates", "diagnostics", "quality", _response,
-               lambda d, cfg, lang: P.response_figure(d, cfg, lang),
-               lambda d, cfg, lang: _report(lang, "fig_response"), "why_no_response"),
+               "why_no_headline", cost=0),
     FigureKind("areas", "estimates", "areas", _areas,
                lambda d, cfg, lang: P.area_figure(d, cfg, lang, C.reliability_notes(
                    pd.concat([p["rows"] for p in d["panels"]] + [d["overall"]]), lang)),
-               lambda d, cfg, lang: _report(lang, "fig_district", label=d["label"],
-                                            domains=", ".join(P.lower_first(p["title"]) for p in d["panels"])),
-               "why_no_areas"),
+               lambda d, cfg, lang: _report(lang, "fig_district", label=d["label"], domains=_report(lang, "and").join(
+                   P.lower_first(p["title"]) for p in d["panels"])),
+               "why_no_areas", cost=3),
     FigureKind("weights", "diagnostics", "weights", _weights,
                lambda d, cfg, lang: P.weights_figure(d, cfg, lang),
                lambda d, cfg, lang: _report(lang, "fig_weights" if "w_base" in d.columns else "fig_weights_plain"),
-               "why_no_headline"),  # never empty: every survey has weights
+               "why_no_weights", cost=4),
+    FigureKind("controls", "diagnostics", "weights", _controls,
+               lambda d, cfg, lang: P.controls_figure(d, cfg, lang),
+               lambda d, cfg, lang: _report(lang, "fig_controls"), "why_no_controls", cost=1),
     FigureKind("quality_rules", "diagnostics", "quality", _rules,
                lambda d, cfg, lang: P.rules_figure(d, cfg, lang),
-               lambda d, cfg, lang: _report(lang, "fig_rules"), "why_no_rules"),
+               lambda d, cfg, lang: _report(lang, "fig_rules"), "why_no_rules", cost=5),
     FigureKind("quality_quarantine", "diagnostics", "quality", _quarantine,
                lambda d, cfg, lang: P.quarantine_figure(d, cfg, lang),
-               lambda d, cfg, lang: _report(lang, "fig_quarantine"), "why_no_quarantine"),
+               lambda d, cfg, lang: _report(lang, "fig_quarantine"), "why_no_quarantine", cost=6),
+    FigureKind("response_rates", "diagnostics", "quality", _response,
+               lambda d, cfg, lang: P.response_figure(d, cfg, lang),
+               lambda d, cfg, lang: _report(lang, "fig_response"), "why_no_response", cost=2),
 )
 
 
@@ -131,6 +132,7 @@ def figures(cfg: dict, inputs: dict, lang: str, part: str) -> tuple[list[dict], 
         if not items:
             skipped.append({"kind": k.kind, "group": k.group, "why": _report(lang, k.why_not)})
         for name, data in items:
-            out.append({"name": name, "kind": k.kind, "group": k.group, "caption": k.caption(data, cfg, lang),
+            out.append({"name": name, "kind": k.kind, "group": k.group, "cost": k.cost,
+                        "caption": k.caption(data, cfg, lang),
                         "draw": (lambda k=k, data=data: k.draw(data, cfg, lang))})
     return out, skipped

@@ -78,7 +78,7 @@ def main(argv=None) -> None:
     old = {part: io.read_json(args.out / manifest_name(part)) if (args.out / manifest_name(part)).is_file() else {}
            for part in args.parts}
     with io.Outputs(args.out) as out:
-        named = [f for part in args.parts for f in specs[part][0]]
+        named = sorted((f for part in args.parts for f in specs[part][0]), key=lambda f: f["cost"])
         draw_all([(f["draw"], out._tmp(f"{f['name']}.png"), out._tmp(f"{f['name']}.svg")) for f in named],
                  workers=args.jobs)
         files = {e["path"]: e for e in out.entries()}
