@@ -353,3 +353,20 @@ def test_figure_parts_need_only_their_own_inputs(demo, tmp_path):
         assert m == json.loads((out / f"manifest_{part}.json").read_text(encoding="utf-8"))
         for f in m["figures"]:
             assert (tmp_path / "figs" / f["png"]).read_bytes() == (out / f["png"]).read_bytes()
+
+
+def test_labels_reach_matplotlib_as_plain_text(loaded, tmp_path):
+    """A `$` in a label from the config (or a .sav value label) is shown as it is, never parsed as mathtext."""
+    import copy
+    from pipeline import chart_data as C
+    from pipeline import plots as P
+    cfg, inputs = loaded
+    cfg = copy.deepcopy(cfg)
+    label = r"Spend over $\bogus{10}$ a month"
+    cfg["indicators"][0]["label"] = label
+    data = C.area_data(inputs["estimates"], cfg, cfg["indicators"][0]["id"], C.chart_domains(cfg), "en")
+    data["panels"][0]["rows"].loc[0, "label"] = "Region $ 1"
+    fig = P.area_figure(data, cfg, "en")
+    assert fig._suptitle.get_text() == label.replace("$", r"\$")
+    P.save(fig, tmp_path / "x.png", tmp_path / "x.svg")   # mathtext would fail on \bogus
+    assert (tmp_path / "x.png").stat().st_size > 1000
