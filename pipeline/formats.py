@@ -104,13 +104,9 @@ def sci(x, lang: str) -> str:
     return s.replace(".", number_marks(lang)[0])
 
 
-FLAG_PATTERNS = [  # codes written by pipeline.reliability -> words
-    (r"^n_eff<(.+)$", {"vi": "cỡ mẫu hiệu dụng < {0}", "en": "effective n < {0}"}),
-    (r"^ci_width>=(.+)$", {"vi": "độ rộng KTC ≥ {0}", "en": "CI width ≥ {0}"}),
-    (r"^rel_ci_width>(.+)$", {"vi": "độ rộng tương đối của KTC > {0}", "en": "relative CI width > {0}"}),
-    (r"^df<(.+)$", {"vi": "bậc tự do < {0}", "en": "df < {0}"}),
-    (r"^estimate_0_or_1$", {"vi": "ước lượng bằng 0 hoặc 100%", "en": "estimate is 0 or 100%"}),
-]
+FLAG_PATTERNS = (  # codes written by pipeline.reliability; their words are text.FLAG_WORDS
+    ("n_eff", r"^n_eff<(.+)$"), ("ci_width", r"^ci_width>=(.+)$"), ("rel_ci_width", r"^rel_ci_width>(.+)$"),
+    ("df", r"^df<(.+)$"), ("estimate_0_or_1", r"^estimate_0_or_1$"))
 
 
 REVIEW_CODES = ("df<", "estimate_0_or_1")
@@ -119,13 +115,15 @@ REVIEW_CODES = ("df<", "estimate_0_or_1")
 def flag_text(flags: str, lang: str) -> str:
     """``'n_eff<30;df<8'`` -> ``'cỡ mẫu hiệu dụng < 30; bậc tự do < 8'`` (unknown codes kept as they are)."""
     import re
+    from .text import FLAG_WORDS, table
+    words = table(FLAG_WORDS, lang)
     out = []
     for code in [f for f in str(flags or "").split(";") if f]:
-        for pat, words in FLAG_PATTERNS:
+        for name, pat in FLAG_PATTERNS:
             m = re.match(pat, code)
             if m:
                 g = [fmt_num(float(x), lang, 2).rstrip("0").rstrip(",.") if is_number(x) else x for x in m.groups()]
-                code = words.get(lang, words["en"]).format(*g)
+                code = words[name].format(*g)
                 break
         out.append(code)
     return "; ".join(out)

@@ -124,6 +124,14 @@ FIGURE = {
     },
 }
 
+FLAG_WORDS = {  # the reliability flags of pipeline.reliability (formats.flag_text)
+    "vi": {"n_eff": "cỡ mẫu hiệu dụng < {0}", "ci_width": "độ rộng KTC ≥ {0}",
+           "rel_ci_width": "độ rộng tương đối của KTC > {0}", "df": "bậc tự do < {0}",
+           "estimate_0_or_1": "ước lượng bằng 0 hoặc 100%"},
+    "en": {"n_eff": "effective n < {0}", "ci_width": "CI width ≥ {0}", "rel_ci_width": "relative CI width > {0}",
+           "df": "df < {0}", "estimate_0_or_1": "estimate is 0 or 100%"},
+}
+
 CI_METHODS = {
     "vi": {"beta": "Korn–Graubard (beta) cho tỷ lệ", "logit": "logit cho tỷ lệ", "xlogit": "logit (xlogit) cho tỷ lệ",
            "wilson": "Wilson cho tỷ lệ", "asin": "arcsin cho tỷ lệ", "mean": "Wald (sai số chuẩn) cho tỷ lệ",
