@@ -21,10 +21,17 @@ def link_frame(hh: pd.DataFrame, frame: pd.DataFrame, fcfg: dict, frame_path) ->
     if frame[key].duplicated().any():
         raise PipelineError(frame_path, key, f"duplicate EA {fmt(frame[key][frame[key].duplicated()].iloc[0])}")
     extra = [c for c in frame.columns if c not in hh.columns or c == key]
-    out = hh.merge(frame[extra], on=key, how="left", validate="many_to_one")
-    unlinked = out[fcfg["prob"]].isna()
+    out = hh.merge(frame[extra], on=key, how="left", validate="many_to_one", indicator="_frame")
+    unlinked = out["_frame"].eq("left_only").to_numpy()
     if unlinked.any():
         raise PipelineError(frame_path, key, f"EA {fmt(out.loc[unlinked, key].iloc[0])} of the sample is not in the frame")
+    out = out.drop(columns="_frame")
+    needed = [fcfg[k] for k in ("prob", "prob_within", "listed", "sampled") if k in fcfg]
+    for col in needed:  # a blank in a column the weights need: name the EA, the frame and the column
+        blank = out[col].isna().to_numpy()
+        if blank.any():
+            raise PipelineError(frame_path, col, f"missing value for EA {fmt(out.loc[blank, key].iloc[0])} "
+                                f"({int(out.loc[blank, key].nunique())} sampled EA(s) in all)")
     return out
 
 def base_probability(df: pd.DataFrame, fcfg: dict, frame_path) -> np.ndarray:

@@ -108,6 +108,8 @@ class Ledger:
             self.set(mask, col, None, "user_missing")
 
     def unique(self, action: str, path) -> None:
+        blank = self.live[self.key].isna().any(axis=1)  # a record without its key is not a duplicate
+        self.quarantine(blank, "missing_key", f"{'/'.join(self.key)} missing", self.key[0])
         dup = self.live.duplicated(self.key, keep="first")
         if action == "error" and dup.any():
             k = self.keys[dup[dup].index[0]]

@@ -142,3 +142,38 @@ def test_figure_workers_die_with_the_stage(tmp_path):
     else:
         os.kill(child, signal.SIGKILL)
         raise AssertionError("the worker outlived its parent")
+
+
+def test_blank_keys_are_quarantined_as_missing_not_duplicate(make_survey, tmp_path):
+    s = make_survey(fmt="csv", name="blank")
+    hh = pd.read_csv(s / "raw" / "household.csv")
+    hh.loc[[3, 7], "hhid"] = None
+    hh.to_csv(s / "raw" / "household.csv", index=False)
+    b = tmp_path / "b"
+    for stage in ("ingest", "clean"):
+        run_stage(stage, s, b, check=True)
+    q = pd.read_csv(b / "clean" / "quarantine_household.csv")
+    assert q["_rule"].value_counts().to_dict().get("missing_key") == 2
+    assert "unique_key" not in set(q["_rule"])
+
+
+def test_blank_frame_probability_names_the_ea(make_survey, tmp_path):
+    s = make_survey(fmt="csv", name="blankpi")
+    b = tmp_path / "b"
+    for stage in ("ingest", "clean"):
+        run_stage(stage, s, b, check=True)
+    frame = pd.read_csv(s / "frame.csv")
+    frame.loc[2, "pi_ea"] = None
+    frame.to_csv(s / "frame.csv", index=False)
+    p = run_stage("weight", s, b)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1] == (f"error: {s / 'frame.csv'}: pi_ea: missing value for EA "
+                                                 f"{frame.loc[2, 'ea_id']} (1 sampled EA(s) in all)")
+
+
+def test_control_cell_values_are_shown_as_numbers():
+    import numpy as np
+    from analysis.weighting.controls import parse_control_table
+    t = parse_control_table(pd.DataFrame({"district": np.array([1, 2], dtype="int64"), "count": [10.0, 20.0]}),
+                            name="t")
+    assert t.cell_label(0) == "district=1"

@@ -71,8 +71,17 @@ class Margin:
         """Human-readable label of table row ``k`` (``"stype=E"``)."""
         if not self.columns:
             return "(all)"
-        parts = [f"{c}={self.levels[j][self.cells[k, j]]!r}" for j, c in enumerate(self.columns)]
+        parts = [f"{c}={_show(self.levels[j][self.cells[k, j]])}" for j, c in enumerate(self.columns)]
         return ", ".join(parts)
+
+
+def _show(v) -> str:
+    """A cell value as people read it: ``1`` or ``'urban'`` (numpy scalars as plain numbers, not ``np.int64(1)``)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return repr(v)
 
 
 def _count_column(table: pd.DataFrame, count: str | None, name: str) -> str:
@@ -281,7 +290,7 @@ def _raise_uncontrolled(data: pd.DataFrame, margin: Margin, codes: np.ndarray):
     sub = data.iloc[rows][list(margin.columns)]
     cnt = sub.value_counts(sort=True, dropna=False)
     shown = "; ".join(
-        ", ".join(f"{c}={v!r}" for c, v in zip(margin.columns, (idx if isinstance(idx, tuple) else (idx,))))
+        ", ".join(f"{c}={_show(v)}" for c, v in zip(margin.columns, (idx if isinstance(idx, tuple) else (idx,))))
         + f" ({k} unit(s))" for idx, k in list(cnt.items())[:_MAX_SHOW])
     more = "" if len(cnt) <= _MAX_SHOW else f" and {len(cnt) - _MAX_SHOW} more"
     raise ControlTotalsError(
