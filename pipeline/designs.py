@@ -132,11 +132,12 @@ def variance_columns(data: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     return pd.concat([data, pd.DataFrame(cols, index=data.index)], axis=1)
 
 
-def _plain(o):
+def json_ready(o):
+    """*o* with numpy scalars as Python numbers and non-finite floats as None, for design.json and diagnostics."""
     if isinstance(o, dict):
-        return {str(k): _plain(v) for k, v in o.items()}
+        return {str(k): json_ready(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_plain(v) for v in o]
+        return [json_ready(v) for v in o]
     if isinstance(o, (float, np.floating)):
         return None if not np.isfinite(o) else float(o)
     if isinstance(o, (np.integer,)):

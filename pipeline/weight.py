@@ -11,7 +11,7 @@ file per unit (responding records with design columns and ``weight``),
 from __future__ import annotations
 
 from . import config, io
-from .designs import _plain
+from .designs import json_ready
 from .errors import Log, parse_args, run
 from .units import design_unit, units
 from .weighting import weigh
@@ -34,7 +34,7 @@ def main(argv=None) -> None:
     data = w["tables"][unit]
     diagnostics = {"unit": unit, "weights": "delivered" if cfg["design"].get("weights") else "computed",
                    "counts": w["counts"], "weight_total": float(data["weight"].sum()),
-                   "steps": {k: _plain(r if isinstance(r, dict) else r.to_dict()) for k, r in w["reports"].items()}}
+                   "steps": {k: json_ready(r if isinstance(r, dict) else r.to_dict()) for k, r in w["reports"].items()}}
     out_dir = args.build / "weight"
     with io.Outputs(out_dir) as out:
         for u, df in w["tables"].items():

@@ -26,7 +26,7 @@ import pandas as pd
 from .calibration import check_calibrated, check_controls, calibrate_weights, person_counts, read_controls
 from .config import suggest
 from .designs import (WEIGHT, check_design_columns, check_weights, design_spec, replicate_columns,
-                      variance_columns, _plain)
+                      variance_columns, json_ready)
 from .errors import PipelineError
 from .frame import base_probability, link_frame
 from .response import response_status
@@ -59,8 +59,8 @@ def weigh(tables: dict, cfg: dict, survey, log, frame: pd.DataFrame | None = Non
         names = [f"rw_{k + 1:03d}" for k in range(rep.shape[1])]
         data = pd.concat([data.drop(columns=out.get("delivered_replicates", [])),
                           pd.DataFrame(rep, columns=names, index=data.index)], axis=1)
-        spec["replicates"] = {"type": design.type, "columns": names, "scale": _plain(design.scale),
-                              "rscales": _plain(np.asarray(design.rscales, float).tolist()), "mse": design.mse}
+        spec["replicates"] = {"type": design.type, "columns": names, "scale": json_ready(design.scale),
+                              "rscales": json_ready(np.asarray(design.rscales, float).tolist()), "mse": design.mse}
     data = data.drop(columns=[c for c in data.columns if c.startswith("_n") and c in out.get("aux", ())])
     result = {unit: data}
     person = tables.get(PERSON)
