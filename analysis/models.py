@@ -117,7 +117,7 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
     (``|dev - dev_old| / (|dev| + 0.1)``), R's rule; so the coefficients,
     and the working weights of the last iteration used by the sandwich,
     are R's.  Returns ``(B (p, R), working weights (n, R) of the last
-    iteration, converged (R,), iterations)``.
+    iteration, converged (R,), iterations, last step (p, R))``.
     """
     n, p = X.shape
     R = W.shape[1]
@@ -131,6 +131,7 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
     mu = fam.linkinv(eta)
     dev_old = _deviance(fam, y, mu, W)
     wlast = np.zeros((n, R))
+    step = np.zeros((p, R))
     active = np.ones(R, dtype=bool)
     conv = np.zeros(R, dtype=bool)
     it = 0
@@ -151,6 +152,7 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
         en = X @ Bn
         mn = fam.linkinv(en)
         dev = _deviance(fam, y, mn, Wa)
+        step[:, idx] = Bn - B[:, idx]
         B[:, idx], eta[:, idx], mu[:, idx], wlast[:, idx] = Bn, en, mn, wz
         done = np.abs(dev - dev_old[idx]) / (np.abs(dev) + 0.1) < epsilon
         dev_old[idx] = dev
@@ -158,7 +160,7 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
         active[idx[done]] = False
         if not active.any():
             break
-    return B, wlast, conv, it
+    return B, wlast, conv, it, step
 
 
 def _aliased(X, w) -> np.ndarray:
@@ -381,6 +383,10 @@ def _as_factors(new_data: pd.DataFrame, frame) -> pd.DataFrame:
     out = new_data.copy(deep=False)
     for name, levels in frame.factors.items():
         if name in out.columns and not pd.api.types.is_numeric_dtype(out[name].dtype):
+            unknown = sorted(set(out[name].dropna().unique()) - set(levels), key=str)
+            if unknown:
+                raise EstimationError(f"new_data: expected the model's columns and known levels of {name!r} "
+                                      f"{levels[:8]}, got {unknown[:8]}")
             out[name] = pd.Categorical(out[name], categories=levels)
     return out
 
@@ -438,7 +444,7 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
     all_w = np.asarray(design.weights, float)
     base = rows if (where is not None and (replicate or not getattr(design, "_calibration", ()))) else None
     wn = w / (all_w.mean() if base is None else all_w[base].mean())
-    B, wlast, conv, it = _irls(X, y, wn[:, None], fam, maxit=maxit)
+    B, wlast, conv, it, last = _irls(X, y, wn[:, None], fam, maxit=maxit)
     beta = B[:, 0]
     eta = X @ beta
     mu = fam.linkinv(eta)
@@ -447,14 +453,18 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
         eps = 10 * np.finfo(float).eps
         edge = pos & ((mu < eps) | (mu > 1 - eps))
         if edge.any():
+            # the fit runs off along the separating direction: name the terms that move along it
             sd = X[pos].std(axis=0)
-            size = np.abs(beta) * np.where(sd > 0, sd, 1.0)
-            big = [frame.names[j] for j in np.argsort(-size) if frame.names[j] != "(Intercept)" and size[j] > 5][:6]
+            move = np.abs(last[:, 0]) * np.where(sd > 0, sd, 1.0)
+            move[[i for i, nm in enumerate(frame.names) if nm == "(Intercept)"]] = 0.0
+            big = [frame.names[j] for j in np.argsort(-move) if move[j] > 0.05 * move.max()][:8] if move.max() > 0 else []
             warnings.warn(
                 f"formula: perfect or quasi-perfect separation: fitted probabilities numerically 0 or 1 for "
                 f"{int(edge.sum())} row(s); the coefficients of {big or 'some terms'} are not finite estimates",
                 SeparationWarning, stacklevel=3)
-    if not conv[0]:
+    else:
+        edge = np.zeros(1, dtype=bool)
+    if not conv[0] and not edge.any():
         warnings.warn(f"formula: the fit did not converge in {maxit} iterations", ConvergenceWarning, stacklevel=3)
     wz = wlast[:, 0]  # R: the working weights of the last iteration (summary()$cov.unscaled, estfun)
     Ainv = np.linalg.inv(X.T @ (X * wz[:, None]))
@@ -464,7 +474,7 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
         tot = rw.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             Wr = rw / np.where(tot > 0, tot, np.nan)
-        Br, _, convr, _ = _irls(X, y, Wr, fam, B0=beta, maxit=maxit)
+        Br, _, convr, _, _ = _irls(X, y, Wr, fam, B0=beta, maxit=maxit)
         if not convr.all():
             warnings.warn(f"formula: {int((~convr).sum())} replicate fit(s) did not converge", ConvergenceWarning,
                           stacklevel=3)
