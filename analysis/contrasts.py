@@ -24,6 +24,7 @@ derivatives of real functions. *SIAM Review* 40, 110-112.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Mapping
 
 import numpy as np
@@ -113,11 +114,14 @@ def _jacobian(fn: Callable, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = t.shape[0]
     h = 1e-30
     try:
-        tc = np.tile(t.astype(complex), (m, 1)) + 1j * h * np.eye(m)
-        J = np.column_stack([np.atleast_1d(np.asarray(fn(tc[i]))).imag / h for i in range(m)])
-        if not np.iscomplexobj(fn(tc[0])):
+        with warnings.catch_warnings():  # a function that drops the imaginary part cannot be complex-stepped
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            tc = np.tile(t.astype(complex), (m, 1)) + 1j * h * np.eye(m)
+            vals = [np.asarray(fn(tc[i])) for i in range(m)]
+        if not all(np.iscomplexobj(v) for v in vals):
             raise TypeError
-    except (TypeError, ValueError):
+        J = np.column_stack([np.atleast_1d(v).imag / h for v in vals])
+    except (TypeError, ValueError, np.exceptions.ComplexWarning):
         J = np.empty((g.shape[0], m))
         for i in range(m):  # Richardson-extrapolated central differences
             s = 1e-4 * max(abs(t[i]), 1.0)

@@ -136,7 +136,7 @@ class Estimate:
         from .display import html_table
 
         return html_table(f"{self.statistic} ({len(self)} rows)", self.to_frame(),
-                          f"{self.conf_level:.0%} confidence intervals, method {self.ci_method!r}; "
+                          f"{self.conf_level:.0%} confidence intervals, method {self.ci_method}; "
                           f"df = design degrees of freedom")
 
     def __repr__(self) -> str:
