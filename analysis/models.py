@@ -44,20 +44,11 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .validation import EstimationError, SurveyWarning, check_choice, check_level
+from .validation import EstimationError, ModelConvergenceWarning, SeparationWarning, check_choice, check_level
 
-__all__ = ["FAMILIES", "ModelResult", "WaldTest", "ModelMethods", "SeparationWarning", "ConvergenceWarning",
-           "glm"]
+__all__ = ["FAMILIES", "ModelResult", "WaldTest", "ModelMethods", "glm"]
 
 FAMILIES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")
-
-
-class SeparationWarning(SurveyWarning):
-    """Fitted probabilities of a binomial model are numerically 0 or 1 (perfect or quasi-separation)."""
-
-
-class ConvergenceWarning(SurveyWarning):
-    """The model fit did not converge in the allowed iterations."""
 
 
 # ---------------------------------------------------------------- families
@@ -465,7 +456,8 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
     else:
         edge = np.zeros(1, dtype=bool)
     if not conv[0] and not edge.any():
-        warnings.warn(f"formula: the fit did not converge in {maxit} iterations", ConvergenceWarning, stacklevel=3)
+        warnings.warn(f"formula: the fit did not converge in {maxit} iterations", ModelConvergenceWarning,
+                      stacklevel=3)
     wz = wlast[:, 0]  # R: the working weights of the last iteration (summary()$cov.unscaled, estfun)
     Ainv = np.linalg.inv(X.T @ (X * wz[:, None]))
     p = X.shape[1]
@@ -476,7 +468,7 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
             Wr = rw / np.where(tot > 0, tot, np.nan)
         Br, _, convr, _, _ = _irls(X, y, Wr, fam, B0=beta, maxit=maxit)
         if not convr.all():
-            warnings.warn(f"formula: {int((~convr).sum())} replicate fit(s) did not converge", ConvergenceWarning,
+            warnings.warn(f"formula: {int((~convr).sum())} replicate fit(s) did not converge", ModelConvergenceWarning,
                           stacklevel=3)
         V = cov.replicate_vcov(design, Br, beta)
         df = cov.replicate_degf(design, rows) if where is not None else float(design.degf)

@@ -19,6 +19,8 @@ __all__ = [
     "SurveyWarning",
     "LonelyPSUWarning",
     "EmptyDomainWarning",
+    "SeparationWarning",
+    "ModelConvergenceWarning",
     "check_columns",
     "as_column_list",
     "check_choice",
@@ -53,6 +55,14 @@ class LonelyPSUWarning(SurveyWarning):
 
 class EmptyDomainWarning(SurveyWarning):
     """A requested domain holds no sample rows; its estimate is NaN."""
+
+
+class SeparationWarning(SurveyWarning):
+    """A binomial model's fitted probabilities are numerically 0 or 1 (perfect or quasi-separation)."""
+
+
+class ModelConvergenceWarning(SurveyWarning):
+    """A model fit (or a replicate refit) did not converge in the allowed iterations."""
 
 
 def _fmt(values: Iterable, limit: int = 8) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from analysis import EstimationError, SurveyDesign
-from analysis.models import SeparationWarning
+from analysis import SeparationWarning
 from api_designs import cases, close, design
 
 FORMULAS = {
