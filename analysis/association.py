@@ -177,19 +177,18 @@ def chisq(design, a: str, b: str, statistic: str = "F", where=None, na_rm: bool 
     E = np.outer(O.sum(axis=1), O.sum(axis=0)) / N
     with np.errstate(invalid="ignore", divide="ignore"):
         X2 = float(((O - E) ** 2 / E).sum())
-    dom = np.full(n, -1, dtype=np.int64)
-    dom[rows[complete]] = 0
+    code = np.full(n, -1, dtype=np.int64)  # cell of each design row (-1: outside the domain or missing)
+    code[rows] = cell
     grid_r = np.tile(np.arange(nr), nc)
     grid_c = np.repeat(np.arange(nc), nr)
     if statistic in ("Wald", "adjWald"):
-        Y = np.zeros((n, K + nr + nc + 1))
-        rr = rows[complete]
-        Y[rr, cell[complete]] = 1.0
-        Y[rr, K + ka[complete]] = 1.0
-        Y[rr, K + nr + kb[complete]] = 1.0
-        Y[rr, K + nr + nc] = 1.0
-        est, V = cov.vcov_of_ratios(design, Y, None, dom, 1)
-        t = est[0]
+        # totals of the cells, row and column margins and the count (R: svytotal(~mm + mr + mc + one)):
+        # all are sums of cell totals, so their covariance is A V_cells A'
+        tc, Vc = cov.indicator_vcov(design, code, K, means=False)
+        A = np.vstack([np.eye(K), (grid_r[None, :] == np.arange(nr)[:, None]).astype(float),
+                       (grid_c[None, :] == np.arange(nc)[:, None]).astype(float), np.ones((1, K))])
+        t_all, V = A @ tc, A @ Vc @ A.T
+        t = t_all
         rt, ct, Nh = t[K:K + nr], t[K + nr:K + nr + nc], t[-1]
         J = np.zeros((K, K + nr + nc + 1))
         J[:, :K] = np.eye(K)
@@ -210,12 +209,7 @@ def chisq(design, a: str, b: str, statistic: str = "F", where=None, na_rm: bool 
         return ChisqTest((a, b), F, float(k), float(ddf), float("nan"), p,
                          "Design-based Wald test of association" + (" (adjusted)" if statistic == "adjWald" else ""),
                          statistic, tab, X2)
-    Y = np.zeros((n, K))
-    Y[rows[complete], cell[complete]] = 1.0
-    X = np.zeros((n, 1))
-    X[rows[complete], 0] = 1.0
-    est, V = cov.vcov_of_ratios(design, Y, np.repeat(X, K, axis=1), dom, 1)
-    p_hat = est[0]
+    p_hat, V = cov.indicator_vcov(design, code, K, means=True)
     # interaction contrasts orthogonal to the main effects (R: qr.resid(qr(X1), X12[, interactions]))
     X1 = np.column_stack([np.ones(K)] + [(grid_r == i).astype(float) for i in range(1, nr)]
                          + [(grid_c == j).astype(float) for j in range(1, nc)])

@@ -26,7 +26,8 @@ from scipy import sparse
 from . import kernel
 from .validation import EstimationError
 
-__all__ = ["is_replicate", "total_vcov", "replicate_vcov", "replicate_weights", "domain_degf", "vcov_of_ratios"]
+__all__ = ["is_replicate", "total_vcov", "replicate_vcov", "replicate_weights", "domain_degf", "vcov_of_ratios",
+           "indicator_vcov"]
 
 
 def is_replicate(design) -> bool:
@@ -169,6 +170,51 @@ def vcov_of_ratios(design, Y: np.ndarray, X: np.ndarray | None, dom: np.ndarray,
     col = np.arange(J)[None, :] * n_dom + d[:, None]
     Z = sparse.csr_matrix((z.ravel(), (np.repeat(rows, J), col.ravel())), shape=(n, J * n_dom))
     return est, total_vcov(design, Z)
+
+
+def indicator_vcov(design, code: np.ndarray, K: int, means: bool):
+    """Totals (or shares) of the indicators ``1[code == k]``, ``k < K``, with their covariance.
+
+    ``code`` (n,) is -1 for rows outside (a domain, or missing values).
+    With ``means=True`` the estimates are the shares ``t_k / Σ t`` (R's
+    ``svymean`` of the indicator columns over the coded rows).  The
+    indicator matrix is never formed densely: Taylor designs take the
+    covariance of the sparse ``[w 1[code = k], w]`` columns and map it by
+    the linearisation ``(1[code = k] - p_k) w / Σ w`` (exact, since it is
+    linear); replicate designs sum weights per (replicate pattern, cell).
+    """
+    n = design.n
+    rows = np.flatnonzero(code >= 0)
+    c = code[rows].astype(np.int64)
+    w = np.asarray(design.weights, float)[rows]
+    t = np.bincount(c, weights=w, minlength=K)
+    W = t.sum()
+    if is_replicate(design):
+        rep = design._rep
+        if rep.patterns is not None:
+            P = rep.patterns.shape[0]
+            tot = np.bincount(rep.pattern_of_row[rows] * K + c, weights=rep.weights[rows], minlength=P * K)
+            theta = tot.reshape(P, K).T @ rep.patterns  # (K, R)
+        else:
+            S = sparse.csr_matrix((np.ones(rows.shape[0]), (c, rows)), shape=(K, n))
+            theta = np.asarray(S @ rep.full)
+        if means:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                theta = theta / theta.sum(axis=0, keepdims=True)
+            est = t / W
+        else:
+            est = t
+        return est, replicate_vcov(design, theta, est)
+    r2 = np.concatenate([rows, rows])
+    c2 = np.concatenate([c, np.full(rows.shape[0], K)])
+    Z = sparse.csr_matrix((np.concatenate([w, w]), (r2, c2)), shape=(n, K + 1))
+    C = total_vcov(design, Z)
+    if not means:
+        return t, C[:K, :K]
+    p = t / W
+    M = np.vstack([np.eye(K) / W, -p[None, :] / W])  # (K+1, K): z_k = (s_k - p_k a) / W
+    V = M.T @ C @ M
+    return p, (V + V.T) / 2
 
 
 def check_square(v: np.ndarray, what: str) -> None:
