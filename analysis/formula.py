@@ -138,6 +138,18 @@ def model_frame(formula: str, data: pd.DataFrame, rows: np.ndarray, na_rm: bool 
     if not isinstance(formula, str) or (response and "~" not in formula):
         raise EstimationError(f"formula: expected a string 'y ~ x1 + x2', got {formula!r}")
     f = _quote_dotted(formula, data.columns)
+    # C(column) -> the column as a pandas categorical: same coding and names, and patsy's fast path
+    as_factor = set()
+
+    def _plain_c(m):
+        inner = m.group(1)
+        name = clean_name(inner)
+        if name in data.columns:
+            as_factor.add(name)
+            return inner
+        return m.group(0)
+
+    f = re.sub(r"\bC\(\s*(Q\(\s*\"[^\"]*\"\s*\)|Q\(\s*'[^']*'\s*\)|[A-Za-z_]\w*)\s*\)", _plain_c, f)
     try:
         desc = patsy.ModelDesc.from_formula(f)
     except patsy.PatsyError as e:
@@ -172,6 +184,8 @@ def model_frame(formula: str, data: pd.DataFrame, rows: np.ndarray, na_rm: bool 
         s = frame[c]
         if isinstance(s.dtype, pd.CategoricalDtype):
             frame[c] = s.cat.remove_unused_categories()
+        elif c in as_factor:
+            frame[c] = pd.Categorical(s)  # levels sorted, as R's factor()
         elif pd.api.types.is_bool_dtype(s.dtype):
             frame[c] = pd.Categorical(s, categories=[False, True]).remove_unused_categories()
         elif not pd.api.types.is_numeric_dtype(s.dtype):

@@ -125,6 +125,7 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
     step = np.zeros((p, R))
     active = np.ones(R, dtype=bool)
     conv = np.zeros(R, dtype=bool)
+    buf = np.empty_like(X)
     it = 0
     for it in range(1, maxit + 1):
         idx = np.flatnonzero(active)
@@ -133,8 +134,9 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
         wz = Wa * (d * d / fam.variance(m))
         z = e + (y[:, None] - m) / d
         A = np.empty((idx.shape[0], p, p))
-        for k in range(idx.shape[0]):  # one BLAS product per replicate
-            A[k] = X.T @ (X * wz[:, k:k + 1])
+        for k in range(idx.shape[0]):  # one BLAS product per replicate, into a reused buffer
+            np.multiply(X, wz[:, k:k + 1], out=buf)
+            A[k] = X.T @ buf
         b = (X.T @ (wz * z)).T
         try:
             Bn = np.linalg.solve(A, b[:, :, None])[:, :, 0].T
@@ -155,16 +157,37 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
 
 
 def _aliased(X, w) -> np.ndarray:
-    """Columns in the span of the columns before them (rows with w > 0), as R's pivoting QR."""
+    """Columns in the span of the columns before them (rows with w > 0), as R's pivoting QR.
+
+    Screened on the scaled cross-product matrix (a sequential Cholesky that
+    skips dependent columns: cheap for tall matrices); a column flagged there
+    (Schur complement below 1e-12 of its norm squared) is confirmed by a QR
+    of the weighted matrix (remaining norm below 1e-9 of the original).
+    """
     pos = w > 0
     Xw = X[pos] * np.sqrt(w[pos])[:, None]
-    norms = np.sqrt((Xw * Xw).sum(axis=0))
-    if Xw.shape[0] < X.shape[1]:
-        r = np.linalg.qr(np.vstack([Xw, np.zeros((X.shape[1] - Xw.shape[0], X.shape[1]))]), mode="r")
-    else:
-        r = np.linalg.qr(Xw, mode="r")
-    d = np.abs(np.diag(r))
-    return (norms == 0) | (d <= 1e-9 * np.where(norms > 0, norms, 1.0))
+    G = Xw.T @ Xw
+    p = G.shape[0]
+    d = np.sqrt(np.diag(G))
+    al = d == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        Gs = G / np.outer(np.where(al, 1.0, d), np.where(al, 1.0, d))
+    L = np.zeros((p, p))
+    for j in range(p):  # p columns, not rows
+        if al[j]:
+            continue
+        keep = np.flatnonzero(~al[:j])
+        v = Gs[j, j] - L[j, keep] @ L[j, keep]
+        if v <= 1e-12:
+            al[j] = True
+            continue
+        L[j, j] = np.sqrt(v)
+        L[j + 1:, j] = (Gs[j + 1:, j] - L[j + 1:, keep] @ L[j, keep]) / L[j, j]
+    if not al.any() or (d == 0).all():
+        return al
+    Q = Xw if Xw.shape[0] >= p else np.vstack([Xw, np.zeros((p - Xw.shape[0], p))])
+    r = np.abs(np.diag(np.linalg.qr(Q, mode="r")))
+    return (d == 0) | (r <= 1e-9 * np.where(d > 0, d, 1.0))
 
 
 # ------------------------------------------------------------- results
