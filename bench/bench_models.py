@@ -15,7 +15,8 @@ timed in R in the same run (``svydesign`` + ``svyglm`` / ``svychisq``; the
 data are read before the clock starts), one run each.
 
 ``run()`` returns one row per workload; ``python bench/bench_models.py``
-prints them.
+prints them; ``make bench`` shows them as W4 rows, with R's time as the
+target (``ok``: at least as fast as R).
 """
 from __future__ import annotations
 
@@ -135,6 +136,20 @@ def run(glm_n: int = 200_000, chisq_n: int = 2_000_000, repeat: int = 3, with_r:
                  "peak_mb": round(peak / 2**20, 1),
                  "r_seconds": _r_seconds(df, "chisq", ["stratum", "psu", "w", "occupation", "district"])
                  if with_r else None})
+    return rows
+
+
+def table_rows(quick: bool = False, repeat: int = 3) -> list[dict]:
+    """W4 rows in ``bench/run.py``'s table format; R's times (same run) are printed beside."""
+    rows = []
+    for r in run(glm_n=20_000 if quick else 200_000, chisq_n=200_000 if quick else 2_000_000, repeat=repeat):
+        r_s = r["r_seconds"]
+        print(f"{r['workload']} n={r['n']}: {r['seconds']} s here, "
+              + (f"{r_s} s in R survey (svydesign + {'svyglm' if 'glm' in r['workload'] else 'svychisq'})"
+                 if r_s is not None else "R not available"))
+        rows.append({"workload": r["workload"].replace(" ", "_"), "n": r["n"], "design_s": None, "first_s": None,
+                     "seconds": r["seconds"], "target_s": r_s, "ok": r_s is None or r["seconds"] <= r_s,
+                     "estimates": r["coefficients"], "peak_mb": r["peak_mb"], "input_mb": None, "peak/input": None})
     return rows
 
 

@@ -121,6 +121,7 @@ def main(argv=None):
                          "peak/input": round(r["peak_memory_mb"] / r["data_frame_mb"], 2)})
     except ImportError as e:  # pragma: no cover
         print(f"W3 skipped: {e}")
+    rows += __import__("bench_models").table_rows(a.quick, a.repeat)  # W4: models and tests (bench_models.py)
     cols = ["workload", "n", "design_s", "first_s", "seconds", "target_s", "ok", "estimates", "peak_mb", "input_mb", "peak/input"]
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
     print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
