@@ -108,7 +108,12 @@ def replicate_degf(design, rows: np.ndarray) -> float:
     """R's ``degf`` of a replicate design subset to ``rows``: rank of its replicate weights - 1."""
     from scipy.linalg import qr
 
-    m = replicate_weights(design, rows)
+    rep = design._rep
+    if rep.patterns is not None:  # rows share multiplier patterns: the rank is that of the patterns used
+        used = rows[np.asarray(design.weights)[rows] != 0]
+        m = rep.patterns[np.unique(rep.pattern_of_row[used])]
+    else:
+        m = replicate_weights(design, rows)
     if m.shape[0] == 0:
         return -1.0
     r = qr(m, mode="r", pivoting=True)[0]
