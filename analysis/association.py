@@ -162,13 +162,17 @@ def chisq(design, a: str, b: str, statistic: str = "F", where=None, na_rm: bool 
             f"in {a!r} or {b!r}; pass na_rm=True to leave them out"
         )
     n = design.n
-    N = rows.shape[0]
+    # R counts the rows (N, which scales Pearson's X2) and PSUs (nu) of its subset design; a subset of a
+    # calibrated design keeps every row (with weight 0 outside the domain), so all rows count there.
+    replicate = cov.is_replicate(design)
+    counted = np.arange(n) if (where is not None and not replicate and cov.is_calibrated(design)) else rows
+    N = counted.shape[0]
     K = nr * nc
     cell = np.where(complete, ka + nr * kb, -1)  # the first variable varies fastest, as R's interaction()
-    if cov.is_replicate(design):
+    if replicate:
         nu = cov.replicate_degf(design, rows) if where is not None else float(design.degf)
     else:
-        nu = float(np.unique(design._psu_code[rows]).shape[0] - np.unique(design._strata_code[rows]).shape[0])
+        nu = cov.domain_degf(design, counted, positive_only=False)
     w = np.asarray(design.weights, float)[rows]
     counts = np.bincount(cell[complete], weights=w[complete], minlength=K)
     tab = pd.DataFrame(counts.reshape(nc, nr).T, index=pd.Index(la, name=a), columns=pd.Index(lb, name=b))

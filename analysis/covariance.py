@@ -26,13 +26,18 @@ from scipy import sparse
 from . import kernel
 from .validation import EstimationError
 
-__all__ = ["is_replicate", "total_vcov", "replicate_vcov", "replicate_weights", "domain_degf", "vcov_of_ratios",
+__all__ = ["is_replicate", "is_calibrated", "total_vcov", "replicate_vcov", "replicate_weights", "domain_degf", "vcov_of_ratios",
            "indicator_vcov"]
 
 
 def is_replicate(design) -> bool:
     """Whether the design estimates variances by replicate weights."""
     return hasattr(design, "_rep")
+
+
+def is_calibrated(design) -> bool:
+    """Whether a Taylor design carries calibration steps (its variance uses their residuals)."""
+    return bool(getattr(design, "_calibration", ()))
 
 
 # ------------------------------------------------------------------ Taylor
@@ -85,11 +90,17 @@ def total_vcov(design, Z) -> np.ndarray:
     return (out + out.T) / 2
 
 
-def domain_degf(design, rows: np.ndarray) -> float:
-    """R's ``degf`` of the design restricted to ``rows`` (positions with non-zero weight kept)."""
+def domain_degf(design, rows: np.ndarray, positive_only: bool = True) -> float:
+    """R's ``degf`` of the design restricted to ``rows``: PSUs - strata among them.
+
+    ``positive_only`` keeps rows with non-zero weight only (R's ``degf``);
+    ``False`` counts every row (R's ``svychisq``, which counts the clusters
+    of its design object).
+    """
     if is_replicate(design):
         return replicate_degf(design, rows)
-    rows = rows[design.weights[rows] != 0]
+    if positive_only:
+        rows = rows[design.weights[rows] != 0]
     return float(np.unique(design._psu_code[rows]).shape[0] - np.unique(design._strata_code[rows]).shape[0])
 
 

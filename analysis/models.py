@@ -456,7 +456,7 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
     # glm drops incomplete rows; the scale enters R's stopping rule, so it is kept.
     replicate = cov.is_replicate(design)
     all_w = np.asarray(design.weights, float)
-    base = rows if (where is not None and (replicate or not getattr(design, "_calibration", ()))) else None
+    base = rows if (where is not None and (replicate or not cov.is_calibrated(design))) else None
     wn = w / (all_w.mean() if base is None else all_w[base].mean())
     B, wlast, conv, it, last = _irls(X, y, wn[:, None], fam, maxit=maxit)
     beta = B[:, 0]
@@ -502,7 +502,7 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
         infl[used] = (X * (resid * wz)[:, None]) @ Ainv
         V = cov.total_vcov(design, infl)
         df = cov.domain_degf(design, used)
-        method = "Taylor linearisation (sandwich)" + (", calibrated" if getattr(design, "_calibration", ()) else "")
+        method = "Taylor linearisation (sandwich)" + (", calibrated" if cov.is_calibrated(design) else "")
     df_resid = df + 1 - p
     return ModelResult(formula=formula, family=family, params=pd.Series(beta, index=frame.names, name="estimate"),
                        _cov=(V + V.T) / 2, df_resid=float(df_resid), n=int(used.shape[0]), terms=tuple(frame.terms),

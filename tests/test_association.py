@@ -14,7 +14,8 @@ STATISTICS = ("F", "Chisq", "Wald", "adjWald")
 CHISQ = {f"chisq_{st}_{d}": (d, "sch.wide", "stype", st, None)
          for d in ("dstrat", "dclus1", "dclus2", "dcal", "rclus1") for st in STATISTICS}
 CHISQ |= {f"chisq_{st}_dclus1_awards_both": ("dclus1", "awards", "both", st, None) for st in STATISTICS}
-CHISQ |= {f"chisq_{st}_dclus1_subset": ("dclus1", "sch.wide", "awards", st, "notH") for st in STATISTICS}
+CHISQ |= {f"chisq_{st}_{d}_subset": (d, "sch.wide", "awards", st, "notH") for st in STATISTICS
+          for d in ("dclus1", "dcal")}
 
 
 @pytest.mark.parametrize("case_id", sorted(CHISQ))

@@ -81,6 +81,8 @@ for (d in c("dstrat", "dclus1", "dclus2", "dcal", "rclus1")) {
 for (st in c("F", "Chisq", "Wald", "adjWald")) {
   add(paste0("chisq_", st, "_dclus1_awards_both"), sprintf("svychisq(~awards + both, dclus1, statistic = \"%s\")", st), chi)
   add(paste0("chisq_", st, "_dclus1_subset"), sprintf("svychisq(~sch.wide + awards, subset(dclus1, stype != \"H\"), statistic = \"%s\")", st), chi)
+  ## a calibrated design keeps all rows in a subset (weight 0 outside): N and nu count them all
+  add(paste0("chisq_", st, "_dcal_subset"), sprintf("svychisq(~sch.wide + awards, subset(dcal, stype != \"H\"), statistic = \"%s\")", st), chi)
 }
 
 ## --------------------------------------------------------------- svyttest
