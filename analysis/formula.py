@@ -240,6 +240,9 @@ def _column_names(info, term) -> list[str]:
             base = clean_name(fac.code)
             if fac in sub.contrast_matrices:
                 sfx = [re.sub(r"^\[(?:T\.)?(.*)\]$", r"\1", s) for s in sub.contrast_matrices[fac].column_suffixes]
+                cats = info.factor_infos[fac].categories
+                if all(isinstance(c, (bool, np.bool_)) for c in cats):  # R writes logical levels TRUE/FALSE
+                    sfx = [x.upper() if x in ("True", "False") else x for x in sfx]
                 per.append([base + s for s in sfx])
             else:
                 k = info.factor_infos[fac].num_columns

@@ -25,7 +25,7 @@ DESIGNS = ("dstrat", "dclus1", "dclus2", "dcal", "rclus1", "rstrat")
 
 
 def where(d, expr: str) -> np.ndarray:
-    col, op, val = re.fullmatch(r'(\w+) (==|!=) "(\w+)"', expr).groups()
+    col, op, val = re.fullmatch(r'([\w.]+) (==|!=) "(\w+)"', expr).groups()
     m = d.data[col].to_numpy() == val
     return m if op == "==" else ~m
 
@@ -35,6 +35,10 @@ EXTRA = {  # id: (design, formula, family, domain)
     "glm_poisson_dstrat": ("dstrat", "enroll ~ meals + stype", "poisson", None),
     "glm_interaction_dstrat": ("dstrat", "api00 ~ ell * stype + meals", "gaussian", None),
     "glm_na_dclus2": ("dclus2", "api00 ~ enroll + stype", "gaussian", None),
+    "glm_logical_dstrat": ("dstrat", "api00 ~ I(enroll > 500) + ell", "gaussian", None),  # R: I(enroll > 500)TRUE
+    "glm_factors_dstrat": ("dstrat", "api00 ~ stype * sch.wide + ell", "gaussian", None),
+    "glm_nointercept_dclus1": ("dclus1", "api00 ~ 0 + stype + ell", "gaussian", None),
+    "glm_subset_dclus2_qpois": ("dclus2", "enroll ~ meals", "quasipoisson", 'sch.wide == "Yes"'),
     "glm_subset_dclus1": ("dclus1", "api00 ~ ell + meals", "gaussian", 'stype == "E"'),
     "glm_subset_dstrat_qbin": ("dstrat", "sch.wide ~ ell + meals", "quasibinomial", 'stype != "H"'),
     "glm_subset_rclus1": ("rclus1", "api00 ~ ell + meals", "gaussian", 'stype == "E"'),
