@@ -85,6 +85,15 @@ def test_wald_test_matches_regtermtest(case_id):
     close(t.pvalue, r["p"])
 
 
+def test_wald_test_null_values():
+    m = design("dstrat").glm("api00 ~ ell + meals + mobility + stype")
+    b, V = m.params[["ell", "meals"]].to_numpy(), m.cov_params().loc[["ell", "meals"], ["ell", "meals"]].to_numpy()
+    t = m.wald_test(["ell", "meals"], null=[-1.0, -3.0])
+    d = b - [-1.0, -3.0]
+    close(t.chisq, d @ np.linalg.solve(V, d), rtol=1e-12)
+    assert t.df_num == 2 and t.df_denom == m.df_resid
+
+
 def test_wald_test_term_spellings():
     m = design("dstrat").glm("api00 ~ ell * stype + meals")
     a, b = m.wald_test("ell:stype"), m.wald_test("stype:ell")

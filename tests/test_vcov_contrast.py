@@ -112,3 +112,18 @@ def test_contrast_errors_and_html():
         q.vcov()
     html = e._repr_html_()
     assert "95% confidence intervals, method t" in html
+
+
+def test_several_contrasts_at_once_share_one_covariance():
+    e = design("dstrat").mean(["api00", "api99"], by="stype")
+    V = e.vcov().to_numpy()
+    L = np.array([[1, -1, 0, 0, 0, 0], [0, 0, 0, 1, 0, -1]], float)
+    c = e.contrast(L)
+    assert list(c.variable) == ["contrast1", "contrast2"]
+    close(c.estimate, L @ e.estimate, rtol=1e-13)
+    close(c.vcov().to_numpy(), L @ V @ L.T, rtol=1e-12)
+    f = e.contrast({"ratio_E": lambda t: t[0] / t[3], "growth_M": lambda t: t[2] - t[5]})
+    assert list(f.variable) == ["ratio_E", "growth_M"]
+    close(f.estimate[1], c.estimate[1] * 0 + (e.estimate[2] - e.estimate[5]), rtol=1e-13)
+    g = np.array([1 / e.estimate[3], 0, 0, -e.estimate[0] / e.estimate[3] ** 2, 0, 0])  # d(t0/t3)
+    close(f.se[0], np.sqrt(g @ V @ g), rtol=1e-12)
