@@ -70,17 +70,33 @@ def _family(name: str) -> _Family:
     check_choice(name, FAMILIES, "family")
     if name == "gaussian":
         return _Family(name, "identity", lambda e: e, np.ones_like, np.ones_like, lambda y, w: y)
+    eps = np.finfo(float).eps
     if name in ("binomial", "quasibinomial"):
         def mu_eta(e):
             p = special.expit(e)
-            return np.maximum(p * (1 - p), np.finfo(float).eps)
-        def linkinv(e):  # R's C_logit_linkinv thresholds
-            eps = np.finfo(float).eps
-            return np.where(e < -30, eps, np.where(e > 30, 1 - eps, special.expit(e)))
+            return np.maximum(p * (1 - p), eps)
+
+        def linkinv(e):  # R's C_logit_linkinv: eps and 1 - eps beyond |eta| > 30
+            mu = special.expit(e)
+            far = np.abs(e) > 30
+            if far.any():
+                mu[far] = np.where(e[far] > 0, 1 - eps, eps)
+            return mu
         return _Family(name, "logit", linkinv, mu_eta, lambda m: m * (1 - m),
                        lambda y, w: (w * y + 0.5) / (w + 1))
-    return _Family(name, "log", lambda e: np.maximum(np.exp(e), np.finfo(float).eps), lambda e: np.maximum(np.exp(e), np.finfo(float).eps), lambda m: m,
-                   lambda y, w: y + 0.1)
+
+    def exp_(e):
+        return np.maximum(np.exp(e), eps)
+    return _Family(name, "log", exp_, exp_, lambda m: m, lambda y, w: y + 0.1)
+
+
+def _mu_eta_at(fam: _Family, mu):
+    """``dμ/dη`` from ``μ`` (no second pass over η): ``μ(1-μ)`` for logit, ``μ`` for log."""
+    if fam.link == "logit":
+        return np.maximum(mu * (1 - mu), np.finfo(float).eps)
+    if fam.link == "log":
+        return mu
+    return np.ones_like(mu)
 
 
 def _linkfun(fam: _Family, mu):
@@ -90,14 +106,16 @@ def _linkfun(fam: _Family, mu):
 # -------------------------------------------------------------- the fit
 def _deviance(fam: _Family, y, mu, W):
     """Column sums of the deviance residuals (R's ``family$dev.resids``)."""
-    y = y[:, None]
+    yc = y[:, None]
     if fam.link == "identity":
-        r = W * (y - mu) ** 2
+        r = (yc - mu) ** 2
     elif fam.link == "logit":
-        r = 2 * W * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
+        if np.all((y == 0) | (y == 1)):  # 0/1 response: -2 log of the fitted probability of the outcome
+            return -2 * np.einsum("ij,ij->j", W, np.log(np.where(yc == 1, mu, 1 - mu)))
+        r = 2 * (special.xlogy(yc, yc / mu) + special.xlogy(1 - yc, (1 - yc) / (1 - mu)))
     else:
-        r = 2 * W * (special.xlogy(y, y / mu) - (y - mu))
-    return r.sum(axis=0)
+        r = 2 * (special.xlogy(yc, yc / mu) - (yc - mu))
+    return np.einsum("ij,ij->j", W, r)
 
 
 def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8):
@@ -107,8 +125,9 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
     deviance changes by less than ``epsilon`` relative
     (``|dev - dev_old| / (|dev| + 0.1)``), R's rule; so the coefficients,
     and the working weights of the last iteration used by the sandwich,
-    are R's.  Returns ``(B (p, R), working weights (n, R) of the last
-    iteration, converged (R,), iterations, last step (p, R))``.
+    are R's.  Returns ``(B (p, R), working weights (n, 1) of the last
+    iteration (None for several columns), converged (R,), iterations, last
+    step (p, R))``.
     """
     n, p = X.shape
     R = W.shape[1]
@@ -121,7 +140,7 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
         eta = X @ B
     mu = fam.linkinv(eta)
     dev_old = _deviance(fam, y, mu, W)
-    wlast = np.zeros((n, R))
+    wlast = np.zeros((n, 1)) if R == 1 else None
     step = np.zeros((p, R))
     active = np.ones(R, dtype=bool)
     conv = np.zeros(R, dtype=bool)
@@ -129,15 +148,15 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
     it = 0
     for it in range(1, maxit + 1):
         idx = np.flatnonzero(active)
-        e, m, Wa = eta[:, idx], mu[:, idx], W[:, idx]
-        d = fam.mu_eta(e)
+        sel = slice(None) if idx.shape[0] == R else idx  # views while every column is active
+        e, m, Wa = eta[:, sel], mu[:, sel], W[:, sel]
+        d = _mu_eta_at(fam, m)
         wz = Wa * (d * d / fam.variance(m))
-        z = e + (y[:, None] - m) / d
-        A = np.empty((idx.shape[0], p, p))
-        for k in range(idx.shape[0]):  # one BLAS product per replicate, into a reused buffer
-            np.multiply(X, wz[:, k:k + 1], out=buf)
-            A[k] = X.T @ buf
-        b = (X.T @ (wz * z)).T
+        wzz = wz * e
+        wzz += wz * (y[:, None] - m) / d  # wz * z with z = eta + (y - mu) / (dmu/deta)
+        A = _weighted_crossprods(X, wz, buf)
+        b = (X.T @ wzz).T
+        del wzz
         try:
             Bn = np.linalg.solve(A, b[:, :, None])[:, :, 0].T
         except np.linalg.LinAlgError:
@@ -145,8 +164,10 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
         en = X @ Bn
         mn = fam.linkinv(en)
         dev = _deviance(fam, y, mn, Wa)
-        step[:, idx] = Bn - B[:, idx]
-        B[:, idx], eta[:, idx], mu[:, idx], wlast[:, idx] = Bn, en, mn, wz
+        step[:, sel] = Bn - B[:, sel]
+        B[:, sel], eta[:, sel], mu[:, sel] = Bn, en, mn
+        if R == 1:
+            wlast[:, sel] = wz  # the working weights the sandwich uses (the full-sample fit only)
         done = np.abs(dev - dev_old[idx]) / (np.abs(dev) + 0.1) < epsilon
         dev_old[idx] = dev
         conv[idx[done]] = True
@@ -154,6 +175,32 @@ def _irls(X, y, W, fam: _Family, B0=None, maxit: int = 25, epsilon: float = 1e-8
         if not active.any():
             break
     return B, wlast, conv, it, step
+
+
+def _weighted_crossprods(X, W, buf) -> np.ndarray:
+    """``X' diag(W[:, k]) X`` for every column ``k`` of ``W``: (K, p, p).
+
+    Few columns: one BLAS product each.  Many (replicate refits): the
+    products of column pairs of ``X`` (upper triangle), a block of rows at a
+    time, times ``W`` in one matrix product per block.
+    """
+    n, p = X.shape
+    K = W.shape[1]
+    A = np.empty((K, p, p))
+    if K <= 4:
+        for k in range(K):
+            np.multiply(X, W[:, k:k + 1], out=buf)
+            A[k] = X.T @ buf
+        return A
+    iu, ju = np.triu_indices(p)
+    acc = np.zeros((iu.shape[0], K))
+    step = max(1, int(4e6 // iu.shape[0]))  # bounded memory: ~32 MB of pair products per block
+    for s in range(0, n, step):
+        Xb = X[s:s + step]
+        acc += (Xb[:, iu] * Xb[:, ju]).T @ W[s:s + step]
+    A[:, iu, ju] = acc.T
+    A[:, ju, iu] = acc.T
+    return A
 
 
 def _aliased(X, w) -> np.ndarray:
