@@ -15,8 +15,10 @@ _EXPORTS = {
     "Estimate": "results", "ConfidenceInterval": "results",
     "MEAN_METHODS": "intervals", "PROPORTION_METHODS": "intervals",
     "ReplicateDesign": "replicate", "REPLICATE_TYPES": "replicate",
+    "ModelResult": "models", "WaldTest": "models", "ChisqTest": "association", "TTest": "association",
     **dict.fromkeys(["SurveyError", "DesignError", "EstimationError", "LonelyPSUError",
-                     "SurveyWarning", "LonelyPSUWarning", "EmptyDomainWarning"], "validation"),
+                     "SurveyWarning", "LonelyPSUWarning", "EmptyDomainWarning",
+                     "SeparationWarning", "ModelConvergenceWarning"], "validation"),
 }
 __all__ = list(_EXPORTS)
 

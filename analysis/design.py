@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from . import kernel
+from .association import AssociationMethods
 from .estimators import DesignBase
+from .models import ModelMethods
 from .validation import (
     DesignError,
     LonelyPSUError,
@@ -46,7 +48,7 @@ def _nested(outer: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return code, parent
 
 
-class SurveyDesign(DesignBase):
+class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
     """A complex sample design analysed by Taylor linearisation.
 
     Parameters

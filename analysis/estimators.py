@@ -481,7 +481,7 @@ class DesignBase:
             ci_method=ci_method,
             ci_kind=ci_kind,
             conf_level=level,
-            _spec=spec,
+            _spec=None if spec is None else {**spec, "design": self},  # the design, for Estimate.vcov()
         )
 
     @staticmethod

@@ -9,7 +9,9 @@ import pandas as pd
 from scipy import sparse
 
 from . import kernel
+from .association import AssociationMethods
 from .estimators import DesignBase
+from .models import ModelMethods
 from .validation import DesignError, as_column_list, check_choice, check_columns
 
 __all__ = ["ReplicateDesign", "to_replicate", "hadamard", "REPLICATE_TYPES", "ReplicateStructure"]
@@ -87,7 +89,7 @@ def _scale_defaults(type_, R, scale, rscales, fay_rho):
     return float(scale), rscales
 
 
-class ReplicateDesign(DesignBase):
+class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
     """A design analysed with replicate weights (R's ``svrepdesign``).
 
     Parameters

@@ -108,6 +108,37 @@ class Estimate:
                     weighted_n=self.weighted_n)
         return pd.DataFrame(cols)
 
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of all rows, across variables and domains, in ``to_frame()`` order.
+
+        As R's ``vcov(svymean(...))`` / ``svyby(..., covmat=TRUE)``; see
+        :mod:`analysis.contrasts`.
+        """
+        from .contrasts import estimate_vcov
+
+        return estimate_vcov(self)
+
+    def contrast(self, coefficients) -> "Estimate":
+        """Linear combinations of the rows, or a smooth function of them (R's ``svycontrast``).
+
+        ``coefficients`` is a list of weights (one per row), a dict of
+        named lists (several contrasts), or a function of the vector of
+        estimates (``lambda t: t[2] / t[0]``; a dict of functions for
+        several) whose SE comes from the delta method with exact
+        (complex-step) derivatives.  Returns an Estimate with t intervals
+        on the design df.
+        """
+        from .contrasts import estimate_contrast
+
+        return estimate_contrast(self, coefficients)
+
+    def _repr_html_(self) -> str:
+        from .display import html_table
+
+        return html_table(f"{self.statistic} ({len(self)} rows)", self.to_frame(),
+                          f"{self.conf_level:.0%} confidence intervals, method {self.ci_method}; "
+                          f"df = design degrees of freedom")
+
     def __repr__(self) -> str:
         head = self.to_frame().head(20).to_string(index=False)
         more = "" if len(self) <= 20 else f"\n... {len(self)} rows"

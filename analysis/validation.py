@@ -20,6 +20,8 @@ __all__ = [
     "LonelyPSUWarning",
     "EmptyDomainWarning",
     "SmallAreaWarning",
+    "SeparationWarning",
+    "ModelConvergenceWarning",
     "check_columns",
     "as_column_list",
     "check_choice",
@@ -58,6 +60,14 @@ class EmptyDomainWarning(SurveyWarning):
 
 class SmallAreaWarning(SurveyWarning):
     """A small-area model fit needs attention (e.g. sigma2_u estimated as 0)."""
+
+
+class SeparationWarning(SurveyWarning):
+    """A binomial model's fitted probabilities are numerically 0 or 1 (perfect or quasi-separation)."""
+
+
+class ModelConvergenceWarning(SurveyWarning):
+    """A model fit (or a replicate refit) did not converge in the allowed iterations."""
 
 
 def _fmt(values: Iterable, limit: int = 8) -> str:

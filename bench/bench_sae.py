@@ -1,4 +1,4 @@
-"""W4 benchmark: Fay-Herriot fits of 10 indicators x 10,000 areas.
+"""W5 benchmark: Fay-Herriot fits of 10 indicators x 10,000 areas.
 
 Workload: 10,000 areas with an intercept and 4 covariates, 10 indicators
 (direct estimates and sampling variances), each fitted by

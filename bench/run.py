@@ -121,9 +121,10 @@ def main(argv=None):
                          "peak/input": round(r["peak_memory_mb"] / r["data_frame_mb"], 2)})
     except ImportError as e:  # pragma: no cover
         print(f"W3 skipped: {e}")
-    import bench_sae  # W4: Fay-Herriot, 10 indicators x 10,000 areas (REML)
-    rows += [{"workload": "W4", "n": r["areas"], "design_s": None, "first_s": None, "seconds": r["seconds"], "target_s": r["target"], "ok": r["ok"], "estimates": r["areas"] * r["indicators"],
+    import bench_sae  # W5: Fay-Herriot, 10 indicators x 10,000 areas (REML)
+    rows += [{"workload": "W5", "n": r["areas"], "design_s": None, "first_s": None, "seconds": r["seconds"], "target_s": r["target"], "ok": r["ok"], "estimates": r["areas"] * r["indicators"],
               "peak_mb": r["peak_mb"], "input_mb": r["input_mb"], "peak/input": round(r["peak_mb"] / r["input_mb"], 2)} for r in bench_sae.run(repeat=a.repeat) if r["method"] == "REML"]
+    rows += __import__("bench_models").table_rows(a.quick, a.repeat)  # W4: models and tests (bench_models.py)
     cols = ["workload", "n", "design_s", "first_s", "seconds", "target_s", "ok", "estimates", "peak_mb", "input_mb", "peak/input"]
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
     print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
