@@ -218,3 +218,26 @@ def make_survey(tmp_path):
     def factory(**kw):
         return build_survey(tmp_path, **kw)
     return factory
+
+
+# --- the demo, built once per test session ---------------------------------------------------------------
+# Tests read these folders; a test that changes anything copies them first (shutil.copytree).
+@pytest.fixture(scope="session")
+def demo_raw(tmp_path_factory) -> Path:
+    """A copy of the demo survey folder with its raw files generated (about 3 s, once)."""
+    return copy_demo(tmp_path_factory.mktemp("demo_raw"))
+
+
+@pytest.fixture(scope="session")
+def demo_built(demo_raw, tmp_path_factory):
+    """(survey, build, figures) of the demo after every stage: ingest to estimate, figures and report."""
+    root = tmp_path_factory.mktemp("demo_built")
+    build, out = root / "build", root / "figures"
+    for stage in ("ingest", "clean", "weight", "estimate"):
+        run_stage(stage, demo_raw, build, check=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for stage in ("figures", "report"):
+        p = subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "--survey", str(demo_raw), "--build", str(build),
+                            "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+    return demo_raw, build, out

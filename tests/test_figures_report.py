@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, copy_demo, build_survey, run_stage
+from conftest import ROOT, build_survey, run_stage
 
 DEMO = ROOT / "surveys" / "qb2022"
 pytestmark = pytest.mark.skipif(not (DEMO / "generate.py").exists(), reason="demo generator not present")
@@ -35,15 +35,8 @@ def run_out(stage: str, survey: Path, build: Path, out: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("figdemo")
-    survey = copy_demo(root)
-    build, out = root / "build", root / "figures"
-    for stage in ("ingest", "clean", "weight", "estimate"):
-        run_stage(stage, survey, build, check=True)
-    run_out("figures", survey, build, out)
-    run_out("report", survey, build, out)
-    return survey, build, out
+def demo(demo_built):
+    return demo_built
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, copy_demo, run_stage
+from conftest import ROOT, run_stage
 from pipeline import config
 from pipeline.init import _binary, _has, _result_column, _Unit, detect_key
 
@@ -28,13 +28,12 @@ def init(survey, *files, cwd=ROOT):
 
 
 @pytest.fixture(scope="module")
-def demo_init(tmp_path_factory):
+def demo_init(demo_raw, tmp_path_factory):
     """The demo's raw files in a new survey folder, and the survey.toml init writes for them."""
     tmp = tmp_path_factory.mktemp("init")
-    demo = copy_demo(tmp)
     survey = tmp / "newsurvey"
     survey.mkdir()
-    shutil.move(demo / "raw", survey / "raw")
+    shutil.copytree(demo_raw / "raw", survey / "raw")
     # from the survey folder: paths relative to it are found too
     p = init(survey, "raw/household.sav", "raw/person.sav", cwd=tmp)
     assert p.returncode == 0, p.stderr
@@ -102,7 +101,7 @@ def test_demo_config_passes_the_check_and_runs_once_the_todos_are_filled(demo_in
     # the user's edit of the README walk-through: the frame and its columns where the file says TODO
     edited = tmp_path / "edited"
     shutil.copytree(survey, edited)
-    shutil.copy(survey.parent / "qb2022" / "frame.csv", edited / "frame.csv")
+    shutil.copy(ROOT / "surveys" / "qb2022" / "frame.csv", edited / "frame.csv")
     toml = edited / "survey.toml"
     text = toml.read_text(encoding="utf-8")
     for old, new in [('prob = "prob"', 'prob = "pi_ea"\nprob_within = "pi_hh_within"')]:

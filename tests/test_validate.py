@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, copy_demo, run_stage
+from conftest import ROOT, run_stage
 
 DEMO = ROOT / "surveys" / "qb2022"
 KEY = ["hh_smartphone", "hh_internet", "hh_fiber", "p_smartphone", "p_internet", "p_account"]
@@ -30,12 +30,11 @@ BOUND = 3 * MC_SE  # coverage within 3 Monte-Carlo SEs of 0.95
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """A copy of the demo survey with its raw files and the ingest stage's codebook."""
-    root = tmp_path_factory.mktemp("validate")
-    survey = copy_demo(root)
-    build = root / "build"
-    run_stage("ingest", survey, build, check=True)
+def demo(demo_built, tmp_path_factory):
+    """The demo survey with its raw files and a build folder holding the ingest stage's outputs."""
+    survey, built, _ = demo_built
+    build = tmp_path_factory.mktemp("validate") / "build"
+    shutil.copytree(built / "ingest", build / "ingest")
     return survey, build
 
 

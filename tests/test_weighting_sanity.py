@@ -13,17 +13,13 @@ import shutil
 import pandas as pd
 import pytest
 
-from conftest import copy_demo, run_stage
+from conftest import run_stage
 from pipeline.errors import PipelineError
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sanity")
-    survey = copy_demo(root)
-    build = root / "build"
-    for stage in ("ingest", "clean"):
-        run_stage(stage, survey, build, check=True)
+def demo(demo_built):
+    survey, build, _ = demo_built
     return survey, build
 
 
@@ -38,7 +34,7 @@ def _variant(demo, tmp_path, edit, toml_extra=""):
         (s / "survey.toml").write_text(text.replace("[weighting.trim]", toml_extra + "\n[weighting.trim]"),
                                        encoding="utf-8")
     b = tmp_path / "build"
-    shutil.copytree(build, b)
+    shutil.copytree(build, b, ignore=shutil.ignore_patterns("weight", "estimates.*"))
     return s, b
 
 
