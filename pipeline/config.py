@@ -374,9 +374,9 @@ def load(survey_dir) -> dict:
     c.setdefault("weighting", None)
     if c["reporting"] is None:
         c["reporting"] = SCHEMA.fields["reporting"].node.check({}, "reporting", err)
+    _check_paths(c, survey_dir, err)
     _cross_checks(c, err)
     _check_report(c, err)
-    _check_paths(c, survey_dir, err)
     c["_dir"], c["_path"] = survey_dir, label
     return c
 

@@ -26,7 +26,7 @@ What the operators mean, so that an expression computes what it says:
 * A name must be written exactly as the column is named: Python would read the
   full-width ``ｑ_mobile`` as ``q_mobile`` (Unicode NFKC normalisation), so the
   source text of each name is checked.
-* Number literals are finite and at most 2**53 in absolute value; expressions
+* Number literals are finite (integers at most 2**53 in absolute value); expressions
   are at most 2,000 characters and nested at most 100 levels deep.
 
 Everything else -- attribute access, subscripts, other calls, lambdas,
@@ -143,7 +143,7 @@ def _check_constant(value, expr) -> None:
         return
     if value != value or value in (float("inf"), float("-inf")):
         raise ExpressionError(expr, f"number {value!r} is not finite")
-    if abs(value) > MAX_INT:
+    if isinstance(value, int) and abs(value) > MAX_INT:
         text = repr(value)
         raise ExpressionError(expr, f"number {text[:20]}{'...' if len(text) > 20 else ''} is too large "
                                     f"(at most 2**53 in absolute value)")
