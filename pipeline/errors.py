@@ -123,27 +123,35 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def run(main, argv=None) -> None:
     """Run a stage's ``main(argv)`` and exit with a one-line error on failure."""
-    from .expr import ExpressionError
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate), warnings.showwarning
     warnings.showwarning = _one_line_warning
+    try:
+        sys.exit(_status(main, argv))
+    finally:   # run in-process (tests): give the caller its handlers back
+        signal.signal(signal.SIGTERM, previous[0])
+        warnings.showwarning = previous[1]
+
+
+def _status(main, argv) -> int:
+    from .expr import ExpressionError
     try:
         main(argv)
     except PipelineError as e:
         print(f"error: {e.line()}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except ExpressionError as e:   # a stage that did not name the key: still the config's expression
         print(f"error: {e}".replace("\n", " "), file=sys.stderr)
-        sys.exit(2)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        return 130
     except Terminated:
         print("error: terminated (SIGTERM); temporary files removed", file=sys.stderr)
-        sys.exit(143)
+        return 143
     except Exception as e:  # a bug, not a bad input: still one line unless debugging
         if os.environ.get("PIPELINE_DEBUG"):
             traceback.print_exc()
         msg = str(e).splitlines()[0] if str(e) else ""
         print(f"error: internal: {type(e).__name__}: {msg} (set PIPELINE_DEBUG=1 for details)", file=sys.stderr)
-        sys.exit(3)
-    sys.exit(0)
+        return 3
+    return 0

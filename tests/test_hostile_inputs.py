@@ -478,29 +478,34 @@ def test_stale_temporary_files_of_killed_runs_are_removed(tmp_path):
 
 
 LOCK_HOLDER = """
-import sys, time
+import sys
 from pathlib import Path
 from pipeline import errors
 errors.lock(Path(sys.argv[1]), "ingest", ["--survey", "x", "--build", "y"])
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.read()          # hold the lock until the test closes stdin
 """
 
 
 def test_concurrent_runs_of_a_stage_are_serialised(survey, tmp_path):
+    """A second run of a stage on the same build folder says it waits, and waits for the first."""
     build = tmp_path / "b"
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(build), "2"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(build)], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
-    t0 = time.perf_counter()
-    p = run_stage("ingest", survey, build)
-    waited = time.perf_counter() - t0
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    second = subprocess.Popen([sys.executable, "-m", "pipeline.ingest", "--survey", str(survey), "--build", str(build)],
+                              cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    first_line = second.stderr.readline()
+    assert "another run of this stage on" in first_line and "waiting for it" in first_line
+    time.sleep(0.5)
+    assert second.poll() is None and not (build / "ingest").exists()     # still waiting, nothing written
+    holder.stdin.close()
     holder.wait(timeout=20)
-    assert p.returncode == 0, p.stderr
-    assert "another run of this stage on" in p.stderr and "waiting for it" in p.stderr
-    assert waited > 1.0
+    rest = second.stderr.read()
+    assert second.wait(timeout=60) == 0, rest
     assert (build / "ingest" / "manifest.json").is_file()
-    # the lock goes with the process: a second run right after does not wait
+    # the lock goes with the process: a run right after does not wait
     p = run_stage("ingest", survey, build)
     assert p.returncode == 0 and "waiting" not in p.stderr
 
