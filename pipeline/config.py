@@ -413,21 +413,37 @@ def unsafe_path_problem(path: str) -> str | None:
     return None
 
 
+DATA_ROOTS_ENV = "HHSURVEY_DATA_ROOTS"
+
+
+def data_roots() -> list[Path]:
+    """Folders outside the survey folder that the operator allows data inputs from.
+
+    Set in the environment, never in survey.toml: ``HHSURVEY_DATA_ROOTS=/data/census:/data/frames``
+    (``os.pathsep``-separated).  The generator, which is code, must be in the survey folder.
+    """
+    return [Path(x).resolve() for x in os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep) if x.strip()]
+
+
 def _check_paths(c: dict, survey_dir: Path, err) -> None:
     """Every input path (and the generator) is Make-safe and resolves inside the survey folder.
 
     Symbolic links are followed, so a link to a file outside the folder is refused too.
+    Data inputs (not the generator) may also resolve inside a folder of :func:`data_roots`.
     """
     root = survey_dir.resolve()
-    for _, key, rel in _path_items(c):
+    extra = data_roots()
+    for stage, key, rel in _path_items(c):
         problem = unsafe_path_problem(rel)
         if problem:
             err(key, f"{problem}, got {rel!r}")
         if Path(rel).is_absolute():
             err(key, f"must be a path relative to the survey folder, got {rel!r}")
         real = (survey_dir / rel).resolve()
-        if not real.is_relative_to(root):
-            err(key, f"{rel!r} resolves to {real}, outside the survey folder {root}")
+        allowed = [root] + (extra if stage != "generator" else [])
+        if not any(real.is_relative_to(r) for r in allowed):
+            hint = "" if stage == "generator" else f" (or allow a data folder in {DATA_ROOTS_ENV})"
+            err(key, f"{rel!r} resolves to {real}, outside the survey folder {root}{hint}")
 
 
 def inputs(c: dict) -> dict[str, list[Path]]:

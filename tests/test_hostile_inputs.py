@@ -141,6 +141,22 @@ def test_a_symlink_out_of_the_survey_folder_is_refused(survey, tmp_path):
     assert e.key == "frame.path" and "outside the survey folder" in e.problem and "elsewhere.csv" in e.problem
 
 
+def test_an_allow_listed_data_root_admits_data_but_not_the_generator(survey, tmp_path, monkeypatch):
+    data = tmp_path / "shared data"
+    data.mkdir()
+    shutil.copy(survey / "frame.csv", data / "frame.csv")
+    _edit(survey, 'path = "frame.csv"', 'path = "../shared data/frame.csv"')
+    e = _config_error(survey)
+    assert e.key == "frame.path" and "outside the survey folder" in e.problem and "HHSURVEY_DATA_ROOTS" in e.problem
+    monkeypatch.setenv("HHSURVEY_DATA_ROOTS", str(data))
+    c = config.load(survey)
+    assert config.inputs(c)["clean"] == [survey / "../shared data/frame.csv", survey / "sample_eas.csv"]
+    (data / "gen.py").write_text("")
+    _edit(survey, "[files.household]", '[raw]\ngenerator = "../shared data/gen.py"\n\n[files.household]')
+    e = _config_error(survey)
+    assert e.key == "raw.generator" and "outside the survey folder" in e.problem and "HHSURVEY" not in e.problem
+
+
 def test_config_cli_reports_it_before_make_runs_anything(survey):
     _edit(survey, 'path = "frame.csv"', 'path = "$(shell id).csv"')
     p = subprocess.run([sys.executable, "-m", "pipeline.config", str(survey)], cwd=ROOT, capture_output=True, text=True)
