@@ -375,6 +375,7 @@ def load(survey_dir) -> dict:
     if c["reporting"] is None:
         c["reporting"] = SCHEMA.fields["reporting"].node.check({}, "reporting", err)
     _check_paths(c, survey_dir, err)
+    _check_output_names(c, err)
     _cross_checks(c, err)
     _check_report(c, err)
     c["_dir"], c["_path"] = survey_dir, label
@@ -444,6 +445,25 @@ def _check_paths(c: dict, survey_dir: Path, err) -> None:
         if not any(real.is_relative_to(r) for r in allowed):
             hint = "" if stage == "generator" else f" (or allow a data folder in {DATA_ROOTS_ENV})"
             err(key, f"{rel!r} resolves to {real}, outside the survey folder {root}{hint}")
+
+
+PLAIN_NAME = re.compile(r"\w[\w.-]*")
+
+
+def _check_output_names(c: dict, err) -> None:
+    """Names that become output file names (file tables, indicator and domain ids) are plain names.
+
+    ``[files."../../x"]`` would otherwise write ``build/<name>/ingest/../../x.parquet``.
+    """
+    for name in c["files"]:
+        if not PLAIN_NAME.fullmatch(name) or ".." in name:
+            err(f"files.{name}", "a file table's name becomes an output file name: use letters, digits, "
+                                 "_ - . only (no / or ..)")
+    for section in ("indicators", "domains"):
+        for i, x in enumerate(c[section]):
+            if not PLAIN_NAME.fullmatch(x["id"]) or ".." in x["id"]:
+                err(f"{section}[{i}].id", f"an id becomes an output file name: use letters, digits, _ - . only "
+                                          f"(no / or ..), got {x['id']!r}")
 
 
 def inputs(c: dict) -> dict[str, list[Path]]:

@@ -284,6 +284,9 @@ class Outputs:
         return self
 
     def _tmp(self, name) -> Path:
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts or any(ch in str(name) for ch in "\0\n\r"):
+            raise PipelineError(self.dir, None, f"output name {str(name)!r} would leave the output folder")
         final = self.dir / name
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         try:

@@ -157,6 +157,25 @@ def test_an_allow_listed_data_root_admits_data_but_not_the_generator(survey, tmp
     assert e.key == "raw.generator" and "outside the survey folder" in e.problem and "HHSURVEY" not in e.problem
 
 
+@pytest.mark.parametrize("old, new, key", [
+    ("[files.person]", '[files."../../../escaped"]', 'files.../../../escaped'),
+    ('id = "hh_fiber"', 'id = "../../hh_fiber"', "indicators[1].id"),
+    ('id = "urban"', 'id = "a/b"', "domains[2].id"),
+])
+def test_names_that_become_output_files_cannot_leave_the_output_folder(survey, old, new, key):
+    _edit(survey, old, new)
+    e = _config_error(survey)
+    assert e.key == key and "output file name" in e.problem
+
+
+def test_outputs_refuse_a_name_outside_their_folder(tmp_path):
+    for name in ("../x.csv", "/tmp/x.csv", "a/../../x.csv"):
+        with pytest.raises(PipelineError, match="would leave the output folder"):
+            with io.Outputs(tmp_path / "out") as out:
+                out.text("x", name)
+    assert not (tmp_path / "x.csv").exists() and list((tmp_path / "out").iterdir()) == []
+
+
 def test_config_cli_reports_it_before_make_runs_anything(survey):
     _edit(survey, 'path = "frame.csv"', 'path = "$(shell id).csv"')
     p = subprocess.run([sys.executable, "-m", "pipeline.config", str(survey)], cwd=ROOT, capture_output=True, text=True)
