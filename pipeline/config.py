@@ -7,8 +7,12 @@ string, got integer``.  Expressions are checked by :mod:`pipeline.expr` here
 that have the data.  Only the standard library is imported so that Make can
 run ``python -m pipeline.config --make-deps`` cheaply.
 
-Run ``python -m pipeline.config --make-deps SURVEY`` to print the Make
-variables (inputs of each stage) derived from a survey's config.
+Run ``python -m pipeline.config --make-deps SURVEY [--out FILE]`` to print
+(or atomically write) the Make variables (inputs of each stage) derived from a
+survey's config; ``--generate SURVEY`` runs its ``[raw] generator`` without a
+shell; ``--clean SURVEY --build B --figs F`` is ``make clean``, which checks
+what each folder resolves to before removing it.  Every input path must be
+Make-safe and resolve inside the survey folder (see :func:`_check_paths`).
 """
 from __future__ import annotations
 

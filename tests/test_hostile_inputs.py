@@ -545,6 +545,22 @@ def test_concurrent_runs_of_a_stage_are_serialised(survey, tmp_path):
     assert p.returncode == 0 and "waiting" not in p.stderr
 
 
+@pytest.mark.skipif(not HAS_MAKE, reason="make or .venv missing")
+def test_two_makes_at_once_both_succeed(survey, tmp_path):
+    """Two `make` of the same survey at once (the issue: one failed on inputs.mk.tmp)."""
+    build = tmp_path / "b"
+    target = str(build / "ingest" / "manifest.json")
+    env = dict(os.environ)
+    env.pop("MAKEFLAGS", None)
+    procs = [subprocess.Popen(["make", "--no-print-directory", f"SURVEY={survey}", f"BUILD={build}",
+                               f"FIGS={tmp_path / 'f'}", target], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert (build / "ingest" / "manifest.json").is_file() and (build / "inputs.mk").is_file()
+    assert not list(build.rglob("*.tmp"))
+
+
 def test_inputs_mk_is_written_atomically_per_process(survey, tmp_path):
     out = tmp_path / "b" / "inputs.mk"
     procs = [subprocess.Popen([sys.executable, "-m", "pipeline.config", "--make-deps", str(survey), "--out", str(out)],
