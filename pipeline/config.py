@@ -538,7 +538,7 @@ def clean(survey_dir, build, figs, root: Path = ROOT) -> list[Path]:
         if real.is_relative_to(root):
             ok = real in allowed
         else:
-            ok = not (real == Path(real.anchor) or real == Path.home() or root.is_relative_to(real)
+            ok = not (real == Path(real.anchor) or real == _home() or root.is_relative_to(real)
                       or survey.is_relative_to(real) or real.is_relative_to(survey)
                       or Path.cwd().resolve().is_relative_to(real))
         if not ok:
@@ -550,6 +550,13 @@ def clean(survey_dir, build, figs, root: Path = ROOT) -> list[Path]:
             shutil.rmtree(target)
         removed.append(target)
     return removed
+
+
+def _home() -> Path | None:
+    try:
+        return Path.home().resolve()
+    except (RuntimeError, KeyError):
+        return None
 
 
 def _write_atomic(path: Path, text: str) -> None:

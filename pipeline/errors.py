@@ -7,7 +7,7 @@ inputs or the config.  :func:`run` turns it into a single stderr line::
 
 and exit status 2, never a traceback.  Unexpected exceptions (bugs) give one
 line too, with exit status 3; set ``PIPELINE_DEBUG=1`` to see the traceback.
-SIGTERM ends a stage like an error (exit 143) so that its temporary files are
+SIGTERM (and SIGHUP) end a stage like an error (exit 143, 129) so that its temporary files are
 removed; warnings (e.g. :class:`pipeline.expr.ExpressionWarning`) are one
 line each, ``warning: ...``.
 
@@ -42,7 +42,11 @@ class PipelineError(Exception):
 
 
 class Terminated(BaseException):
-    """Raised in a stage when it receives SIGTERM (so ``with`` blocks clean up)."""
+    """Raised in a stage when it receives SIGTERM or SIGHUP (so ``with`` blocks clean up)."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
 
 
 def parse_args(stage: str, argv=None) -> argparse.Namespace:
@@ -114,7 +118,7 @@ class Log:
 
 
 def _terminate(signum, frame):
-    raise Terminated()
+    raise Terminated(signum)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -123,13 +127,15 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def run(main, argv=None) -> None:
     """Run a stage's ``main(argv)`` and exit with a one-line error on failure."""
-    previous = signal.signal(signal.SIGTERM, _terminate), warnings.showwarning
+    handlers = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    shown = warnings.showwarning
     warnings.showwarning = _one_line_warning
     try:
         sys.exit(_status(main, argv))
     finally:   # run in-process (tests): give the caller its handlers back
-        signal.signal(signal.SIGTERM, previous[0])
-        warnings.showwarning = previous[1]
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        warnings.showwarning = shown
 
 
 def _status(main, argv) -> int:
@@ -145,9 +151,9 @@ def _status(main, argv) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except Terminated:
-        print("error: terminated (SIGTERM); temporary files removed", file=sys.stderr)
-        return 143
+    except Terminated as e:
+        print(f"error: terminated ({e.name}); temporary files removed", file=sys.stderr)
+        return 128 + getattr(signal, e.name)
     except Exception as e:  # a bug, not a bad input: still one line unless debugging
         if os.environ.get("PIPELINE_DEBUG"):
             traceback.print_exc()

@@ -340,7 +340,7 @@ class _Eval:
         """Results too large for a float (inf) become missing, with a warning."""
         if isinstance(v, pd.Series):
             if pd.api.types.is_float_dtype(v):
-                bad = v.isin([np.inf, -np.inf]).fillna(False).to_numpy(bool) | (v.isna().to_numpy() & ~pd.isna(v.to_numpy()))
+                bad = ~np.isfinite(v.to_numpy(dtype="float64", na_value=0.0))   # inf, and NaN that is not NA
                 if bad.any():
                     self._warn(f"{int(bad.sum())} result(s) too large to be a number give missing values")
                     v = v.mask(bad, pd.NA)

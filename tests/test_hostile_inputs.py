@@ -484,16 +484,20 @@ errors.run(main)
 """
 
 
-def test_temporary_files_are_removed_on_sigterm(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_temporary_files_are_removed_on_sigterm(tmp_path, sig):
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, str(out)], cwd=ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "ready"
     assert len(list(out.glob(".*.tmp"))) == 2
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=20)
-    assert p.returncode == 143
-    assert err.strip() == "error: terminated (SIGTERM); temporary files removed"
+    if sig == signal.SIGINT:
+        assert p.returncode == 130 and err.strip() == "error: interrupted"
+    else:
+        assert p.returncode == 128 + sig
+        assert err.strip() == f"error: terminated ({sig.name}); temporary files removed"
     assert list(out.iterdir()) == []
 
 
