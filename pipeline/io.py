@@ -202,7 +202,7 @@ def _read_csv(path, text_columns):
         elif bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise PipelineError(path, col, f"non-numeric value {df[col].iloc[i]!r} in a numeric column (data row {i + 1})")
-        elif np.isinf(num.to_numpy(dtype="float64", na_value=np.nan)).any():
+        elif np.isinf(num.to_numpy(dtype="float64", na_value=np.nan)).any():   # inf, -Infinity, 1e400
             i = int(np.flatnonzero(np.isinf(num.to_numpy(dtype="float64", na_value=np.nan)))[0])
             raise PipelineError(path, col, f"non-finite number {df[col].iloc[i]!r} (data row {i + 1}); "
                                            f"numbers must be finite (a missing value is left blank)")
