@@ -99,6 +99,12 @@ def lock(build: Path, stage: str, command=None) -> Path:
     return path
 
 
+def release_locks() -> None:
+    """Release the locks :func:`lock` took (the end of :func:`run`; a process's end does it too)."""
+    while _HELD:
+        os.close(_HELD.popitem()[1])
+
+
 class Log:
     """Stage logging to stderr: what was read, written, counts, elapsed time."""
 
@@ -133,6 +139,7 @@ def run(main, argv=None) -> None:
     try:
         sys.exit(_status(main, argv))
     finally:   # run in-process (tests): give the caller its handlers back
+        release_locks()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         warnings.showwarning = shown

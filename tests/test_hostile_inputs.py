@@ -549,6 +549,33 @@ def test_concurrent_runs_of_a_stage_are_serialised(survey, tmp_path):
     assert p.returncode == 0 and "waiting" not in p.stderr
 
 
+TRY_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except BlockingIOError:
+    print("held")
+"""
+
+
+def test_run_releases_its_locks(survey, tmp_path, capsys):
+    """A stage run in-process through errors.run does not keep its lock (no later run waits for it)."""
+    build = tmp_path / "b"
+    path = errors.lock(build, "ingest", [])
+    probe = [sys.executable, "-c", TRY_LOCK, str(path)]
+    assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "held"
+    errors.release_locks()
+    assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "free"
+    from pipeline import ingest
+    code, _ = _run_in_process(ingest.main, ["--survey", str(survey), "--build", str(build)], capsys)
+    assert code == 0 and not errors._HELD
+    held = list((build / ".locks").iterdir())
+    assert held and all(subprocess.run([sys.executable, "-c", TRY_LOCK, str(p)], capture_output=True,
+                                       text=True).stdout.strip() == "free" for p in held)
+
+
 @pytest.mark.skipif(not HAS_MAKE, reason="make or .venv missing")
 def test_two_makes_at_once_both_succeed(survey, tmp_path):
     """Two `make` of the same survey at once (the issue: one failed on inputs.mk.tmp)."""
