@@ -10,27 +10,44 @@
 # the stages (their code did not change); `make clean all` forces a rebuild.
 
 SURVEY ?= surveys/qb2022
-NAME   := $(notdir $(SURVEY))
+
+# Paths may hold spaces (SURVEY="/data/Household survey/qb2022").  Make splits words
+# on spaces, so each path exists in two spellings: Make-escaped ("a\ b", M suffix) for
+# targets and prerequisites, and shell-quoted ('a b', Q suffix) for recipes.  Word
+# functions (notdir, abspath, ...) see spaces encoded as "|", a character no accepted
+# path holds (pipeline.config refuses every Make or shell metacharacter in a path).
+space := $(subst ,, )
+enc    = $(subst $(space),|,$(1))
+dec    = $(subst |,$(space),$(1))
+mesc   = $(subst $(space),\$(space),$(1))
+shq    = '$(subst ','\'',$(1))'
+# the survey folder's name after resolving it (as the stages do): never "." or ".."
+NAME   := $(call dec,$(notdir $(or $(realpath $(call enc,$(SURVEY))),$(abspath $(call enc,$(SURVEY))))))
 BUILD  := build/$(NAME)
 FIGS   := figures/$(NAME)
+SURVEY_Q := $(call shq,$(SURVEY))
+BUILD_Q  := $(call shq,$(BUILD))
+FIGS_Q   := $(call shq,$(FIGS))
+BUILD_M  := $(call mesc,$(BUILD))
+FIGS_M   := $(call mesc,$(FIGS))
 
 PYTHON_BOOT ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-CONFIG   := $(SURVEY)/survey.toml
+CONFIG   := $(call mesc,$(SURVEY))/survey.toml
 ANALYSIS := $(sort $(wildcard analysis/*.py analysis/*/*.py))
 
-INGEST    := $(BUILD)/ingest/manifest.json
-CLEAN     := $(BUILD)/clean/manifest.json
-WEIGHT    := $(BUILD)/weight/manifest.json
-ESTIMATES := $(BUILD)/estimates.csv $(BUILD)/estimates.parquet $(BUILD)/estimates.xlsx
+INGEST    := $(BUILD_M)/ingest/manifest.json
+CLEAN     := $(BUILD_M)/clean/manifest.json
+WEIGHT    := $(BUILD_M)/weight/manifest.json
+ESTIMATES := $(BUILD_M)/estimates.csv $(BUILD_M)/estimates.parquet $(BUILD_M)/estimates.xlsx
 
 # What `make all` builds.  The figures-and-report stage adds its targets here,
 # e.g. `ALL_TARGETS += $(FIGS)/report.html` with its rule below the estimate rule.
 ALL_TARGETS := $(ESTIMATES)
-ALL_TARGETS += $(FIGS)/manifest_estimates.json $(FIGS)/manifest_diagnostics.json $(FIGS)/report.html
+ALL_TARGETS += $(FIGS_M)/manifest_estimates.json $(FIGS_M)/manifest_diagnostics.json $(FIGS_M)/report.html
 
 # Independent stages run side by side on JOBS cores (make -j); not with `clean`,
 # which must finish before anything is built (`make clean all`).
@@ -53,40 +70,43 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Input file lists of each stage, read from survey.toml (validated on the way):
-# INGEST_INPUTS, CLEAN_INPUTS, WEIGHT_INPUTS, GENERATOR, GENERATOR_ARGS; and the
-# modules each stage imports: INGEST_MODULES, CLEAN_MODULES, ... (with $(ANALYSIS)
-# where the stage uses the library).
-# Not needed (and not built) for help/clean/test/bench/new-survey.
-DEPS := $(BUILD)/inputs.mk
+# INGEST_INPUTS, CLEAN_INPUTS, WEIGHT_INPUTS, GENERATOR, as Make-escaped paths
+# (pipeline.config refuses any other Make metacharacter and any path outside the
+# survey folder; it writes the file atomically); and the modules each stage
+# imports, read from its import statements: INGEST_MODULES, CLEAN_MODULES, ...
+# (with $(ANALYSIS) where the stage uses the library).  Not needed (and not
+# built) for help/clean/test/bench/new-survey.
+DEPS := $(BUILD_M)/inputs.mk
 ifneq ($(filter-out help clean test bench new-survey,$(or $(MAKECMDGOALS),all)),)
 include $(DEPS)
 endif
 $(DEPS): $(CONFIG) $(wildcard pipeline/*.py) | $(STAMP)
-	@mkdir -p $(@D)
-	$(PY) -m pipeline.config --make-deps $(SURVEY) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; false; }
+	$(PY) -m pipeline.config --make-deps $(SURVEY_Q) --out $(call shq,$(BUILD)/inputs.mk)
 
 # Inputs that do not exist are left out of the prerequisites so that the stage
-# itself reports them (one line naming the file) instead of Make.
-EXISTING = $(wildcard $(1))
+# itself reports them (one line naming the file) instead of Make.  $(1) is a list
+# of Make-escaped paths; so is the result.
+EXISTING = $(foreach f,$(subst \$(space),|,$(1)),$(if $(wildcard $(subst |,\$(space),$(f))),$(subst |,\$(space),$(f))))
 
-# Stage 0 (optional): a survey with `[raw] generator = "..."` makes its raw files.
+# Stage 0 (optional): a survey with `[raw] generator = "..."` makes its raw files;
+# pipeline.config runs it with its [raw] args, without a shell.
 ifneq ($(strip $(GENERATOR)),)
 $(INGEST_INPUTS) &: $(GENERATOR) | $(STAMP)
-	$(PY) $(GENERATOR) $(GENERATOR_ARGS)
+	$(PY) -m pipeline.config --generate $(SURVEY_Q)
 endif
 
 $(INGEST): $(INGEST_MODULES) $(CONFIG) $(if $(strip $(GENERATOR)),$(INGEST_INPUTS),$(call EXISTING,$(INGEST_INPUTS))) | $(STAMP)
-	$(PY) -m pipeline.ingest --survey $(SURVEY) --build $(BUILD)
+	$(PY) -m pipeline.ingest --survey $(SURVEY_Q) --build $(BUILD_Q)
 
 $(CLEAN): $(CLEAN_MODULES) $(CONFIG) $(call EXISTING,$(CLEAN_INPUTS)) $(INGEST) | $(STAMP)
-	$(PY) -m pipeline.clean --survey $(SURVEY) --build $(BUILD)
+	$(PY) -m pipeline.clean --survey $(SURVEY_Q) --build $(BUILD_Q)
 
 $(WEIGHT): $(WEIGHT_MODULES) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(CLEAN) | $(STAMP)
-	$(PY) -m pipeline.weight --survey $(SURVEY) --build $(BUILD)
+	$(PY) -m pipeline.weight --survey $(SURVEY_Q) --build $(BUILD_Q)
 
 # estimate re-runs the weight stage's calibration (the control tables) for calibrated variances
 $(ESTIMATES) &: $(ESTIMATE_MODULES) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(WEIGHT) $(INGEST) | $(STAMP)
-	$(PY) -m pipeline.estimate --survey $(SURVEY) --build $(BUILD)
+	$(PY) -m pipeline.estimate --survey $(SURVEY_Q) --build $(BUILD_Q)
 
 # --- figures and report -----------------------------------------------------
 # Figures (PNG + SVG) then the self-contained HTML report, under $(FIGS)/.
@@ -94,24 +114,24 @@ $(ESTIMATES) &: $(ESTIMATE_MODULES) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) 
 # diagnostics (weights, controls, data quality) need only the weight stage, so
 # they are drawn while the estimate stage runs; the estimate charts follow it.
 # An optional build/<survey>/validation/coverage.csv is read when present.
-FIG_EST    := $(FIGS)/manifest_estimates.json
-FIG_DIAG   := $(FIGS)/manifest_diagnostics.json
+FIG_EST    := $(FIGS_M)/manifest_estimates.json
+FIG_DIAG   := $(FIGS_M)/manifest_diagnostics.json
 FIGURES    := $(FIG_EST) $(FIG_DIAG)
-REPORT     := $(FIGS)/report.html
+REPORT     := $(FIGS_M)/report.html
 DIAG_INPUTS := $(WEIGHT) $(CLEAN) $(INGEST) $(call EXISTING,$(WEIGHT_INPUTS))
 FIG_INPUTS := $(ESTIMATES) $(DIAG_INPUTS)
 
 $(FIG_EST): $(FIGURES_MODULES) $(CONFIG) $(ESTIMATES) | $(STAMP)
-	$(PY) -m pipeline.figures --part estimates --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
+	$(PY) -m pipeline.figures --part estimates --survey $(SURVEY_Q) --build $(BUILD_Q) --out $(FIGS_Q)
 
 # one process: it shares the cores with the estimate stage
 $(FIG_DIAG): $(FIGURES_MODULES) $(CONFIG) $(DIAG_INPUTS) | $(STAMP)
-	$(PY) -m pipeline.figures --part diagnostics --jobs 1 --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
+	$(PY) -m pipeline.figures --part diagnostics --jobs 1 --survey $(SURVEY_Q) --build $(BUILD_Q) --out $(FIGS_Q)
 
 # The coverage study's figure (written with coverage.csv by `make validate`) is a prerequisite
 # when present; coverage.csv itself is not, as it has a rule: `make all` must not run the study.
-$(REPORT): $(REPORT_MODULES) pipeline/templates/report.html.j2 $(CONFIG) $(FIG_INPUTS) $(FIGURES) $(wildcard $(BUILD)/validation/coverage.png) | $(STAMP)
-	$(PY) -m pipeline.report --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
+$(REPORT): $(REPORT_MODULES) pipeline/templates/report.html.j2 $(CONFIG) $(FIG_INPUTS) $(FIGURES) $(call EXISTING,$(BUILD_M)/validation/coverage.png) | $(STAMP)
+	$(PY) -m pipeline.report --survey $(SURVEY_Q) --build $(BUILD_Q) --out $(FIGS_Q)
 
 # --- validate: coverage study on the demo's synthetic population (not part of `all`) ----
 # `make validate [REPLICATES=100]` draws REPLICATES samples with the survey's generator
@@ -119,17 +139,18 @@ $(REPORT): $(REPORT_MODULES) pipeline/templates/report.html.j2 $(CONFIG) $(FIG_I
 # clean rules, weight and estimate stages.  The replicate count is kept in a stamp file
 # so that changing it re-runs the study.
 REPLICATES ?= 1000
-VALIDATION := $(BUILD)/validation/coverage.csv
+VALIDATION := $(BUILD_M)/validation/coverage.csv
 .PHONY: validate FORCE
 FORCE:
 
-$(BUILD)/validation/replicates.txt: FORCE
-	@mkdir -p $(@D)
-	@echo $(REPLICATES) | cmp -s - $@ || echo $(REPLICATES) > $@
+$(BUILD_M)/validation/replicates.txt: FORCE
+	@mkdir -p $(call shq,$(BUILD)/validation)
+	@echo $(call shq,$(REPLICATES)) | cmp -s - $(call shq,$(BUILD)/validation/replicates.txt) || \
+	  echo $(call shq,$(REPLICATES)) > $(call shq,$(BUILD)/validation/replicates.txt)
 
 $(VALIDATION): $(VALIDATE_MODULES) $(CONFIG) $(GENERATOR) $(call EXISTING,$(WEIGHT_INPUTS)) \
-               $(INGEST) $(BUILD)/validation/replicates.txt | $(STAMP)
-	$(PY) -m pipeline.validate --survey $(SURVEY) --build $(BUILD) --replicates $(REPLICATES)
+               $(INGEST) $(BUILD_M)/validation/replicates.txt | $(STAMP)
+	$(PY) -m pipeline.validate --survey $(SURVEY_Q) --build $(BUILD_Q) --replicates $(call shq,$(REPLICATES))
 
 ## validate : coverage study of the CIs: REPLICATES samples (default 1000) of the demo's population
 validate: $(VALIDATION)
@@ -138,7 +159,7 @@ validate: $(VALIDATION)
 ##             make new-survey SURVEY=surveys/<name> FROM="raw/household.sav raw/person.sav"
 new-survey: | $(STAMP)
 	$(if $(strip $(FROM)),,$(error FROM is empty: name the raw files, e.g. FROM="raw/household.sav raw/person.sav"))
-	$(PY) -m pipeline.init "$(SURVEY)" --from $(foreach f,$(FROM),"$(f)")
+	$(PY) -m pipeline.init $(SURVEY_Q) --from $(foreach f,$(FROM),$(call shq,$(f)))
 
 ## test     : set up .venv if needed and run the full test suite
 test: $(STAMP)
@@ -149,8 +170,10 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 ## clean    : remove everything the pipeline built for $(SURVEY) (keeps .venv and raw files)
+# pipeline.config checks what each folder resolves to first: inside this repository only
+# build/<name> and figures/<name> are ever removed (never analysis/ or the repository).
 clean:
-	rm -rf $(BUILD) $(FIGS)
+	$(PYTHON_BOOT) -m pipeline.config --clean $(SURVEY_Q) --build $(BUILD_Q) --figs $(FIGS_Q)
 
 ## help     : list the targets
 ##

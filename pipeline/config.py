@@ -7,11 +7,17 @@ string, got integer``.  Expressions are checked by :mod:`pipeline.expr` here
 that have the data.  Only the standard library is imported so that Make can
 run ``python -m pipeline.config --make-deps`` cheaply.
 
-Run ``python -m pipeline.config --make-deps SURVEY`` to print the Make
-variables (inputs of each stage) derived from a survey's config.
+Run ``python -m pipeline.config --make-deps SURVEY [--out FILE]`` to print
+(or atomically write) the Make variables (inputs of each stage) derived from a
+survey's config; ``--generate SURVEY`` runs its ``[raw] generator`` without a
+shell; ``--clean SURVEY --build B --figs F`` is ``make clean``, which checks
+what each folder resolves to before removing it.  Every input path must be
+Make-safe and resolve inside the survey folder (see :func:`_check_paths`).
 """
 from __future__ import annotations
 
+import math
+import os
 import re
 import sys
 import tomllib
@@ -60,6 +66,7 @@ class Num(T):
         ok = (int,) if self.integer else (int, float)
         if isinstance(v, bool) or not isinstance(v, ok):
             err(path, f"expected {'integer' if self.integer else 'number'}, got {_tname(v)}")
+        _finite(v, path, err)
         if self.lo is not None and v < self.lo:
             err(path, f"must be >= {self.lo}, got {v}")
         if self.hi is not None and v > self.hi:
@@ -79,17 +86,31 @@ class Scalar(T):
     def check(self, v, path, err):
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             err(path, f"expected number or string, got {_tname(v)}")
+        if not isinstance(v, str):
+            _finite(v, path, err)
         return v
+
+
+INT_LIMIT = 2 ** 53   # integers beyond this are not exact as float64, the type of numeric data columns
+
+
+def _finite(v, path, err) -> None:
+    """Numbers in the config are finite (no nan/inf, which TOML allows) and exact as float64."""
+    if isinstance(v, float) and not math.isfinite(v):
+        err(path, f"must be a finite number, got {v}")
+    if isinstance(v, int) and abs(v) > INT_LIMIT:
+        err(path, f"integer out of range (at most {INT_LIMIT} in absolute value), got {str(v)[:30]}"
+                  f"{'...' if len(str(v)) > 30 else ''}")
 
 
 class Expr(Str):
     def check(self, v, path, err):
-        from .expr import ExpressionError, parse
+        from .expr import ExpressionError, parse, shorten
         super().check(v, path, err)
         try:
             parse(v)
         except ExpressionError as e:
-            err(path, e.problem + f" in {v!r}")
+            err(path, e.problem + f" in {shorten(v)}")
         return v
 
 
@@ -329,8 +350,8 @@ SCHEMA = Table({
         "nonresponse_classes": Default(NAMES, [], doc="columns whose classes get their own nonresponse adjustment "
                                                       "(default: one class)"),
         "controls": Default(List(CONTROL), [], doc="control totals to calibrate to"),
-        "rake": Table({"tol": Default(Num(lo=0, doc="convergence tolerance of raking"), 1e-10),
-                       "max_iter": Default(Num(integer=True, lo=1, doc="most raking iterations"), 100)},
+        "rake": Table({"tol": Default(Num(lo=1e-15, doc="convergence tolerance of raking"), 1e-10),
+                       "max_iter": Default(Num(integer=True, lo=1, hi=10_000, doc="most raking iterations"), 100)},
                       doc="raking settings"),
         "trim": Table({"upper": Num(lo=1, doc="largest weight, in multiples of relative_to"),
                        "lower": Num(lo=0, doc="smallest weight, in multiples of relative_to"),
@@ -350,9 +371,9 @@ SCHEMA = Table({
         "replicates": Table({"method": Str(choices=("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap"),
                                            doc="replicate type, as R's `as.svrepdesign` (auto: JKn with strata, "
                                                "JK1 without)"),
-                             "n": Default(Num(integer=True, lo=2, doc="bootstrap: number of replicates"), 50),
+                             "n": Default(Num(integer=True, lo=2, hi=10_000, doc="bootstrap: number of replicates"), 50),
                              "fay_rho": Default(Num(lo=0, hi=0.99, doc="Fay: the rho of Fay's BRR"), 0.0),
-                             "seed": Default(Num(integer=True, doc="bootstrap: random seed"), 20220714)},
+                             "seed": Default(Num(integer=True, lo=0, doc="bootstrap: random seed"), 20220714)},
                             required=("method",), doc="replicate weights, each re-adjusted and re-calibrated")},
         doc="weights computed from the frame (base weights, nonresponse adjustment, calibration, trimming), or "
             "calibration on top of delivered weights (controls, rake, trim, checks)"),
@@ -537,6 +558,10 @@ def load(survey_dir) -> dict:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise PipelineError(label, None, f"not valid TOML: {e}") from None
+    except (RecursionError, MemoryError):
+        raise PipelineError(label, None, "not valid TOML: tables or arrays nested too deeply") from None
+    except OSError as e:
+        raise PipelineError(label, None, f"cannot read ({e.strerror})") from None
 
     return validate(raw, survey_dir, label)
 
@@ -552,21 +577,114 @@ def validate(raw: dict, survey_dir, label: str = "survey.toml") -> dict:
         c["clean"] = SCHEMA.fields["clean"].check({}, "clean", err)
     if c["reporting"] is None:
         c["reporting"] = SCHEMA.fields["reporting"].node.check({}, "reporting", err)
+    _check_paths(c, survey_dir, err)
+    _check_output_names(c, err)
     _cross_checks(c, err)
     _check_report(c, err)
     c["_dir"], c["_path"] = Path(survey_dir), label
     return c
 
 
-def inputs(c: dict) -> dict[str, list[Path]]:
-    """Input files of each stage, as paths under the survey folder."""
-    d = c["_dir"]
+# --- input paths, Make and the survey folder -----------------------------------
+# A path that reaches Make (a target or prerequisite in build/<name>/inputs.mk, a
+# recipe argument) may hold letters, digits, spaces and . _ - + @ , / only: every
+# other character ($ # % : ; = * ? [ ] ( ) quotes, backslash, control characters)
+# means something to Make or the shell, so it is refused here, with the key, before
+# Make runs anything.  Spaces are escaped ("\ ") in inputs.mk and quoted in recipes.
+SAFE_PATH = re.compile(r"[\w .,+@/-]+")
+
+
+def _path_items(c: dict) -> list[tuple[str, str, str]]:
+    """(stage, key, path relative to the survey folder) of every input file the config names."""
+    items = [("ingest", f"files.{n}.path", f["path"]) for n, f in c["files"].items()]
+    items += [(stage, f"frame.{k}", c["frame"][k]) for k in ("path", "sample") if k in c.get("frame", {})
+              for stage in ("clean", "weight")]
     w = c.get("weighting") or {}
-    frame = [d / c["frame"][k] for k in ("path", "sample") if k in c.get("frame", {})]
-    return {"ingest": [d / f["path"] for f in c["files"].values()],
-            "clean": frame,
-            "weight": frame + [d / x["path"] for x in w.get("controls", [])],
-            "generator": [d / c["raw"]["generator"]] if c.get("raw", {}).get("generator") else []}
+    items += [("weight", f"weighting.controls[{i}].path", x["path"]) for i, x in enumerate(w.get("controls", []))]
+    if (c.get("raw") or {}).get("generator"):
+        items.append(("generator", "raw.generator", c["raw"]["generator"]))
+    return items
+
+
+def unsafe_path_problem(path: str) -> str | None:
+    """Why *path* cannot be handed to Make and the shell safely (None: it can)."""
+    if not SAFE_PATH.fullmatch(path):
+        bad = next((ch for ch in path if not SAFE_PATH.fullmatch(ch)), "")
+        return (f"character {bad!r} not allowed in a path (Make and the shell give it a meaning); "
+                f"use letters, digits, spaces and . _ - + @ , / only")
+    if any(part != part.strip() for part in path.split("/")):
+        return "a path part may not begin or end with a space"
+    return None
+
+
+DATA_ROOTS_ENV = "HHSURVEY_DATA_ROOTS"
+
+
+def data_roots() -> list[Path]:
+    """Folders outside the survey folder that the operator allows data inputs from.
+
+    Set in the environment, never in survey.toml: ``HHSURVEY_DATA_ROOTS=/data/census:/data/frames``
+    (``os.pathsep``-separated).  The generator, which is code, must be in the survey folder.
+    """
+    return [Path(x).resolve() for x in os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep) if x.strip()]
+
+
+def _check_paths(c: dict, survey_dir: Path, err) -> None:
+    """Every input path (and the generator) is Make-safe and resolves inside the survey folder.
+
+    Symbolic links are followed, so a link to a file outside the folder is refused too.
+    Data inputs (not the generator) may also resolve inside a folder of :func:`data_roots`.
+    """
+    root = survey_dir.resolve()
+    extra = data_roots()
+    for stage, key, rel in _path_items(c):
+        problem = unsafe_path_problem(rel)
+        if problem:
+            err(key, f"{problem}, got {rel!r}")
+        if Path(rel).is_absolute():
+            err(key, f"must be a path relative to the survey folder, got {rel!r}")
+        real = (survey_dir / rel).resolve()
+        allowed = [root] + (extra if stage != "generator" else [])
+        if not any(real.is_relative_to(r) for r in allowed):
+            hint = "" if stage == "generator" else f" (or allow a data folder in {DATA_ROOTS_ENV})"
+            err(key, f"{rel!r} resolves to {real}, outside the survey folder {root}{hint}")
+
+
+PLAIN_NAME = re.compile(r"\w[\w.-]*")
+
+
+def _check_output_names(c: dict, err) -> None:
+    """Names that become output file names (file tables, indicator and domain ids) are plain names.
+
+    ``[files."../../x"]`` would otherwise write ``build/<name>/ingest/../../x.parquet``.
+    """
+    for name in c["files"]:
+        if not PLAIN_NAME.fullmatch(name) or ".." in name:
+            err(f"files.{name}", "a file table's name becomes an output file name: use letters, digits, "
+                                 "_ - . only (no / or ..)")
+    for section in ("indicators", "domains"):
+        for i, x in enumerate(c[section]):
+            if not PLAIN_NAME.fullmatch(x["id"]) or ".." in x["id"]:
+                err(f"{section}[{i}].id", f"an id becomes an output file name: use letters, digits, _ - . only "
+                                          f"(no / or ..), got {x['id']!r}")
+
+
+def inputs(c: dict) -> dict[str, list[Path]]:
+    """Input files of each stage, as paths under the survey folder (checked by :func:`load`)."""
+    d = c["_dir"]
+    out: dict[str, list[Path]] = {"ingest": [], "clean": [], "weight": [], "generator": []}
+    for stage, _, rel in _path_items(c):
+        out[stage].append(d / rel)
+    return out
+
+
+def make_word(path) -> str:
+    """*path* as one word of a Make target or prerequisite list (spaces escaped); unsafe paths refused."""
+    s = str(path)
+    problem = unsafe_path_problem(s)
+    if problem:
+        raise PipelineError(s, None, problem)
+    return s.replace(" ", "\\ ")
 
 
 STAGES = ("ingest", "clean", "weight", "estimate", "figures", "report", "validate")
@@ -600,19 +718,90 @@ def stage_modules(stage: str) -> tuple[list[str], bool]:
 
 
 def make_deps(survey_dir) -> str:
+    """The Make variables of *survey_dir* (``build/<name>/inputs.mk``): each stage's modules and inputs.
+
+    Every value is a list of :func:`make_word` paths, so no ``$``, ``#``, newline or
+    other Make metacharacter from survey.toml reaches Make.  The generator's arguments
+    are not written here: ``python -m pipeline.config --generate`` runs it without a shell.
+    """
+    make_word(survey_dir)
     c = load(survey_dir)
     ins = inputs(c)
-    gen = c.get("raw", {})
+    names = {"ingest": "INGEST_INPUTS", "clean": "CLEAN_INPUTS", "weight": "WEIGHT_INPUTS",
+             "generator": "GENERATOR"}
     lines = []
     for stage in STAGES:
         mods, uses = stage_modules(stage)
-        lines.append(f"{stage.upper()}_MODULES := {' '.join(mods)}{' $(ANALYSIS)' if uses else ''}")
-    lines += [f"INGEST_INPUTS := {' '.join(map(str, ins['ingest']))}",
-             f"CLEAN_INPUTS := {' '.join(map(str, ins['clean']))}",
-             f"WEIGHT_INPUTS := {' '.join(map(str, ins['weight']))}",
-             f"GENERATOR := {' '.join(map(str, ins['generator']))}",
-             f"GENERATOR_ARGS := {' '.join(a.replace('{survey}', str(survey_dir)) for a in gen.get('args', []))}"]
-    return "\n".join(lines) + "\n"
+        lines.append(f"{stage.upper()}_MODULES := {' '.join(make_word(m) for m in mods)}{' $(ANALYSIS)' if uses else ''}\n")
+    return "".join(lines) + "".join(f"{var} := {' '.join(make_word(p) for p in ins[stage])}\n"
+                                    for stage, var in names.items())
+
+
+def generate(survey_dir) -> int:
+    """Run the survey's ``[raw] generator`` with its ``args`` (no shell); return its exit status."""
+    import subprocess
+    c = load(survey_dir)
+    gen = inputs(c)["generator"]
+    if not gen:
+        raise PipelineError(c["_path"], "raw.generator", "no generator configured")
+    args = [a.replace("{survey}", str(survey_dir)) for a in c["raw"]["args"]]
+    return subprocess.run([sys.executable, str(gen[0]), *args]).returncode
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean(survey_dir, build, figs, root: Path = ROOT) -> list[Path]:
+    """Remove a survey's build and figures folders (``make clean``) after checking what they are.
+
+    A folder inside the repository is removed only if it resolves to ``build/<name>`` or
+    ``figures/<name>`` (``<name>``: the survey folder's name); one outside it (``BUILD=`` /
+    ``FIGS=`` given to Make) only if it is not the file-system root, the home folder, a
+    folder holding the repository, the survey folder or the working folder, nor inside the
+    survey folder.  A symbolic link is removed, never followed.  Returns what was removed.
+    """
+    import shutil
+    root = root.resolve()
+    survey = Path(survey_dir).resolve()
+    allowed = {root / "build" / survey.name, root / "figures" / survey.name}
+    removed = []
+    for target in (Path(build), Path(figs)):
+        if not target.exists() and not target.is_symlink():
+            continue
+        real = target.parent.resolve() / target.name if target.is_symlink() else target.resolve()
+        if real.is_relative_to(root):
+            ok = real in allowed
+        else:
+            ok = not (real == Path(real.anchor) or real == _home() or root.is_relative_to(real)
+                      or survey.is_relative_to(real) or real.is_relative_to(survey)
+                      or Path.cwd().resolve().is_relative_to(real))
+        if not ok:
+            raise PipelineError(target, None, f"refusing to remove {real}: make clean removes only "
+                                f"build/{survey.name} and figures/{survey.name} (or a separate BUILD/FIGS folder)")
+        if target.is_symlink() or not target.is_dir():
+            target.unlink()
+        else:
+            shutil.rmtree(target)
+        removed.append(target)
+    return removed
+
+
+def _home() -> Path | None:
+    try:
+        return Path.home().resolve()
+    except (RuntimeError, KeyError):
+        return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write *text* to *path* through a temporary file of this process, renamed when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def main(argv=None) -> None:
@@ -620,10 +809,30 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m pipeline.config", description="validate a survey.toml")
     p.add_argument("survey", help="survey folder")
     p.add_argument("--make-deps", action="store_true", help="print the Make variables for this survey")
+    p.add_argument("--out", help="with --make-deps: write them to this file (atomically) instead")
+    p.add_argument("--generate", action="store_true", help="run the survey's [raw] generator")
+    p.add_argument("--clean", action="store_true", help="remove the survey's --build and --figs folders")
+    p.add_argument("--build", help="with --clean: the build folder")
+    p.add_argument("--figs", help="with --clean: the figures folder")
     a = p.parse_args(argv)
-    if a.make_deps:
-        sys.stdout.write(make_deps(a.survey))
+    if a.clean:
+        if not (a.build and a.figs):
+            p.error("--clean needs --build and --figs")
+        for path in clean(a.survey, a.build, a.figs):
+            print(f"removed {path}")
+    elif a.generate:
+        status = generate(a.survey)
+        if status:
+            raise SystemExit(status)
+    elif a.make_deps:
+        deps = make_deps(a.survey)
+        if a.out:
+            make_word(a.out)
+            _write_atomic(Path(a.out), deps)
+        else:
+            sys.stdout.write(deps)
     else:
+        make_word(a.survey)
         load(a.survey)
         print(f"{a.survey}/survey.toml: ok", file=sys.stderr)
 

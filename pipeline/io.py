@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import io as _io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -70,9 +72,8 @@ def read_raw(path, fmt: str, missing_codes=None, text_columns=()) -> tuple[pd.Da
         raise PipelineError(path, None, "no columns")
     if len(df) == 0:
         raise PipelineError(path, None, "no records")
-    dup = df.columns[df.columns.duplicated()]
-    if len(dup):
-        raise PipelineError(path, dup[0], "duplicate column name")
+    check_column_names(path, list(df.columns))
+    check_finite(path, df, "data row" if fmt == "csv" else "record")
     for c in df.columns:
         meta.setdefault(c, {"label": "", "values": {}, "missing": []})
     for col, codes in (missing_codes or {}).items():
@@ -80,6 +81,62 @@ def read_raw(path, fmt: str, missing_codes=None, text_columns=()) -> tuple[pd.Da
             raise PipelineError(path, col, "column named in missing_codes not found")
         meta[col]["missing"] = sorted(set(meta[col]["missing"]) | {float(x) if not isinstance(x, str) else x for x in codes}, key=str)
     return df, meta
+
+
+def check_column_names(path, names) -> None:
+    """Column names are non-blank and unique (case matters); the first offender is named."""
+    seen = set()
+    for i, name in enumerate(names, start=1):
+        if not str(name).strip():
+            raise PipelineError(path, f"column {i}", "blank column name")
+        if name in seen:
+            raise PipelineError(path, name, f"duplicate column name (columns {names.index(name) + 1} and {i})")
+        seen.add(name)
+
+
+def check_finite(path, df: pd.DataFrame, row_word: str = "data row") -> None:
+    """Numbers are finite: inf, -Infinity or 1e400 (read as inf) stop with file, column and row."""
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_float_dtype(s):
+            bad = np.isinf(s.to_numpy(dtype="float64", na_value=np.nan))
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise PipelineError(path, col, f"non-finite number {s.iloc[i]} ({row_word} {i + 1}); "
+                                               f"numbers must be finite (a missing value is left blank)")
+
+
+def _csv_header(path) -> list[str]:
+    """The header of a CSV file as written (pandas would rename a repeated name to 'x.1')."""
+    import csv
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return [c.strip() for c in next(csv.reader(f), [])]
+    except UnicodeDecodeError as e:
+        raise PipelineError(path, None, f"not a readable CSV file ({_first_line(e)})") from None
+    except (csv.Error, OSError) as e:
+        raise PipelineError(path, None, f"not a readable CSV file ({_first_line(e)})") from None
+
+
+def _header_rows(path, fmt) -> int | None:
+    """The record count a .sav/.dta header states (None: it does not state one, e.g. -1 in SPSS)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if fmt == "sav":
+        if head[:4] not in (b"$FL2", b"$FL3") or len(head) < 84:
+            return None
+        order = "little" if int.from_bytes(head[64:68], "little") in (2, 3) else "big"
+        n = int.from_bytes(head[80:84], order, signed=True)
+        return n if n >= 0 else None
+    if head.startswith(b"<stata_dta>"):
+        i, j = head.find(b"<N>"), head.find(b"</N>")
+        if i < 0 or j < 0:
+            return None
+        order = "big" if b"<byteorder>MSF" in head[:j] else "little"
+        return int.from_bytes(head[i + 3:j], order)
+    if len(head) >= 10 and head[1] in (1, 2):   # Stata 115 and older: nobs at bytes 6-9
+        return int.from_bytes(head[6:10], "big" if head[1] == 1 else "little")
+    return None
 
 
 def _first_line(e) -> str:
@@ -95,6 +152,13 @@ def _read_stat(path, fmt):
         df, m = reader(str(path), user_missing=(fmt == "sav"), dates_as_pandas_datetime=True)
     except Exception as e:  # pyreadstat raises several types for corrupt files
         raise PipelineError(path, None, f"not a readable {kind} file ({_first_line(e)})") from None
+    stated = _header_rows(path, fmt)
+    if stated is None:
+        raise PipelineError(path, None, f"the {kind} header does not state the number of records, so "
+                                        f"the {len(df)} records read cannot be confirmed complete")
+    if stated != len(df):
+        raise PipelineError(path, None, f"the {kind} header states {stated} records but {len(df)} were read "
+                                        f"(truncated or damaged file)")
     meta = {}
     for col in df.columns:
         missing = []
@@ -120,6 +184,7 @@ def _num(x):
 
 
 def _read_csv(path, text_columns):
+    check_column_names(path, _csv_header(path))
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except pd.errors.EmptyDataError:
@@ -137,6 +202,10 @@ def _read_csv(path, text_columns):
         elif bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise PipelineError(path, col, f"non-numeric value {df[col].iloc[i]!r} in a numeric column (data row {i + 1})")
+        elif np.isinf(num.to_numpy(dtype="float64", na_value=np.nan)).any():   # inf, -Infinity, 1e400
+            i = int(np.flatnonzero(np.isinf(num.to_numpy(dtype="float64", na_value=np.nan)))[0])
+            raise PipelineError(path, col, f"non-finite number {df[col].iloc[i]!r} (data row {i + 1}); "
+                                           f"numbers must be finite (a missing value is left blank)")
         else:
             out[col] = num.astype("float64") if (num % 1).fillna(0).any() or num.isna().any() else num.astype("int64")
     return pd.DataFrame(out), {}
@@ -146,12 +215,14 @@ def read_table(path, what: str = "") -> pd.DataFrame:
     """Read a small CSV table (frame, control totals) with a one-line error if it fails."""
     path = Path(path)
     _check_file(path)
+    check_column_names(path, _csv_header(path))
     try:
         df = pd.read_csv(path)
     except Exception as e:
         raise PipelineError(path, None, f"not a readable CSV file ({_first_line(e)})") from None
     if len(df) == 0:
         raise PipelineError(path, None, "no records")
+    check_finite(path, df)
     return df
 
 
@@ -209,12 +280,20 @@ class Outputs:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise PipelineError(self.dir, None, f"cannot create the output folder ({e.strerror})") from None
+        remove_stale_tmp(self.dir)
         return self
 
     def _tmp(self, name) -> Path:
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts or any(ch in str(name) for ch in "\0\n\r"):
+            raise PipelineError(self.dir, None, f"output name {str(name)!r} would leave the output folder")
         final = self.dir / name
-        final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            open(tmp, "wb").close()
+        except OSError as e:
+            raise PipelineError(final.parent, None, f"cannot write the output {final.name} here ({e.strerror})") from None
         self.pending.append((tmp, final))
         return tmp
 
@@ -240,12 +319,76 @@ class Outputs:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            for tmp, final in self.pending:
-                os.replace(tmp, final)
-        else:
-            for tmp, _ in self.pending:
-                tmp.unlink(missing_ok=True)
+            try:
+                for tmp, final in self.pending:
+                    os.replace(tmp, final)
+                return False
+            except OSError as e:
+                exc = e
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+        ours = {str(p) for pair in self.pending for p in pair}
+        if isinstance(exc, OSError) and (exc.filename in ours or exc.errno in _WRITE_ERRNOS):
+            # writing or renaming an output failed (a full disk, a read-only file): the operator's to fix
+            where = exc.filename if exc.filename else self.dir
+            raise PipelineError(where, None, f"cannot write the stage outputs ({exc.strerror or exc})") from None
         return False
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+STALE_TMP = re.compile(r"\.(.+)\.(\d+)\.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def remove_stale_tmp(directory) -> list[Path]:
+    """Remove ``.<name>.<pid>.tmp`` files left in *directory* by runs that were killed.
+
+    Only files of processes that no longer exist are removed, so a run going on at the
+    same time keeps its own.  Returns the removed paths.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = STALE_TMP.fullmatch(entry.name)
+        if m and entry.is_file(follow_symlinks=False) and int(m.group(2)) != os.getpid() and not _alive(int(m.group(2))):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _xlsx_cell(ws, v):
+    """A value for the sheet; text that a spreadsheet could take for a formula is written as text.
+
+    openpyxl writes a string beginning with ``=`` as a live formula.  Such text (and text
+    beginning with ``+``, ``-``, ``@``, tab or carriage return: the OWASP CSV-injection
+    list) goes in as an explicit text cell with Excel's quote prefix, so it is shown, never
+    evaluated, and stays text when the cell is edited.
+    """
+    if isinstance(v, str) and v.startswith(FORMULA_START):
+        from openpyxl.cell import WriteOnlyCell
+        cell = WriteOnlyCell(ws, value=v)
+        cell.data_type = "s"
+        cell.quotePrefix = True
+        return cell
+    return v
 
 
 def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
@@ -260,10 +403,10 @@ def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
             width = max([len(str(c))] + [len(str(v)) for v in df[c].head(200)])
             ws.column_dimensions[get_column_letter(i)].width = min(max(8, width + 2), 60)
         ws.freeze_panes = "A2"
-        ws.append([str(c) for c in df.columns])
+        ws.append([_xlsx_cell(ws, str(c)) for c in df.columns])
         for row in df.itertuples(index=False):
             ws.append([None if (v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))) else
-                       (v.item() if isinstance(v, np.generic) else v) for v in row])
+                       _xlsx_cell(ws, v.item() if isinstance(v, np.generic) else v) for v in row])
     wb.properties.creator = "hhsurvey pipeline"
     wb.properties.created = wb.properties.modified = FIXED_TIME
     buf = _io.BytesIO()

@@ -61,7 +61,7 @@ def test_all_then_noop_then_partial(make_survey, tmp_path):
     assert all(f"pipeline.{s}" in plan for s in ("ingest", "clean", "weight", "estimate"))
     # `make clean all` cleans first and then builds everything, although `all` runs stages side by side
     rebuilt = make("clean", "all", *v)
-    assert rebuilt.stdout.index("rm -rf") < rebuilt.stdout.index("pipeline.ingest")
+    assert rebuilt.stdout.index("pipeline.config --clean") < rebuilt.stdout.index("pipeline.ingest")
     assert (build / "estimates.xlsx").exists() and (tmp_path / "figures" / "report.html").exists()
 
 
