@@ -115,7 +115,7 @@ class SurveyDesign(DesignBase):
                     raise DesignError(f"{par}: expected a column name, got {col!r}")
                 check_columns(data, [col], par)
         check_columns(data, fpcs, "fpc")
-        self.data = data.copy(deep=False)  # copy-on-write snapshot: later edits of `data` do not reach the design
+        self._data = data.copy(deep=False)  # copy-on-write snapshot: later edits of `data` do not reach the design
         self.lonely_psu = lonely_psu
         self.nest = bool(nest)
         self._spec = dict(weights=weights, strata=strata, psu=psu, ssu=ssu, fpc=fpcs)
@@ -288,18 +288,23 @@ class SurveyDesign(DesignBase):
         return (f"<SurveyDesign: {self.n} rows, {self._n_strata} strata, {self._n_psu} PSUs, "
                 f"{len(self._stages)} stage(s) in the variance, df={self.degf:g}{cal}>")
 
-    def _replace_weights(self, weights, *, step=None, report=None) -> "SurveyDesign":
-        """A new design with the same structure and new weights (for weighting steps)."""
-        w = np.array(weights, dtype=float)
-        if w.shape != self._w.shape:
-            raise DesignError(f"weights: expected {self._w.shape[0]} weights, got {w.shape}")
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        w.setflags(write=False)
-        new._w = w
-        new._calibration = self._calibration + ((step,) if step is not None else ())
-        new.weighting_report = report
-        return new
+    @property
+    def calibration(self) -> tuple:
+        """The calibration steps whose residuals the variance uses (see :meth:`with_weights`)."""
+        return self._calibration
+
+    def _state_key(self) -> tuple:
+        return (self._data, self._w, self._calibration)
+
+    def _reweighted(self, new, calibration, replicate_weights) -> None:
+        if replicate_weights is not None:
+            raise DesignError("replicate_weights: expected None for a Taylor design (SurveyDesign), got an array; "
+                              "convert with to_replicate() first")
+        if calibration is not None:
+            if not hasattr(calibration, "residualize"):
+                raise DesignError(f"calibration: expected a calibration step with a residualize() method, "
+                                  f"got {type(calibration).__name__}")
+            new._calibration = self._calibration + (calibration,)
 
     # ----------------------------------------------------------------- hooks
     def _agg_units(self):

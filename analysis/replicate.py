@@ -10,7 +10,15 @@ from scipy import sparse
 
 from . import kernel
 from .estimators import DesignBase
-from .validation import DesignError, as_column_list, check_choice, check_columns
+from .validation import (
+    DesignError,
+    as_column_list,
+    check_choice,
+    check_columns,
+    check_positive,
+    check_replicate_count,
+    check_rscales,
+)
 
 __all__ = ["ReplicateDesign", "to_replicate", "hadamard", "REPLICATE_TYPES", "ReplicateStructure"]
 
@@ -66,24 +74,62 @@ class ReplicateStructure:
         return cls(weights, rw, None, None)
 
 
+def _distinct_rows(m: np.ndarray) -> np.ndarray:
+    """The distinct rows of ``m`` (exactly), found by hashing each row to one number first."""
+    if m.shape[0] <= 1:
+        return m
+    probe = np.random.default_rng(0).standard_normal(m.shape[1])  # fixed probe: deterministic
+    _, first, codes = np.unique(m @ probe, return_index=True, return_inverse=True)
+    reps = m[first]
+    if np.array_equal(reps[codes.reshape(-1)], m):
+        return reps
+    return np.unique(m, axis=0)  # a hash collision (never seen): sort the rows instead
+
+
+def replicate_df(rep: ReplicateStructure, weights: np.ndarray, tol: float = 1e-5) -> float:
+    """Design df of replicate weights: their rank minus one, as R's ``degf`` (QR, ``tol=1e-5``).
+
+    The rank of the (n x R) replicate weights of the rows with a positive
+    weight equals the rank of their distinct multiplier rows (a row's
+    weight only scales it; a repeated row adds no rank), so the pivoted QR
+    runs on those: one row per PSU pattern instead of one per household.
+    """
+    pos = weights > 0
+    if rep.full is None:
+        m = rep.patterns[np.unique(rep.pattern_of_row[pos])]
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = _distinct_rows(rep.full[pos] / weights[pos][:, None])
+    if m.size == 0:
+        return -1.0
+    from scipy.linalg import qr
+
+    r = qr(m, mode="r", pivoting=True)[0]
+    d = np.abs(np.diag(r))
+    rank = int((d > tol * d.max()).sum()) if d.size and d.max() > 0 else 0
+    return float(rank - 1)
+
+
 def _scale_defaults(type_, R, scale, rscales, fay_rho):
-    if type_ == "BRR":
+    if type_ == "Fay" and fay_rho is None:
+        raise DesignError("fay_rho: expected the Fay coefficient rho in [0, 1) for type='Fay', got None")
+    if fay_rho is not None and not (0 <= float(fay_rho) < 1):
+        raise DesignError(f"fay_rho: expected a number in [0, 1), got {fay_rho!r}")
+    if scale is not None:
+        scale = check_positive(scale, "scale")
+    elif type_ == "BRR":
         scale = 1.0 / R
     elif type_ == "Fay":
-        if fay_rho is None:
-            raise DesignError("fay_rho: expected the Fay coefficient rho in [0, 1) for type='Fay', got None")
         scale = 1.0 / (R * (1 - fay_rho) ** 2)
-    elif type_ == "bootstrap" and scale is None:
+    elif type_ == "bootstrap":
         scale = 1.0 / (R - 1)
-    elif type_ == "JK1" and scale is None:
+    elif type_ == "JK1":
         scale = (R - 1) / R
-    elif type_ == "JKn" and rscales is None:
+    if type_ == "JKn" and rscales is None:
         raise DesignError("rscales: expected the per-replicate (n_h - 1)/n_h factors for type='JKn', got None")
     if scale is None:
         scale = 1.0
-    if rscales is None:
-        rscales = np.ones(R)
-    rscales = np.broadcast_to(np.asarray(rscales, dtype=float), (R,)).copy()
+    rscales = np.ones(R) if rscales is None else check_rscales(rscales, R)
     return float(scale), rscales
 
 
@@ -152,12 +198,12 @@ class ReplicateDesign(DesignBase):
             raise DesignError("replicate_weights: expected no missing values, got some")
         if not combined_weights:
             rw = rw * w[:, None]
-        R = rw.shape[1]
+        R = check_replicate_count(rw.shape[1], "replicate_weights (number of columns)")
         scale, rscales = _scale_defaults(type, R, scale, rscales, fay_rho)
         self._init(data, w, ReplicateStructure.from_full(w, rw), type, scale, rscales, mse, fay_rho, degf)
 
     def _init(self, data, w, rep, type_, scale, rscales, mse, fay_rho, degf):
-        self.data = data.copy(deep=False)  # copy-on-write snapshot
+        self._data = data.copy(deep=False)  # copy-on-write snapshot
         w = np.array(w, dtype=float)
         w.setflags(write=False)
         self._w = w
@@ -168,12 +214,12 @@ class ReplicateDesign(DesignBase):
         self.mse = bool(mse)
         self.fay_rho = fay_rho
         self.weighting_report = None
-        self._degf = degf
+        self._degf_given = degf
 
     @classmethod
-    def _from_structure(cls, data, weights, rep, type_, scale, rscales, mse=False, fay_rho=None):
+    def _from_structure(cls, data, weights, rep, type_, scale, rscales, mse=False, fay_rho=None, degf=None):
         self = object.__new__(cls)
-        self._init(data, weights, rep, type_, scale, rscales, mse, fay_rho, None)
+        self._init(data, weights, rep, type_, scale, rscales, mse, fay_rho, degf)
         return self
 
     # ------------------------------------------------------------------ info
@@ -189,34 +235,44 @@ class ReplicateDesign(DesignBase):
     @property
     def degf(self) -> float:
         """Rank of the replicate weights minus one, as R's ``degf`` (QR, tol 1e-5)."""
-        if self._degf is None:
-            m = self._rep.patterns if self._rep.full is None else self._rep.full
-            if self._rep.full is None:
-                used = np.unique(self._rep.pattern_of_row[self._w > 0])
-                m = m[used]
-            from scipy.linalg import qr
-
-            r = qr(m, mode="r", pivoting=True)[0]
-            d = np.abs(np.diag(r))
-            rank = int((d > 1e-5 * d.max()).sum()) if d.size else 0
-            self._degf = float(rank - 1)
-        return self._degf
+        if self._degf_given is not None:
+            return float(self._degf_given)
+        cache = self._cache("weighted", "degf")
+        if "degf" not in cache:
+            cache["degf"] = replicate_df(self._rep, self._w)
+        return cache["degf"]
 
     def __repr__(self) -> str:
         return (f"<ReplicateDesign: {self.n} rows, {self.n_replicates} {self.type} replicates, "
                 f"scale={self.scale:.6g}, df={self.degf:g}>")
 
-    def _replace_weights(self, weights, *, replicate_weights, report=None) -> "ReplicateDesign":
-        """A new design with new full-sample and replicate weights (for weighting steps)."""
-        w = np.asarray(weights, dtype=float)
-        rw = np.asarray(replicate_weights, dtype=float)
-        if w.shape != self._w.shape or rw.shape != (self.n, self.n_replicates):
-            raise DesignError(f"replicate_weights: expected shape {(self.n, self.n_replicates)}, got {rw.shape}")
-        new = type(self)._from_structure(self.data, w, ReplicateStructure.from_full(w, rw), self.type, self.scale,
-                                         self.rscales, self.mse, self.fay_rho)
-        new._degf = self._degf
-        new.weighting_report = report
-        return new
+    def _state_key(self) -> tuple:
+        return (self._data, self._w, self._rep)
+
+    def _reweighted(self, new, calibration, replicate_weights) -> None:
+        if calibration is not None:
+            raise DesignError("calibration: expected None for a replicate design (its replicate weights carry the "
+                              "calibration), got a calibration step")
+        w = new._w
+        if replicate_weights is None:  # keep each row's replicate multipliers
+            if self._rep.full is None:
+                new._rep = ReplicateStructure(w, None, self._rep.patterns, self._rep.pattern_of_row)
+                return
+            old = self._w
+            bad = (old == 0) & (w > 0)
+            if bad.any():
+                raise DesignError(f"replicate_weights: expected new replicate weights where a zero weight becomes "
+                                  f"positive (no multiplier to keep), got none (first at row {int(np.flatnonzero(bad)[0])})")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(old > 0, w / old, 0.0)
+            rw = self._rep.full * ratio[:, None]
+        else:
+            rw = np.asarray(replicate_weights, dtype=float)
+            if rw.shape != (self.n, self.n_replicates):
+                raise DesignError(f"replicate_weights: expected shape {(self.n, self.n_replicates)}, got {rw.shape}")
+            if not np.isfinite(rw).all():
+                raise DesignError("replicate_weights: expected finite values, got missing or infinite ones")
+        new._rep = ReplicateStructure.from_full(w, rw)
 
     # ----------------------------------------------------------------- hooks
     def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows):

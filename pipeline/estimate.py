@@ -123,7 +123,7 @@ def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: 
     from analysis import SurveyError
     design = make_design(data, spec)
     for step in steps:
-        design = design._replace_weights(design.weights, step=step)
+        design = design.with_weights(design.weights, calibration=step)
     level = cfg["reporting"]["level"]
     rows = []
     for j, dom in enumerate(cfg["domains"]):
