@@ -390,8 +390,53 @@ class SurveyDesign(DesignBase):
     def to_replicate(self, type: str = "auto", replicates: int = 50, fay_rho: float = 0.0, seed=None):
         """Replicate-weight version of this design, as R's ``as.svrepdesign``.
 
-        See :func:`analysis.replicate.to_replicate`.
-        """
-        from .replicate import to_replicate
+        Parameters
+        ----------
+        type : {"auto", "JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap"}
+            ``auto`` is JK1 for a design without strata and JKn otherwise
+            (R).  The replicate multipliers come from
+            :mod:`analysis.repweights` (R's ``jk1weights``, ``jknweights``,
+            ``brrweights``, ``bootweights``, ``subbootweights``) applied to
+            this design's strata, PSUs and first-stage population sizes;
+            as R, BRR/Fay and the subbootstrap drop the fpc.
+        replicates : int
+            Number of bootstrap replicates (>= 2).
+        fay_rho : float
+            Fay's rho (``type="Fay"``).
+        seed : int or numpy.random.Generator, optional
+            For the bootstrap draws.
 
-        return to_replicate(self, type=type, replicates=replicates, fay_rho=fay_rho, seed=seed)
+        Returns
+        -------
+        ReplicateDesign
+        """
+        from . import repweights
+        from .replicate import ReplicateDesign, ReplicateStructure
+
+        check_choice(type, ("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap"), "type")
+        if self._calibration:
+            raise DesignError("design: expected an uncalibrated design; convert to replicates first, then calibrate "
+                              "(each replicate is then re-calibrated)")
+        has_strata = self._spec["strata"] is not None  # as R: declared strata, even a single one
+        if type == "auto":
+            type = "JKn" if has_strata else "JK1"
+        if type == "JK1" and has_strata:
+            raise DesignError("type: expected JKn, BRR, Fay or bootstrap for a stratified design, got 'JK1'")
+        if type in ("JKn", "BRR", "Fay") and not has_strata:
+            raise DesignError(f"type: expected JK1 or bootstrap for an unstratified design, got {type!r}")
+        strata = self._strata_labels[self._strata_code]
+        psu = self._psu_code
+        fpc = None if self._popsize1 is None else self._popsize1[self._strata_code]
+        if type == "JK1":
+            rw = repweights.jk1_weights(psu, fpc=fpc)
+        elif type == "JKn":
+            rw = repweights.jkn_weights(strata, psu, fpc=fpc, lonely_psu=self.lonely_psu)
+        elif type in ("BRR", "Fay"):
+            rw = repweights.brr_weights(strata, psu, fay_rho=fay_rho if type == "Fay" else 0.0)
+        elif type == "bootstrap":
+            rw = repweights.boot_weights(strata, psu, replicates=replicates, fpc=fpc, seed=seed)
+        else:
+            rw = repweights.subboot_weights(strata, psu, replicates=replicates, seed=seed)
+        rep = ReplicateStructure(self.weights, None, rw.multipliers, rw.psu)
+        return ReplicateDesign._from_structure(self.data, self.weights, rep, rw.type, float(rw.scale), rw.rscales,
+                                               fay_rho=fay_rho if rw.type == "Fay" else None)

@@ -1,6 +1,7 @@
 """Replicate-weight designs (R's ``svrepdesign`` and ``as.svrepdesign``)."""
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
@@ -20,7 +21,9 @@ from .validation import (
     check_rscales,
 )
 
-__all__ = ["ReplicateDesign", "to_replicate", "hadamard", "REPLICATE_TYPES", "ReplicateStructure"]
+from .hadamard import hadamard  # noqa: F401  (re-exported: R's Hadamard matrices)
+
+__all__ = ["ReplicateDesign", "to_replicate", "hadamard", "REPLICATE_TYPES", "ReplicateStructure", "replicate_df"]
 
 REPLICATE_TYPES = ("JK1", "JKn", "BRR", "Fay", "bootstrap", "other")
 
@@ -338,169 +341,13 @@ class ReplicateDesign(DesignBase):
         return self.scale * np.einsum("...r,r->...", dev * dev, rs)
 
 
-# ------------------------------------------------------------------ hadamard
-def _is_prime(q: int) -> bool:
-    if q < 2:
-        return False
-    i = 2
-    while i * i <= q:
-        if q % i == 0:
-            return False
-        i += 1
-    return True
-
-
-def _paley1(q: int) -> np.ndarray:
-    """Paley construction I: a Hadamard matrix of order q+1 for a prime q ≡ 3 (mod 4)."""
-    res = np.zeros(q, dtype=int)
-    res[(np.arange(1, q) ** 2) % q] = 1
-    chi = np.where(res == 1, 1, -1)
-    chi[0] = 0
-    Q = chi[(np.arange(q)[None, :] - np.arange(q)[:, None]) % q]
-    S = np.zeros((q + 1, q + 1), dtype=int)
-    S[0, 1:] = 1
-    S[1:, 0] = -1
-    S[1:, 1:] = Q
-    return S + np.eye(q + 1, dtype=int)
-
-
-def hadamard(min_order: int) -> np.ndarray:
-    """A ±1 Hadamard matrix of the smallest order >= ``min_order`` this builds.
-
-    Orders are 1, 2, and multiples of 4 from Sylvester's doubling of a Paley
-    (type I) matrix.  Any such matrix gives fully balanced BRR replicates
-    (Wolter 2007, sec. 3.3); which replicate is which differs from R's
-    precomputed ``survey::hadamard``, so BRR variances of totals agree with
-    R exactly, those of nonlinear statistics to within replicate-choice noise.
-    """
-    if min_order <= 1:
-        return np.ones((1, 1), dtype=int)
-    if min_order == 2:
-        return np.array([[1, 1], [1, -1]])
-    best = None
-    m = 4 * int(np.ceil(min_order / 4))
-    while best is None:
-        k = m
-        doublings = 0
-        while k % 2 == 0 and k > 4:
-            if _is_prime(k - 1) and (k - 1) % 4 == 3:
-                break
-            k //= 2
-            doublings += 1
-        if k == 4 or k == 2 or (_is_prime(k - 1) and (k - 1) % 4 == 3):
-            H = _paley1(k - 1) if k > 2 else np.array([[1, 1], [1, -1]])
-            for _ in range(doublings):
-                H = np.block([[H, H], [H, -H]])
-            best = H
-        else:
-            m += 4
-    return best
-
-
 # ---------------------------------------------------------- as.svrepdesign
 def to_replicate(design, type: str = "auto", replicates: int = 50, fay_rho: float = 0.0, seed=None) -> ReplicateDesign:
-    """Replicate weights for a Taylor design, as R's ``as.svrepdesign``.
+    """Replicate weights for a Taylor design, as R's ``as.svrepdesign``: ``design.to_replicate(...)``.
 
-    Parameters
-    ----------
-    design : SurveyDesign
-    type : {"auto", "JK1", "JKn", "BRR", "Fay", "bootstrap"}
-        ``auto`` is JK1 for unstratified designs and JKn otherwise (R).
-        JK1 drops one PSU at a time (scale ``(1-f)(n-1)/n``); JKn drops one
-        PSU within its stratum (``rscales = (1-f_h)(n_h-1)/n_h``); BRR and
-        Fay need exactly two PSUs per stratum and use a Hadamard matrix;
-        bootstrap is R's ``bootweights`` (Rao & Wu 1988): ``n_h`` PSUs
-        drawn with replacement per stratum, scale ``n̄/((n̄-1)(R-1))`` with
-        ``n̄`` the harmonic mean of PSUs per stratum.
-    replicates : int
-        Number of bootstrap replicates.
-    fay_rho : float
-        Fay's rho (``type="Fay"``).
-    seed : int or numpy.random.Generator, optional
-        For the bootstrap.
+    See :meth:`analysis.design.SurveyDesign.to_replicate`; the multipliers
+    are built from plain vectors in :mod:`analysis.repweights`.
     """
-    from .design import SurveyDesign
-
-    if not isinstance(design, SurveyDesign):
-        raise DesignError(f"design: expected a SurveyDesign, got {type(design).__name__}")
-    check_choice(type, ("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap"), "type")
-    if design._calibration:
-        raise DesignError("design: expected an uncalibrated design; convert to replicates first, then calibrate "
-                          "(each replicate is then re-calibrated)")
-    has_strata = design._spec["strata"] is not None  # as R: declared strata, even a single one
-    if type == "auto":
-        type = "JKn" if has_strata else "JK1"
-    st = design._stages[0]
-    P, H = design._n_psu, design._n_strata
-    psu_stratum = st.group
-    n_h = st.n_units
-    fpc_given = bool(design._spec["fpc"])
-    lonely = n_h == 1
-    if type == "JK1":
-        if has_strata:
-            raise DesignError("type: expected JKn, BRR, Fay or bootstrap for a stratified design, got 'JK1'")
-        A = np.full((P, P), P / (P - 1))
-        np.fill_diagonal(A, 0.0)
-        f = 1.0 - design_fraction(design) if fpc_given else 1.0
-        scale, rscales = f * (P - 1) / P, np.ones(P)
-    elif type == "JKn":
-        if not has_strata:
-            raise DesignError("type: expected JK1 or bootstrap for an unstratified design, got 'JKn'")
-        f1 = 1.0 - design_fraction(design, per_stratum=True) if fpc_given else np.ones(H)
-        keep = (n_h > 1) & (f1 > 0)  # strata sampled exhaustively give no replicates (R drops them)
-        reps = np.flatnonzero(keep[psu_stratum])  # one replicate per PSU of a kept stratum
-        A = np.ones((P, reps.shape[0]))
-        same = psu_stratum[:, None] == psu_stratum[reps][None, :]
-        A[same] = (n_h[psu_stratum] / (n_h[psu_stratum] - 1))[:, None].repeat(reps.shape[0], 1)[same]
-        A[reps, np.arange(reps.shape[0])] = 0.0
-        rscales = (f1 * (n_h - 1) / n_h)[psu_stratum[reps]]
-        scale = 1.0
-        if lonely.any() and design.lonely_psu == "adjust":
-            extra = np.where(lonely[psu_stratum][:, None] & (psu_stratum[:, None] == np.flatnonzero(lonely)[None, :]), 0.0, H / (H - 1))
-            A = np.hstack([A, extra])
-            rscales = np.concatenate([rscales, np.full(extra.shape[1], (H - 1) / H)])
-        elif lonely.any() and design.lonely_psu == "average":
-            scale = P / reps.shape[0]
-    elif type in ("BRR", "Fay"):
-        if not (n_h == 2).all():
-            bad = design._strata_labels[n_h != 2][:5].tolist()
-            raise DesignError(f"type: expected exactly 2 PSUs in every stratum for {type}, got strata {bad} with other counts")
-        rho = fay_rho if type == "Fay" else 0.0
-        Hm = hadamard(H + 1)
-        R = Hm.shape[1]
-        signs = Hm[1:H + 1]  # rows 2..H+1, as R's brrweights
-        order = np.lexsort((np.arange(P), psu_stratum))
-        first = np.zeros(P, dtype=bool)
-        first[order[::2]] = True  # the first PSU (in data order) of each stratum
-        s = signs[psu_stratum]  # (P, R)
-        up = np.where(first[:, None], s > 0, s < 0)
-        A = np.where(up, 2.0 - rho, rho)
-        scale, rscales = 1.0 / (R * (1 - rho) ** 2), np.ones(R)
-        type = "Fay" if rho else "BRR"
-    else:  # bootstrap
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        A = np.zeros((P, replicates))
-        for h in range(H):  # strata only; PSUs and replicates are drawn at once
-            psus = np.flatnonzero(psu_stratum == h)
-            k = psus.shape[0]
-            A[psus] = rng.multinomial(k, np.full(k, 1.0 / k), size=replicates).T
-        nbar = 1.0 / np.mean(1.0 / n_h)
-        scale, rscales = nbar / ((nbar - 1) * (replicates - 1)), np.ones(replicates)
-    rep = ReplicateStructure(design.weights, None, A, design._psu_code)
-    return ReplicateDesign._from_structure(design.data, design.weights, rep, type, float(scale), np.asarray(rscales, float),
-                                           fay_rho=fay_rho if type == "Fay" else None)
-
-
-def design_fraction(design, per_stratum: bool = False):
-    """First-stage sampling fraction n_h/N_h of a design (R: the fpc carried into replicates)."""
-    st = design._stages[0]
-    n_h = st.n_units
-    N = design._popsize1
-    if N is None:
-        raise DesignError("design: no first-stage fpc")
-    frac = n_h / N
-    if per_stratum:
-        return frac
-    if np.unique(frac).shape[0] > 1:
-        raise DesignError("fpc: expected one first-stage fpc value for JK1, got several")
-    return float(frac[0])
+    if not hasattr(design, "to_replicate") or isinstance(design, ReplicateDesign):
+        raise DesignError(f"design: expected a SurveyDesign, got {builtins.type(design).__name__}")
+    return design.to_replicate(type=type, replicates=replicates, fay_rho=fay_rho, seed=seed)
