@@ -78,7 +78,8 @@ class SurveyDesign(DesignBase):
         ``remove`` and ``certainty`` let it contribute 0; ``adjust`` centres
         its PSU total at 0 (the grand mean for a mean) instead of the
         stratum mean; ``average`` scales the variance of the other strata by
-        (strata)/(strata with >= 2 PSUs).  A single PSU with a sampling
+        (strata)/(strata with >= 2 PSUs), counting for a domain the strata
+        that hold domain rows (as R, whose domain is a subset design).  A single PSU with a sampling
         fraction of 1 is a certainty unit and contributes 0 under every rule.
 
     Notes
@@ -257,7 +258,7 @@ class SurveyDesign(DesignBase):
             scale = np.where(n_units > 1, f * n_units / (n_units - 1), f)
         scale = np.where(f < 1e-7, 0.0, scale) * mult
         centre = np.ones_like(lonely)
-        factor = 1.0
+        averaged = None
         if lonely.any():
             if rule in ("remove", "certainty"):
                 scale = np.where(lonely, 0.0, scale)
@@ -265,8 +266,8 @@ class SurveyDesign(DesignBase):
                 centre = ~lonely
             elif rule == "average":
                 scale = np.where(lonely, 0.0, scale)
-                factor = lonely.shape[0] / (lonely.shape[0] - lonely.sum())
-        return kernel.Stage(unit=unit, group=group, n_units=n_units, scale=scale, centre=centre, factor=factor)
+                averaged = lonely.copy()
+        return kernel.Stage(unit=unit, group=group, n_units=n_units, scale=scale, centre=centre, averaged=averaged)
 
     # ------------------------------------------------------------------ info
     @property
@@ -321,7 +322,7 @@ class SurveyDesign(DesignBase):
             psu = k_unit if fm is None else fm[k_unit]
         return kernel.domain_df(psu, self._psu_stratum[psu], self._n_psu, self._n_strata, k_dom, n_dom)
 
-    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef):
+    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra=None):
         """Stage variances from (last-stage unit x domain) totals."""
         if TX is None:
             Z = TY
@@ -369,7 +370,7 @@ class SurveyDesign(DesignBase):
             out[d0:d1] = v.reshape(d1 - d0, J)
         return out
 
-    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):
+    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None, extra=None):
         w = self._w[rows]
         Yw = Y * w[:, None]
         yhat = kernel.domain_sums(dom, n_dom, Yw)

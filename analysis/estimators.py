@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import sparse
 
 from . import kernel
-from .intervals import MEAN_METHODS, PROPORTION_METHODS, t_quantile
+from .intervals import MEAN_METHODS, PROPORTION_METHODS, interval, t_quantile
 from .results import Estimate
 from .state import DesignState
 from .validation import (
@@ -58,13 +58,13 @@ class DesignBase:
     weighting_report = None
 
     # ------------------------------------------------------------------ hooks
-    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):  # pragma: no cover - abstract
+    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None, extra=None):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef):  # pragma: no cover - abstract
+    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra=None):  # pragma: no cover - abstract
         raise NotImplementedError
 
     # ----------------------------------------------------------------- state
@@ -352,7 +352,8 @@ class DesignBase:
         """
         return None
 
-    def _ratio_estimate(self, kind, Y, Xden, dom_full, n_dom, na_rm, names, coef=None, binary=False, frame=None):
+    def _ratio_estimate(self, kind, Y, Xden, dom_full, n_dom, na_rm, names, coef=None, binary=False, frame=None,
+                        transforms=()):
         """Estimates, variances and companions of ratios of totals, all at once.
 
         ``kind`` is ``"total"`` (denominator 1), ``"mean"`` (denominator: the
@@ -452,10 +453,11 @@ class DesignBase:
             else:
                 ss = dsum(YY) - yhat * yhat / wn
         ss = np.maximum(ss, 0.0)
+        extra = {"want": transforms} if transforms else None
         if units is None:
-            var = self._row_variance(kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef)
+            var = self._row_variance(kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef, extra)
         else:
-            var = self._unit_variance(k_unit, k_dom, TY, TX, est, xhat, n_dom, coef)
+            var = self._unit_variance(k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra)
         if coef is not None:
             return var
         n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
@@ -490,7 +492,10 @@ class DesignBase:
             )
             est = np.where(empty, np.nan, est)
             var = np.where(empty, np.nan, var)
-        return dict(est=est, var=var, n=cnt, wn=wn, n_rows=n_rows, df=df, deff=deff, deff_rep=deff_rep)
+        out = dict(est=est, var=var, n=cnt, wn=wn, n_rows=n_rows, df=df, deff=deff, deff_rep=deff_rep)
+        if extra is not None and "var_logit" in extra:
+            out["var_logit"] = np.where(empty, np.nan, extra["var_logit"]) if empty.any() else extra["var_logit"]
+        return out
 
     def _unit_totals(self, Y, ucode, n_units, binary):
         """Weighted totals of the columns of ``Y`` per unit, cached per design and column set."""
@@ -523,13 +528,13 @@ class DesignBase:
         if columns:
             st.data.clear()
 
-    def _row_variance(self, kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef):
+    def _row_variance(self, kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef, extra=None):
         """Variance from row-level values (designs whose variance needs them)."""
         if X is None and kind != "total":
             X = np.ones_like(Yz)
         idx = np.arange(self.n) if rows is None else rows
         return self._ratio_core(Yz, X, dom, n_dom, idx, coef=coef) if coef is not None else \
-            self._ratio_core(Yz, X, dom, n_dom, idx)[1]
+            self._ratio_core(Yz, X, dom, n_dom, idx, extra=extra)[1]
 
     def _package(self, statistic, stats, names, levels, frame, n_dom, ci_kind, ci_method, level, deff, n_eff=None, spec=None):
         J = len(names)
@@ -540,6 +545,19 @@ class DesignBase:
             with np.errstate(invalid="ignore", divide="ignore"):
                 n_eff = stats["n"] / stats["deff_rep"]
         dom_frame = _tile_frame(frame, J, n_dom)
+        ci_fn = None
+        if "var_logit" in stats:  # replicate designs: the logit interval from the replicate variance of logit(p)
+            p_, se_l, df_, n_ = t(stats["est"]), np.sqrt(t(stats["var_logit"])), t(stats["df"]), t(stats["n_rows"])
+            se_ = t(se)
+
+            def ci_fn(lv, method, p_=p_, se_l=se_l, df_=df_, n_=n_, se_=se_):
+                if method != "logit":
+                    return interval(ci_kind, method, p_, se_, df_, n_, lv)
+                c = t_quantile(1 - (1 - lv) / 2, df_)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    lg = np.log(p_ / (1 - p_))
+                    lo, hi = 1 / (1 + np.exp(-(lg - c * se_l))), 1 / (1 + np.exp(-(lg + c * se_l)))
+                return np.where(p_ == 0, 0.0, lo), np.where(p_ == 1, 1.0, hi)
         return Estimate(
             statistic=statistic,
             variable=np.repeat(np.asarray(names, dtype=object), n_dom),
@@ -556,6 +574,7 @@ class DesignBase:
             ci_method=ci_method,
             ci_kind=ci_kind,
             conf_level=level,
+            _ci_fn=ci_fn,
             _spec=spec,
         )
 
@@ -639,7 +658,8 @@ class DesignBase:
         self._check_deff(deff)
         vnames, levels, Y, comp = self._indicators(variables, max_levels)
         dom, D, frame = self._domains(by, where)
-        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, vnames, binary=True, frame=frame)
+        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, vnames, binary=True, frame=frame,
+                                  transforms=("logit",))
         st = _expand_complements(st, comp)
         with np.errstate(invalid="ignore", divide="ignore"):
             n_eff = np.where(st["var"] > 0, st["est"] * (1 - st["est"]) / st["var"], st["n"])
@@ -728,6 +748,14 @@ class DesignBase:
         st = self._ratio_estimate("mean", IND, None, dom_full, D, na_rm, vnames)
         qhat = np.concatenate(qs_cols, axis=1)
         ptil, pse, df = st["est"], np.sqrt(st["var"]), st["df"]
+        if nan.any():
+            # As R's svyquantile(na.rm=TRUE), which drops the rows without a value before
+            # taking degf(): PSUs with no valid value leave the df.
+            df = df.copy()
+            for j in range(len(names)):
+                sel = rows[~nan[:, j] & (w_all[rows] > 0)]
+                dfj = self._domain_df_units(np.arange(sel.shape[0]), dom_full[sel], D, True, sel)
+                df[:, j * P:(j + 1) * P] = np.asarray(dfj, float)[:, None]
 
         def ci_fn(lv, method):
             c = t_quantile(1 - (1 - lv) / 2, np.inf if method == "normal" else df)

@@ -77,7 +77,11 @@ class Stage:
         Whether unit totals are centred at the group mean (``False`` only for
         lonely units under ``lonely_psu="adjust"``).
     factor : float
-        Overall multiplier (``lonely_psu="average"``: strata / strata kept).
+        Overall multiplier (1; kept for stages built by hand).
+    averaged : (G,) bool, optional
+        Lonely groups left out under ``lonely_psu="average"``: each domain's
+        variance is multiplied by (groups holding domain rows) / (those of
+        them not averaged), as R's ``onestage`` does on the domain's subset.
     """
 
     unit: np.ndarray
@@ -87,6 +91,7 @@ class Stage:
     centre: np.ndarray
     factor: float = 1.0
     fine_map: np.ndarray | None = None  # last-stage unit -> this stage's unit (None: identity)
+    averaged: np.ndarray | None = None
 
 
 def stage_variance(stage: Stage, z: np.ndarray, dom: np.ndarray, n_dom: int, rows=None) -> np.ndarray:
@@ -134,7 +139,14 @@ def stage_variance_units(stage: Stage, unit: np.ndarray, dom: np.ndarray, n_dom:
     dev = totals - mean[gd]
     ss = group_sum(gd, dev * dev, n_groups * n_dom) + ((n_g - cnt)[:, None] * mean * mean)
     ss *= np.repeat(stage.scale, n_dom)[:, None]
-    return ss.reshape(n_groups, n_dom, -1).sum(axis=0) * stage.factor
+    out = ss.reshape(n_groups, n_dom, -1).sum(axis=0) * stage.factor
+    if stage.averaged is not None and stage.averaged.any():
+        present = cnt.reshape(n_groups, n_dom) > 0
+        n_all = present.sum(axis=0)
+        n_kept = n_all - (present & stage.averaged[:, None]).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = out * np.where(n_kept > 0, n_all / np.maximum(n_kept, 1), np.nan)[:, None]
+    return out
 
 
 def taylor_variance(stages, z: np.ndarray, dom: np.ndarray, n_dom: int, rows=None) -> np.ndarray:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
@@ -11,8 +12,11 @@ from scipy import sparse
 
 from . import kernel
 from .estimators import DesignBase
+from .results import Estimate
 from .validation import (
     DesignError,
+    EstimationError,
+    check_level,
     as_column_list,
     check_choice,
     check_columns,
@@ -25,7 +29,9 @@ from .hadamard import hadamard  # noqa: F401  (re-exported: R's Hadamard matrice
 
 __all__ = ["ReplicateDesign", "to_replicate", "hadamard", "REPLICATE_TYPES", "ReplicateStructure", "replicate_df"]
 
-REPLICATE_TYPES = ("JK1", "JKn", "BRR", "Fay", "bootstrap", "other")
+REPLICATE_TYPES = ("JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap", "successive-difference", "ACS", "SDR",
+                   "JK2", "other")
+_SDR_TYPES = ("successive-difference", "ACS", "SDR")
 
 
 @dataclass(frozen=True)
@@ -113,18 +119,53 @@ def replicate_df(rep: ReplicateStructure, weights: np.ndarray, tol: float = 1e-5
     return float(rank - 1)
 
 
+def domain_ranks(mult: np.ndarray, dom: np.ndarray, n_dom: int, distinct: bool = True, tol: float = 1e-5) -> np.ndarray:
+    """Rank of the rows of ``mult`` in each domain (one pivoted QR of the domain's distinct rows each).
+
+    Rows with a non-finite multiplier (zero weights) carry no replicate weight and are dropped.
+    """
+    from scipy.linalg import qr
+
+    ok = np.isfinite(mult).all(axis=1)
+    order = np.argsort(dom, kind="stable")
+    order = order[ok[order]]
+    bounds = np.searchsorted(dom[order], np.arange(n_dom + 1))
+    out = np.zeros(n_dom)
+    for d in range(n_dom):  # one factorisation per domain; cached by the caller
+        m = mult[order[bounds[d]:bounds[d + 1]]]
+        if m.shape[0] == 0:
+            continue
+        if distinct:
+            m = _distinct_rows(m)
+        if m.shape[0] > 2 * m.shape[1]:
+            g = m.T @ m  # same rank, R x R: far cheaper than a QR of the tall matrix
+            ev = np.linalg.eigvalsh(g)
+            sv = np.sqrt(np.clip(ev, 0, None))
+            out[d] = int((sv > tol * sv.max()).sum()) if sv.max() > 0 else 0
+        else:
+            rr = qr(m, mode="r", pivoting=True)[0]
+            dg = np.abs(np.diag(rr))
+            out[d] = int((dg > tol * dg.max()).sum()) if dg.size and dg.max() > 0 else 0
+    return out
+
+
 def _scale_defaults(type_, R, scale, rscales, fay_rho):
     if type_ == "Fay" and fay_rho is None:
         raise DesignError("fay_rho: expected the Fay coefficient rho in [0, 1) for type='Fay', got None")
     if fay_rho is not None and not (0 <= float(fay_rho) < 1):
         raise DesignError(f"fay_rho: expected a number in [0, 1), got {fay_rho!r}")
-    if scale is not None:
+    if type_ in _SDR_TYPES:
+        if scale is not None or rscales is not None:
+            raise DesignError(f"scale: expected no scale or rscales for type={type_!r} (R fixes them: 4/R, 1), "
+                              f"got scale={scale!r}")
+        scale = 4.0 / R
+    elif scale is not None:
         scale = check_positive(scale, "scale")
     elif type_ == "BRR":
         scale = 1.0 / R
     elif type_ == "Fay":
         scale = 1.0 / (R * (1 - fay_rho) ** 2)
-    elif type_ == "bootstrap":
+    elif type_ in ("bootstrap", "subbootstrap"):
         scale = 1.0 / (R - 1)
     elif type_ == "JK1":
         scale = (R - 1) / R
@@ -146,10 +187,12 @@ class ReplicateDesign(DesignBase):
         Full-sample weight column.
     replicate_weights : list of str, or (n, R) array
         Replicate-weight columns (or matrix).
-    type : {"JK1", "JKn", "BRR", "Fay", "bootstrap", "other"}
-        Replication method; sets the default ``scale`` as R does: BRR
-        ``1/R``; Fay ``1/(R (1-rho)^2)``; bootstrap ``1/(R-1)``; JK1
-        ``(R-1)/R``; JKn needs ``rscales``; other ``1``.
+    type : {"JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap", "successive-difference", "ACS", "SDR", "JK2", "other"}
+        Replication method; sets the default ``scale`` as R's
+        ``svrepdesign`` does: BRR ``1/R``; Fay ``1/(R (1-rho)^2)``;
+        bootstrap and subbootstrap ``1/(R-1)``; JK1 ``(R-1)/R``; JKn needs
+        ``rscales``; successive difference (``"ACS"``, ``"SDR"`` are
+        aliases) ``4/R`` and no other scale; JK2 and other ``1``.
     scale, rscales : float, array_like, optional
         The variance is ``scale * Σ_r rscales_r (θ_r - θ̄)²``.
     mse : bool
@@ -277,16 +320,94 @@ class ReplicateDesign(DesignBase):
                 raise DesignError("replicate_weights: expected finite values, got missing or infinite ones")
         new._rep = ReplicateStructure.from_full(w, rw)
 
+    # ------------------------------------------------------------ any statistic
+    def with_replicates(self, fn: Callable[[np.ndarray, pd.DataFrame], object], names: Sequence[str] | None = None,
+                        level: float = 0.95) -> Estimate:
+        """Any statistic of the weights and data, with its replicate SE (R's ``withReplicates``).
+
+        ``fn(weights, data)`` returns a number or a 1-d array of numbers; it
+        is called once with the full-sample weights and once with each
+        column of replicate weights (R's ``theta(.weights, .data)``).  The
+        variance is ``scale Σ_r rscales_r (θ_r - θ̄)²`` (about ``θ`` with
+        ``mse=True``), as for every estimator of this design; the interval
+        is a t interval on the design's df.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(weights: ndarray (n,), data: DataFrame) -> float | array``.
+        names : list of str, optional
+            Names of the entries of the statistic (default ``theta1, ...``).
+        level : float
+            Confidence level.
+
+        Returns
+        -------
+        Estimate
+            ``statistic="with_replicates"``; ``n`` and ``weighted_n`` are those of the design.
+        """
+        level = check_level(level)
+        if not callable(fn):
+            raise EstimationError(f"fn: expected a function fn(weights, data), got {builtins.type(fn).__name__}")
+        theta = np.atleast_1d(np.asarray(fn(self.weights, self.data), dtype=float))
+        if theta.ndim != 1:
+            raise EstimationError(f"fn: expected a number or a 1-d array, got shape {theta.shape}")
+        rw = self.replicate_weights
+        # one call per replicate: the statistic is an arbitrary function of the weights
+        reps = np.empty((theta.shape[0], rw.shape[1]))
+        for r in range(rw.shape[1]):
+            v = np.atleast_1d(np.asarray(fn(rw[:, r], self.data), dtype=float))
+            if v.shape != theta.shape:
+                raise EstimationError(f"fn: expected the same shape {theta.shape} on every replicate, got {v.shape} "
+                                      f"on replicate {r}")
+            reps[:, r] = v
+        var = self._replicate_variance(reps, theta)
+        J = theta.shape[0]
+        names = [f"theta{j + 1}" for j in range(J)] if names is None else list(names)
+        if len(names) != J:
+            raise EstimationError(f"names: expected {J} names, got {len(names)}")
+        full = lambda v: np.full(J, float(v))  # noqa: E731
+        return Estimate(statistic="with_replicates", variable=np.asarray(names, dtype=object),
+                        level=np.full(J, None, dtype=object), domain=pd.DataFrame(index=range(J)),
+                        estimate=theta, se=np.sqrt(var), df=full(self.degf), deff=full(np.nan), n=full(self.n),
+                        n_eff=full(np.nan), weighted_n=full(self.weights.sum()), n_rows=full(self.n),
+                        ci_method="t", ci_kind="mean", conf_level=level)
+
     # ----------------------------------------------------------------- hooks
     def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows):
-        return np.full(n_dom, self.degf)
+        """Each domain's df as R's ``degf`` of the domain's subset: rank of its replicate weights - 1.
+
+        (R's ``svyby`` on a replicate design subsets it, and the subset's
+        ``degf`` is the rank of the replicate weights of the domain rows.)
+        A user-given ``degf`` applies to every domain.  Cached per domain
+        structure.
+        """
+        if self._degf_given is not None:
+            return np.full(n_dom, float(self._degf_given))
+        cache = self._cache("weighted", "domain_df")
+        key = hashlib.blake2b(np.ascontiguousarray(k_unit).tobytes() + b"|" + np.ascontiguousarray(k_dom).tobytes()
+                              + bytes([row_level, rows is None]), digest_size=16).digest()
+        if key not in cache:
+            if len(cache) > 16:
+                cache.clear()
+            if self._rep.patterns is not None and not row_level:
+                mult = self._rep.patterns[k_unit]  # one row per (pattern, domain): distinct within a domain
+                distinct = False
+            else:
+                r = k_unit if rows is None else np.asarray(rows)[k_unit]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    mult = self._rep.matrix()[r] / self._w[r][:, None] if self._rep.full is None else \
+                        self._rep.full[r] / self._w[r][:, None]
+                distinct = True
+            cache[key] = domain_ranks(mult, k_dom, n_dom, distinct) - 1.0
+        return cache[key]
 
     def _agg_units(self):
         if self._rep.patterns is None:
             return None
         return self._rep.pattern_of_row, self._rep.patterns.shape[0]
 
-    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef):
+    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra=None):
         """Replicate estimates from (pattern x domain) totals: Σ_k T_k A[u_k, r] per domain."""
         A = self._rep.patterns[k_unit]  # (K, R)
         K = k_unit.shape[0]
@@ -307,9 +428,10 @@ class ReplicateDesign(DesignBase):
             est = np.tensordot(coef, est, axes=(0, 0))[None]
             theta = np.tensordot(coef, theta, axes=(0, 0))[None]
             return self._replicate_variance(theta, est)[0]
+        self._transformed_variances(theta, est, extra)
         return self._replicate_variance(theta, est)
 
-    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):
+    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None, extra=None):
         w = self._w[rows]
         yhat = kernel.domain_sums(dom, n_dom, Y * w[:, None])
         ry = kernel.replicate_domain_totals(Y, dom, n_dom, self._rep, rows)  # (D, J, R)
@@ -327,7 +449,24 @@ class ReplicateDesign(DesignBase):
         var = self._replicate_variance(theta, est)
         if coef is not None:
             return var[0]
+        self._transformed_variances(theta, est, extra)
         return est, var, xhat
+
+    def _transformed_variances(self, theta, est, extra) -> None:
+        """Replicate variances of transformed estimates requested in ``extra["want"]``.
+
+        ``"logit"``: the variance of ``logit(θ_r)`` about its mean (or about
+        ``logit(θ)`` with ``mse``), which is what R's ``svyciprop(method="logit")``
+        uses on a replicate design: it refits ``svyglm(y ~ 1, quasibinomial)``
+        on every replicate, whose intercept is ``logit`` of the replicate
+        proportion.
+        """
+        if not extra or "logit" not in extra.get("want", ()):
+            return
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lt = np.log(theta / (1 - theta))
+            le = np.log(est / (1 - est))
+        extra["var_logit"] = self._replicate_variance(lt, le)
 
     def _replicate_variance(self, theta, est):
         """``scale * Σ_r rscales_r (θ_r - θ̄)²`` (R's ``svrVar``), vectorised over estimates."""

@@ -236,7 +236,10 @@ def boot_weights(strata, psu, replicates: int = 50, fpc=None, seed=None) -> Repl
             Nh = int(N[h])  # R: rep(psus, length = N) truncates a fractional size
             copies = np.full(k, Nh // k, dtype=np.int64)
             copies[perm[: Nh % k]] += 1  # the first N mod n PSUs of the shuffled order get one more copy
-            A[idx] = rng.multivariate_hypergeometric(copies, k, size=R).T
+            if Nh < 10 ** 8:
+                A[idx] = rng.multivariate_hypergeometric(copies, k, size=R).T
+            else:  # a fraction below 1e-6: the draw without replacement is a draw with replacement
+                A[idx] = rng.multinomial(k, copies / copies.sum(), size=R).T
     nbar = 1.0 / np.mean(1.0 / p.n_h)
     with np.errstate(divide="ignore"):
         scale = nbar / ((nbar - 1) * (R - 1))
