@@ -63,24 +63,32 @@ class ReplicateStructure:
     def from_full(cls, weights: np.ndarray, rw: np.ndarray) -> "ReplicateStructure":
         """Detect a shared multiplier pattern per group of rows, else keep the full matrix.
 
-        Multipliers ``rw / w`` are compared after rounding to 10 significant
-        digits (replicate files are often stored rounded); the compressed
-        form is used only if it reproduces every replicate weight to 1e-10
-        relative.
+        Rows are grouped by one number per row, ``(rw_i · probe)/w_i`` for a
+        fixed random probe, kept to about 9 significant digits (replicate
+        files are often stored rounded); the compressed form is used only if
+        it reproduces every replicate weight to 1e-10 relative, checked a
+        block of rows at a time (no (n x R) temporaries).
         """
         n, R = rw.shape
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mult = np.where(weights[:, None] > 0, rw / weights[:, None], 0.0)
-        mult = np.round(mult, 10)
         probe = np.random.default_rng(0).standard_normal(R)  # fixed probe: deterministic grouping
-        key = mult @ probe
+        pos = weights > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            key = np.where(pos, (rw @ probe) / weights, 0.0)
+        mant, expo = np.frexp(key)
+        key = np.ldexp(np.round(mant * 2.0 ** 30), expo)  # ~9 significant digits
         uniq, first, codes = np.unique(key, return_index=True, return_inverse=True)
         codes = codes.reshape(-1)
-        if uniq.shape[0] <= n // 2:
-            pats = mult[first]
-            if np.array_equal(pats[codes], mult) and np.allclose(weights[:, None] * pats[codes], rw, rtol=1e-10, atol=0):
-                return cls(weights, None, pats, codes)
-        return cls(weights, rw, None, None)
+        if uniq.shape[0] > n // 2:
+            return cls(weights, rw, None, None)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pats = np.where(pos[first][:, None], rw[first] / weights[first][:, None], 0.0)
+        block = max(1, 2_000_000 // max(R, 1))
+        for b0 in range(0, n, block):  # verify, a block of rows at a time
+            b = slice(b0, b0 + block)
+            fit = weights[b][:, None] * pats[codes[b]]
+            if not (np.abs(fit - rw[b]) <= 1e-10 * np.abs(rw[b]) + 1e-300).all():
+                return cls(weights, rw, None, None)
+        return cls(weights, None, pats, codes)
 
 
 def _distinct_rows(m: np.ndarray) -> np.ndarray:
@@ -109,43 +117,60 @@ def replicate_df(rep: ReplicateStructure, weights: np.ndarray, tol: float = 1e-5
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             m = _distinct_rows(rep.full[pos] / weights[pos][:, None])
-    if m.size == 0:
-        return -1.0
-    from scipy.linalg import qr
+    return float(matrix_rank(m, tol) - 1)
 
-    r = qr(m, mode="r", pivoting=True)[0]
-    d = np.abs(np.diag(r))
-    rank = int((d > tol * d.max()).sum()) if d.size and d.max() > 0 else 0
-    return float(rank - 1)
+
+_BLAS = None
+
+
+def _one_blas_thread():
+    """A context limiting BLAS to one thread: the R x R eigen-problems are small, and a
+    multi-threaded LAPACK on a busy machine spends far longer waiting than computing."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def _gram_rank(m: np.ndarray, tol: float) -> int:
+    ev = np.linalg.eigvalsh(m.T @ m)  # squared singular values of m
+    top = ev.max() if ev.size else 0.0
+    return int((ev > tol * tol * top).sum()) if top > 0 else 0
+
+
+def matrix_rank(m: np.ndarray, tol: float = 1e-5) -> int:
+    """Rank of ``m``: singular values above ``tol`` times the largest, as R's ``qr(m, tol)$rank``.
+
+    The singular values come from the eigenvalues of the ``R x R``
+    cross-product (no factorisation of the tall matrix).  For a matrix with
+    many more rows than columns, the rank of its first ``2 R`` rows is
+    computed first: a lower bound that, when it equals the number of
+    columns, is the rank (adding rows cannot lower it).
+    """
+    n_rows, n_cols = m.shape
+    if n_rows == 0 or n_cols == 0:
+        return 0
+    with _one_blas_thread():
+        if n_rows > 2 * n_cols and _gram_rank(m[: 2 * n_cols], tol) == n_cols:
+            return n_cols
+        return _gram_rank(m, tol)
 
 
 def domain_ranks(mult: np.ndarray, dom: np.ndarray, n_dom: int, distinct: bool = True, tol: float = 1e-5) -> np.ndarray:
-    """Rank of the rows of ``mult`` in each domain (one pivoted QR of the domain's distinct rows each).
+    """Rank of the rows of ``mult`` in each domain (:func:`matrix_rank` of the domain's distinct rows).
 
     Rows with a non-finite multiplier (zero weights) carry no replicate weight and are dropped.
     """
-    from scipy.linalg import qr
-
     ok = np.isfinite(mult).all(axis=1)
     order = np.argsort(dom, kind="stable")
     order = order[ok[order]]
     bounds = np.searchsorted(dom[order], np.arange(n_dom + 1))
     out = np.zeros(n_dom)
-    for d in range(n_dom):  # one factorisation per domain; cached by the caller
+    for d in range(n_dom):  # one small factorisation per domain; cached by the caller
         m = mult[order[bounds[d]:bounds[d + 1]]]
-        if m.shape[0] == 0:
-            continue
-        if distinct:
-            m = _distinct_rows(m)
-        if m.shape[0] > 2 * m.shape[1]:
-            g = m.T @ m  # same rank, R x R: far cheaper than a QR of the tall matrix
-            ev = np.linalg.eigvalsh(g)
-            sv = np.sqrt(np.clip(ev, 0, None))
-            out[d] = int((sv > tol * sv.max()).sum()) if sv.max() > 0 else 0
-        else:
-            rr = qr(m, mode="r", pivoting=True)[0]
-            dg = np.abs(np.diag(rr))
-            out[d] = int((dg > tol * dg.max()).sum()) if dg.size and dg.max() > 0 else 0
+        out[d] = matrix_rank(_distinct_rows(m) if distinct else m, tol)
     return out
 
 
