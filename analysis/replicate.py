@@ -8,7 +8,6 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from . import kernel
 from .estimators import DesignBase
@@ -120,22 +119,25 @@ def replicate_df(rep: ReplicateStructure, weights: np.ndarray, tol: float = 1e-5
     return float(matrix_rank(m, tol) - 1)
 
 
-_BLAS = None
-
-
-def _one_blas_thread():
-    """A context limiting BLAS to one thread: the R x R eigen-problems are small, and a
-    multi-threaded LAPACK on a busy machine spends far longer waiting than computing."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
 def _gram_rank(m: np.ndarray, tol: float) -> int:
-    ev = np.linalg.eigvalsh(m.T @ m)  # squared singular values of m
+    """Rank from the smaller cross-product of ``m`` (its eigenvalues are the squared singular values).
+
+    A full rank is first certified cheaply: if the Cholesky factor ``L`` of
+    the cross-product ``G`` exists and ``||G||_F ||L^-1||_F^2 < tol^-2``, then
+    ``λ_max/λ_min < tol^-2`` (``λ_max <= ||G||_F``, ``1/λ_min <= ||L^-1||_F^2``),
+    so every singular value exceeds ``tol`` times the largest.  Otherwise
+    the eigenvalues are computed.
+    """
+    from scipy.linalg import lapack
+
+    g = m @ m.T if m.shape[0] < m.shape[1] else m.T @ m
+    k = g.shape[0]
+    c, info = lapack.dpotrf(g, lower=1)
+    if info == 0:
+        inv, info2 = lapack.dtrtri(c, lower=1)
+        if info2 == 0 and np.linalg.norm(g) * float((np.tril(inv) ** 2).sum()) < tol ** -2:
+            return k
+    ev = np.linalg.eigvalsh(g)
     top = ev.max() if ev.size else 0.0
     return int((ev > tol * tol * top).sum()) if top > 0 else 0
 
@@ -143,16 +145,16 @@ def _gram_rank(m: np.ndarray, tol: float) -> int:
 def matrix_rank(m: np.ndarray, tol: float = 1e-5) -> int:
     """Rank of ``m``: singular values above ``tol`` times the largest, as R's ``qr(m, tol)$rank``.
 
-    The singular values come from the eigenvalues of the ``R x R``
-    cross-product (no factorisation of the tall matrix).  For a matrix with
-    many more rows than columns, the rank of its first ``2 R`` rows is
-    computed first: a lower bound that, when it equals the number of
-    columns, is the rank (adding rows cannot lower it).
+    The singular values come from the smaller cross-product of ``m`` (no
+    factorisation of the tall matrix).  For a matrix with many more rows
+    than columns, the rank of its first ``2 R`` rows is computed first: a
+    lower bound that, when it equals the number of columns, is the rank
+    (adding rows cannot lower it).
     """
     n_rows, n_cols = m.shape
     if n_rows == 0 or n_cols == 0:
         return 0
-    with _one_blas_thread():
+    with kernel.one_blas_thread():
         if n_rows > 2 * n_cols and _gram_rank(m[: 2 * n_cols], tol) == n_cols:
             return n_cols
         return _gram_rank(m, tol)
@@ -168,9 +170,10 @@ def domain_ranks(mult: np.ndarray, dom: np.ndarray, n_dom: int, distinct: bool =
     order = order[ok[order]]
     bounds = np.searchsorted(dom[order], np.arange(n_dom + 1))
     out = np.zeros(n_dom)
-    for d in range(n_dom):  # one small factorisation per domain; cached by the caller
-        m = mult[order[bounds[d]:bounds[d + 1]]]
-        out[d] = matrix_rank(_distinct_rows(m) if distinct else m, tol)
+    with kernel.one_blas_thread():
+        for d in range(n_dom):  # one small factorisation per domain; cached by the caller
+            m = mult[order[bounds[d]:bounds[d + 1]]]
+            out[d] = matrix_rank(_distinct_rows(m) if distinct else m, tol)
     return out
 
 
@@ -434,14 +437,12 @@ class ReplicateDesign(DesignBase):
 
     def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra=None):
         """Replicate estimates from (pattern x domain) totals: Σ_k T_k A[u_k, r] per domain."""
-        A = self._rep.patterns[k_unit]  # (K, R)
-        K = k_unit.shape[0]
+        order = np.argsort(k_dom, kind="stable")  # units sorted by domain once, for both products
+        A = self._rep.patterns[k_unit[order]]  # (K, R)
+        k_dom = k_dom[order]
 
         def rep_totals(T):
-            J = T.shape[1]
-            rows_ = (k_dom[:, None] * J + np.arange(J)).ravel()
-            S = sparse.csr_matrix((T.ravel(), (rows_, np.repeat(np.arange(K), J))), shape=(n_dom * J, K))
-            return np.asarray(S @ A).reshape(n_dom, J, -1)
+            return kernel.domain_products(np.ascontiguousarray(T[order]), k_dom, n_dom, A)
 
         ry = rep_totals(TY)
         if TX is None:
