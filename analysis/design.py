@@ -10,6 +10,7 @@ import pandas as pd
 
 from . import kernel
 from .estimators import DesignBase
+from .pps import PPS_METHODS, pps_variance_matrix
 from .validation import (
     DesignError,
     LonelyPSUError,
@@ -100,7 +101,8 @@ class SurveyDesign(DesignBase):
 
     def __init__(self, data: pd.DataFrame, weights: str | None = None, strata: str | None = None,
                  psu: str | None = None, ssu: str | None = None, fpc: str | Sequence[str] | None = None,
-                 nest: bool = False, lonely_psu: str = "fail"):
+                 nest: bool = False, lonely_psu: str = "fail", probs: str | None = None, pps: str | None = None,
+                 joint_probs=None, hr_p2=None):
         if not isinstance(data, pd.DataFrame):
             raise DesignError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
         check_choice(lonely_psu, LONELY_PSU_RULES, "lonely_psu")
@@ -110,7 +112,21 @@ class SurveyDesign(DesignBase):
         fpcs = as_column_list(fpc, "fpc")
         if len(fpcs) > 2:
             raise DesignError(f"fpc: expected at most two columns (one per stage), got {fpcs}")
-        for par, col in (("weights", weights), ("strata", strata), ("psu", psu), ("ssu", ssu)):
+        if pps is not None:
+            check_choice(pps, PPS_METHODS, "pps")
+            if ssu is not None:
+                raise DesignError("ssu: expected None for a PPS design without replacement (one stage, as R's "
+                                  f"pps= designs other than Brewer's), got {ssu!r}")
+            if len(fpcs) > 1:
+                raise DesignError(f"fpc: expected one column of inclusion probabilities for pps={pps!r}, got {fpcs}")
+            if not fpcs and probs is None:
+                raise DesignError(f"fpc: expected a column of inclusion probabilities (fpc= or probs=) for "
+                                  f"pps={pps!r}, got neither")
+        elif joint_probs is not None or hr_p2 is not None:
+            raise DesignError("pps: expected 'ht', 'yg' or 'hartley-rao' with joint_probs/hr_p2, got pps=None")
+        if weights is not None and probs is not None:
+            raise DesignError(f"probs: expected weights or probs (weights = 1/probs), got both ({weights!r}, {probs!r})")
+        for par, col in (("weights", weights), ("strata", strata), ("psu", psu), ("ssu", ssu), ("probs", probs)):
             if col is not None:
                 if not isinstance(col, str):
                     raise DesignError(f"{par}: expected a column name, got {col!r}")
@@ -119,7 +135,7 @@ class SurveyDesign(DesignBase):
         self._data = data.copy(deep=False)  # copy-on-write snapshot: later edits of `data` do not reach the design
         self.lonely_psu = lonely_psu
         self.nest = bool(nest)
-        self._spec = dict(weights=weights, strata=strata, psu=psu, ssu=ssu, fpc=fpcs)
+        self._spec = dict(weights=weights, strata=strata, psu=psu, ssu=ssu, fpc=fpcs, probs=probs, pps=pps)
 
         # Strata and PSUs -------------------------------------------------
         if strata is None:
@@ -147,7 +163,13 @@ class SurveyDesign(DesignBase):
 
         # Finite population corrections ----------------------------------
         N_h = None
-        if fpcs:
+        pi_row = None
+        if probs is not None:
+            pi_row = self._probabilities(data[probs], probs, "probs")
+        if pps is not None:
+            if fpcs:
+                pi_row = self._probabilities(data[fpcs[0]], fpcs[0], "fpc")
+        elif fpcs:
             N_h = self._stage_popsize(data[fpcs[0]], fpcs[0], s_codes, H, n_h, s_labels, "stratum")
         stage2 = None
         if ssu is not None:
@@ -171,6 +193,8 @@ class SurveyDesign(DesignBase):
             if (w < 0).any() or np.isinf(w).any():
                 i = int(np.flatnonzero((w < 0) | np.isinf(w))[0])
                 raise DesignError(f"weights: expected finite non-negative weights, got {float(w[i])!r} in {weights!r} at row {i}")
+        elif pi_row is not None:
+            w = 1.0 / pi_row
         elif N_h is not None:
             prob = (n_h / N_h)[s_codes]
             if stage2 is not None and stage2[3] is not None:
@@ -221,6 +245,24 @@ class SurveyDesign(DesignBase):
         self._n_psu = P
         self._strata_labels = s_labels
         self._calibration: tuple = ()
+        self._pps = None
+        if pps is not None:
+            first_row = np.full(P, n, dtype=np.int64)
+            np.minimum.at(first_row, psu_code, np.arange(n))
+            pi_psu = np.zeros(P)
+            pi_psu[psu_code] = pi_row
+            if not np.allclose(pi_psu[psu_code], pi_row, rtol=1e-12, atol=0):
+                raise DesignError("fpc: expected one inclusion probability per PSU, got several within a PSU")
+            joint = None
+            if joint_probs is not None:  # rows and columns in order of first appearance of the PSUs, as R's ppsmat
+                jp = np.asarray(joint_probs, float)
+                if jp.shape != (P, P):
+                    raise DesignError(f"joint_probs: expected a ({P} x {P}) matrix (one row per PSU, in order of "
+                                      f"first appearance), got shape {jp.shape}")
+                rank = np.empty(P, dtype=np.int64)
+                rank[np.argsort(first_row, kind="stable")] = np.arange(P)
+                joint = jp[np.ix_(rank, rank)]
+            self._pps = pps_variance_matrix(pps, psu_stratum, pi_psu, first_row, joint_probs=joint, hr_p2=hr_p2)
 
     # ----------------------------------------------------------------- set-up
     @staticmethod
@@ -251,6 +293,17 @@ class SurveyDesign(DesignBase):
                     f"fpc: expected population size >= sample size, got {N[g]:g} < {n_units[g]:g} units in {what} {lab!r} ({name!r})"
                 )
         return N
+
+    @staticmethod
+    def _probabilities(col: pd.Series, name: str, parameter: str) -> np.ndarray:
+        if not pd.api.types.is_numeric_dtype(col.dtype):
+            raise DesignError(f"{parameter}: expected a numeric column of probabilities, got column {name!r} of dtype {col.dtype}")
+        v = col.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~((v > 0) & (v <= 1))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DesignError(f"{parameter}: expected inclusion probabilities in (0, 1], got {v[i]!r} in {name!r} at row {i}")
+        return v
 
     @staticmethod
     def _make_stage(unit, group, n_units, f, lonely, rule, mult) -> kernel.Stage:
@@ -302,6 +355,9 @@ class SurveyDesign(DesignBase):
             raise DesignError("replicate_weights: expected None for a Taylor design (SurveyDesign), got an array; "
                               "convert with to_replicate() first")
         if calibration is not None:
+            if self._pps is not None:
+                raise DesignError("calibration: expected None for a PPS design without replacement (calibrated "
+                                  "PPS variances are not implemented), got a calibration step")
             if not hasattr(calibration, "residualize"):
                 raise DesignError(f"calibration: expected a calibration step with a residualize() method, "
                                   f"got {type(calibration).__name__}")
@@ -335,6 +391,9 @@ class SurveyDesign(DesignBase):
             Z = Z * coef[k_dom][:, None]
             k_dom = np.zeros_like(k_dom)
             n_dom = 1
+        if self._pps is not None:  # PPS without replacement: one stage, k_unit are the PSUs
+            out = self._pps.variance(k_unit, k_dom, Z, n_dom)
+            return out[0] if coef is not None else out
         out = 0.0
         for st in self._stages:  # one or two stages
             unit = k_unit if st.fine_map is None else st.fine_map[k_unit]
