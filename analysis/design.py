@@ -62,14 +62,34 @@ class SurveyDesign(DesignBase):
         Stratum column (first stage).
     psu : str, optional
         First-stage cluster column; each row is its own PSU if omitted.
-    ssu : str, optional
-        Second-stage unit column (within PSU).  Used in the variance only
-        when both stages have an ``fpc`` (R's multistage formula);
-        otherwise the ultimate-cluster formula applies.
+    ssu : str or list of str, optional
+        Units of the later stages, outermost first (second-stage units
+        within PSUs, third-stage units within them, ...), as the later
+        terms of R's ``id=~psu+ssu+...``.  A stage enters the variance
+        when it and every stage before it have an ``fpc`` (R's multistage
+        formula); otherwise the ultimate-cluster formula applies from there.
     fpc : str or list of str, optional
         Population size per stage: a column of counts (``N_h`` per stratum
-        for the first stage, ``N_i`` per PSU for the second) or of sampling
-        fractions (all values <= 1), as R's ``svydesign(fpc=)``.
+        for the first stage, ``N_i`` per PSU for the second, ...) or of
+        sampling fractions (all values <= 1), as R's ``svydesign(fpc=)``.
+        For a PPS design (``pps=``), the inclusion probability of each PSU.
+    probs : str, optional
+        Column of inclusion probabilities; weights are ``1/probs`` (R's
+        ``probs=``).  Not with ``weights``.
+    pps : {"brewer", "overton", "hartley-rao", "ht", "yg"}, optional
+        PPS sampling without replacement (one stage), as R's
+        ``svydesign(pps=...)``: Brewer's, Overton's or the Hartley-Rao
+        approximation, or the Horvitz-Thompson (``"ht"``) or
+        Sen-Yates-Grundy (``"yg"``) estimator with ``joint_probs``.
+        See :mod:`analysis.pps`.
+    joint_probs : (P, P) array, optional
+        Joint inclusion probabilities of the PSUs in order of first
+        appearance (diagonal: the inclusion probabilities), for ``"ht"``
+        and ``"yg"`` (R's ``ppsmat``).
+    hr_p2 : float or array, optional
+        Population ``Σπ²/n`` per stratum for ``"hartley-rao"`` (R's
+        ``HR(psum)``); estimated by the sample mean of ``π`` when omitted,
+        as R's ``HR()``.
     nest : bool
         If False (default), a PSU code appearing in two strata is an error
         (as R); if True, PSU codes are taken as nested within strata.
@@ -110,8 +130,9 @@ class SurveyDesign(DesignBase):
         if n == 0:
             raise DesignError("data: expected at least one row, got an empty DataFrame")
         fpcs = as_column_list(fpc, "fpc")
-        if len(fpcs) > 2:
-            raise DesignError(f"fpc: expected at most two columns (one per stage), got {fpcs}")
+        ssus = as_column_list(ssu, "ssu")
+        if len(fpcs) > 1 + len(ssus):
+            raise DesignError(f"fpc: expected at most one column per stage ({1 + len(ssus)}), got {fpcs}")
         if pps is not None:
             check_choice(pps, PPS_METHODS, "pps")
             if ssu is not None:
@@ -126,7 +147,8 @@ class SurveyDesign(DesignBase):
             raise DesignError("pps: expected 'ht', 'yg' or 'hartley-rao' with joint_probs/hr_p2, got pps=None")
         if weights is not None and probs is not None:
             raise DesignError(f"probs: expected weights or probs (weights = 1/probs), got both ({weights!r}, {probs!r})")
-        for par, col in (("weights", weights), ("strata", strata), ("psu", psu), ("ssu", ssu), ("probs", probs)):
+        check_columns(data, ssus, "ssu")
+        for par, col in (("weights", weights), ("strata", strata), ("psu", psu), ("probs", probs)):
             if col is not None:
                 if not isinstance(col, str):
                     raise DesignError(f"{par}: expected a column name, got {col!r}")
@@ -135,7 +157,7 @@ class SurveyDesign(DesignBase):
         self._data = data.copy(deep=False)  # copy-on-write snapshot: later edits of `data` do not reach the design
         self.lonely_psu = lonely_psu
         self.nest = bool(nest)
-        self._spec = dict(weights=weights, strata=strata, psu=psu, ssu=ssu, fpc=fpcs, probs=probs, pps=pps)
+        self._spec = dict(weights=weights, strata=strata, psu=psu, ssu=ssus, fpc=fpcs, probs=probs, pps=pps)
 
         # Strata and PSUs -------------------------------------------------
         if strata is None:
@@ -171,15 +193,19 @@ class SurveyDesign(DesignBase):
                 pi_row = self._probabilities(data[fpcs[0]], fpcs[0], "fpc")
         elif fpcs:
             N_h = self._stage_popsize(data[fpcs[0]], fpcs[0], s_codes, H, n_h, s_labels, "stratum")
-        stage2 = None
-        if ssu is not None:
-            u_codes, _ = _codes(data[ssu], "ssu", ssu)
-            ssu_code, ssu_psu = _nested(psu_code, u_codes)
-            n_i = np.bincount(ssu_psu, minlength=P).astype(float)
-            N_i = None
-            if len(fpcs) == 2:
-                N_i = self._stage_popsize(data[fpcs[1]], fpcs[1], psu_code, P, n_i, None, "PSU")
-            stage2 = (ssu_code, ssu_psu, n_i, N_i)
+        # Later stages: (unit code per row, parent unit of each unit, units per parent, population per parent)
+        later = []
+        prev_code, prev_count = psu_code, P
+        for k, col in enumerate(ssus):
+            u_codes, _ = _codes(data[col], "ssu", col)
+            code, parent = _nested(prev_code, u_codes)
+            n_sub = np.bincount(parent, minlength=prev_count).astype(float)
+            N_sub = None
+            if len(fpcs) > k + 1:
+                N_sub = self._stage_popsize(data[fpcs[k + 1]], fpcs[k + 1], prev_code, prev_count, n_sub, None,
+                                            f"stage-{k + 1} unit")
+            later.append((code, parent, n_sub, N_sub, prev_code))
+            prev_code, prev_count = code, parent.shape[0]
 
         # Weights -----------------------------------------------------------
         if weights is not None:
@@ -197,8 +223,10 @@ class SurveyDesign(DesignBase):
             w = 1.0 / pi_row
         elif N_h is not None:
             prob = (n_h / N_h)[s_codes]
-            if stage2 is not None and stage2[3] is not None:
-                prob = prob * (stage2[2] / stage2[3])[psu_code]
+            for code, parent, n_sub, N_sub, parent_code in later:
+                if N_sub is None:
+                    break
+                prob = prob * (n_sub / N_sub)[parent_code]
             w = 1.0 / prob
         else:
             w = np.ones(n)
@@ -225,19 +253,31 @@ class SurveyDesign(DesignBase):
             )
         self._stages = [self._make_stage(psu_code, psu_stratum, n_h, f1, lonely, lonely_psu, np.ones(H))]
         self._psu_stratum = psu_stratum
-        if stage2 is not None and N_h is not None and stage2[3] is not None:
-            ssu_code, ssu_psu, n_i, N_i = stage2
-            f2 = np.where(np.isinf(N_i), 1.0, (N_i - n_i) / N_i)
-            lonely2 = (n_i == 1) & (f2 >= 1e-7)
-            if lonely2.any() and lonely_psu == "fail":
-                raise LonelyPSUError(
-                    f"lonely_psu: expected at least two second-stage units in every PSU with lonely_psu='fail', "
-                    f"got one in {int(lonely2.sum())} PSU(s)"
-                )
-            mult = (n_h / N_h)[psu_stratum]  # R: stage-2 variance times n_h/N_h of the PSU's stratum
+        # Stage s >= 2 enters when every stage up to s has an fpc (R's multistage recursion): its
+        # variance within each parent unit is multiplied by the sampling fractions of all the
+        # parent's ancestors (n_h/N_h of the stratum, n_i/N_i of the PSU, ...).
+        if N_h is not None:
+            frac = (n_h / N_h)[psu_stratum]  # sampling fraction of each stage-1 unit
+            parents = []  # parent maps of the included later stages
             rule2 = "remove" if lonely_psu == "average" else lonely_psu
-            self._stages.append(self._make_stage(ssu_code, ssu_psu, n_i, f2, lonely2, rule2, mult))
-            self._stages[0] = dataclasses.replace(self._stages[0], fine_map=ssu_psu)
+            for depth, (code, parent, n_sub, N_sub, _) in enumerate(later, start=2):
+                if N_sub is None:
+                    break
+                f_s = np.where(np.isinf(N_sub), 1.0, (N_sub - n_sub) / N_sub)
+                lonely_s = (n_sub == 1) & (f_s >= 1e-7)
+                if lonely_s.any() and lonely_psu == "fail":
+                    raise LonelyPSUError(
+                        f"lonely_psu: expected at least two stage-{depth} units in every stage-{depth - 1} unit with "
+                        f"lonely_psu='fail', got one in {int(lonely_s.sum())} unit(s)")
+                self._stages.append(self._make_stage(code, parent, n_sub, f_s, lonely_s, rule2, frac))
+                parents.append(parent)
+                frac = frac[parent] * (n_sub / N_sub)[parent]
+            # map the last included stage's units to each stage's units
+            up = None
+            for s_idx in range(len(self._stages) - 2, -1, -1):
+                step = parents[s_idx]
+                up = step if up is None else step[up]
+                self._stages[s_idx] = dataclasses.replace(self._stages[s_idx], fine_map=up)
         self._popsize1 = N_h
         self._strata_code = s_codes
         self._psu_code = psu_code

@@ -6,7 +6,8 @@ joint inclusion probabilities ``election_jointprob``).  Totals, means,
 ratios, a proportion and domains, for Brewer's, Overton's and the
 Hartley-Rao approximations, the Horvitz-Thompson and Sen-Yates-Grundy
 estimators with joint probabilities, stratified Brewer and Overton, and a
-design declared by ``probs=``: all to 1e-6 relative.
+design declared by ``probs=``: all to 1e-6 relative.  Also a three-stage
+design with an fpc at every stage (tests/data/r_multistage.R).
 """
 from __future__ import annotations
 
@@ -87,3 +88,19 @@ def test_pps_input_errors():
         SurveyDesign(EP, psu="County", ssu="half", fpc="p", pps="overton")
     with pytest.raises(DesignError, match="calibration: expected None for a PPS design"):
         SurveyDesign(EP, fpc="p", pps="brewer").with_weights(EP["wt"], calibration=type("S", (), {"residualize": None})())
+
+
+def test_three_stage_design_as_r():
+    """Three stages with an fpc each (R: svydesign(id=~psu+ssu+elem, strata=~stratum, fpc=~N1+N2+N3))."""
+    ref = json.loads((DATA / "r_multistage.json").read_text())["three"]
+    ts = pd.read_csv(DATA / "threestage.csv")
+    d = SurveyDesign(ts, strata="stratum", psu="psu", ssu=["ssu", "elem"], fpc=["N1", "N2", "N3"], nest=True)
+    assert len(d._stages) == 3
+    assert rel(d.weights, ref["weights"]) < 1e-12
+    t, m = d.total("y"), d.mean("y")
+    assert rel(t.estimate, ref["total"]) < 1e-12 and rel(t.se, ref["total_se"]) < RTOL
+    assert rel(m.estimate, ref["mean"]) < 1e-12 and rel(m.se, ref["mean_se"]) < RTOL
+    assert rel(d.ratio("y", "x").se, ref["ratio_se"]) < RTOL
+    b = d.mean("y", by="g")
+    assert rel(b.estimate, ref["by_mean"]) < 1e-12 and rel(b.se, ref["by_mean_se"]) < RTOL
+    assert d.degf == ref["degf"]
