@@ -423,9 +423,11 @@ class ReplicateDesign(DesignBase):
                 distinct = False
             else:
                 r = k_unit if rows is None else np.asarray(rows)[k_unit]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    mult = self._rep.matrix()[r] / self._w[r][:, None] if self._rep.full is None else \
-                        self._rep.full[r] / self._w[r][:, None]
+                if self._rep.full is None:  # rows' multiplier patterns (no n x R matrix)
+                    mult = self._rep.patterns[self._rep.pattern_of_row[r]]
+                else:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        mult = self._rep.full[r] / self._w[r][:, None]
                 distinct = True
             cache[key] = domain_ranks(mult, k_dom, n_dom, distinct) - 1.0
         return cache[key]

@@ -260,3 +260,18 @@ def test_brr_fay_live_r():
         r = brr_design("three", rho)
         assert rel(r.ratio("api.stu", "enroll").se, se) < RTOL
         np.testing.assert_allclose((r.replicate_weights / r.weights[:, None])[:6], mult, rtol=1e-14)
+
+
+def test_replicate_quantile_df_is_that_of_the_rows_with_values():
+    """As R's svyquantile(na.rm=TRUE) on a replicate design: the df of the subset with values."""
+    rclus1, _ = _ci_designs()
+    data = rclus1.data.copy()
+    dn = data["dnum"].to_numpy()
+    data["y"] = data["api00"].where(~np.isin(dn, np.unique(dn)[:3]))
+    r = ReplicateDesign(data, weights="pw", replicate_weights=rclus1.replicate_weights, type="JK1",
+                        scale=rclus1.scale)
+    q = r.quantile("y", [0.5], na_rm=True)
+    keep = data["y"].notna().to_numpy()
+    sub = ReplicateDesign(data[keep], weights="pw", replicate_weights=rclus1.replicate_weights[keep], type="JK1",
+                          scale=rclus1.scale)
+    assert q.df[0] == sub.degf < r.degf == 14
