@@ -183,3 +183,22 @@ def test_zero_denominator_is_nan_with_warning(apiclus1):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ZeroDenominatorWarning)
         d.ratio("api.stu", "enroll", by="stype")  # no warning when every denominator is positive
+
+
+def test_replicate_input_checks(apiclus1):
+    from analysis import ReplicateDesign
+
+    d = _design(apiclus1)
+    for bad in (1, 0, -3, 2.5):
+        with pytest.raises(DesignError, match=r"replicates: expected an integer >= 2, got"):
+            d.to_replicate("bootstrap", replicates=bad)
+    rw = d.to_replicate("JK1").replicate_weights
+    with pytest.raises(DesignError, match=r"replicate_weights \(number of columns\): expected an integer >= 2, got 1"):
+        ReplicateDesign(d.data, weights="w", replicate_weights=rw[:, :1], type="bootstrap")
+    with pytest.raises(DesignError, match=r"rscales: expected one value per replicate \(15\), got shape \(3,\)"):
+        ReplicateDesign(d.data, weights="w", replicate_weights=rw, type="other", scale=1.0, rscales=[1, 2, 3])
+    for bad in (0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(DesignError, match=r"scale: expected a finite number > 0"):
+            ReplicateDesign(d.data, weights="w", replicate_weights=rw, type="other", scale=bad)
+    ok = ReplicateDesign(d.data, weights="w", replicate_weights=rw, type="JK1")
+    assert ok.scale == pytest.approx(14 / 15) and ok.rscales.shape == (15,)
