@@ -12,6 +12,7 @@ from . import kernel
 from .association import AssociationMethods
 from .estimators import DesignBase
 from .models import ModelMethods
+from .pps import PPS_METHODS, pps_variance_matrix
 from .validation import (
     DesignError,
     LonelyPSUError,
@@ -63,14 +64,34 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         Stratum column (first stage).
     psu : str, optional
         First-stage cluster column; each row is its own PSU if omitted.
-    ssu : str, optional
-        Second-stage unit column (within PSU).  Used in the variance only
-        when both stages have an ``fpc`` (R's multistage formula);
-        otherwise the ultimate-cluster formula applies.
+    ssu : str or list of str, optional
+        Units of the later stages, outermost first (second-stage units
+        within PSUs, third-stage units within them, ...), as the later
+        terms of R's ``id=~psu+ssu+...``.  A stage enters the variance
+        when it and every stage before it have an ``fpc`` (R's multistage
+        formula); otherwise the ultimate-cluster formula applies from there.
     fpc : str or list of str, optional
         Population size per stage: a column of counts (``N_h`` per stratum
-        for the first stage, ``N_i`` per PSU for the second) or of sampling
-        fractions (all values <= 1), as R's ``svydesign(fpc=)``.
+        for the first stage, ``N_i`` per PSU for the second, ...) or of
+        sampling fractions (all values <= 1), as R's ``svydesign(fpc=)``.
+        For a PPS design (``pps=``), the inclusion probability of each PSU.
+    probs : str, optional
+        Column of inclusion probabilities; weights are ``1/probs`` (R's
+        ``probs=``).  Not with ``weights``.
+    pps : {"brewer", "overton", "hartley-rao", "ht", "yg"}, optional
+        PPS sampling without replacement (one stage), as R's
+        ``svydesign(pps=...)``: Brewer's, Overton's or the Hartley-Rao
+        approximation, or the Horvitz-Thompson (``"ht"``) or
+        Sen-Yates-Grundy (``"yg"``) estimator with ``joint_probs``.
+        See :mod:`analysis.pps`.
+    joint_probs : (P, P) array, optional
+        Joint inclusion probabilities of the PSUs in order of first
+        appearance (diagonal: the inclusion probabilities), for ``"ht"``
+        and ``"yg"`` (R's ``ppsmat``).
+    hr_p2 : float or array, optional
+        Population ``Σπ²/n`` per stratum for ``"hartley-rao"`` (R's
+        ``HR(psum)``); estimated by the sample mean of ``π`` when omitted,
+        as R's ``HR()``.
     nest : bool
         If False (default), a PSU code appearing in two strata is an error
         (as R); if True, PSU codes are taken as nested within strata.
@@ -80,7 +101,8 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         ``remove`` and ``certainty`` let it contribute 0; ``adjust`` centres
         its PSU total at 0 (the grand mean for a mean) instead of the
         stratum mean; ``average`` scales the variance of the other strata by
-        (strata)/(strata with >= 2 PSUs).  A single PSU with a sampling
+        (strata)/(strata with >= 2 PSUs), counting for a domain the strata
+        that hold domain rows (as R, whose domain is a subset design).  A single PSU with a sampling
         fraction of 1 is a certainty unit and contributes 0 under every rule.
 
     Notes
@@ -101,7 +123,8 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
 
     def __init__(self, data: pd.DataFrame, weights: str | None = None, strata: str | None = None,
                  psu: str | None = None, ssu: str | None = None, fpc: str | Sequence[str] | None = None,
-                 nest: bool = False, lonely_psu: str = "fail"):
+                 nest: bool = False, lonely_psu: str = "fail", probs: str | None = None, pps: str | None = None,
+                 joint_probs=None, hr_p2=None):
         if not isinstance(data, pd.DataFrame):
             raise DesignError(f"data: expected a pandas DataFrame, got {type(data).__name__}")
         check_choice(lonely_psu, LONELY_PSU_RULES, "lonely_psu")
@@ -109,18 +132,34 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         if n == 0:
             raise DesignError("data: expected at least one row, got an empty DataFrame")
         fpcs = as_column_list(fpc, "fpc")
-        if len(fpcs) > 2:
-            raise DesignError(f"fpc: expected at most two columns (one per stage), got {fpcs}")
-        for par, col in (("weights", weights), ("strata", strata), ("psu", psu), ("ssu", ssu)):
+        ssus = as_column_list(ssu, "ssu")
+        if len(fpcs) > 1 + len(ssus):
+            raise DesignError(f"fpc: expected at most one column per stage ({1 + len(ssus)}), got {fpcs}")
+        if pps is not None:
+            check_choice(pps, PPS_METHODS, "pps")
+            if ssu is not None:
+                raise DesignError("ssu: expected None for a PPS design without replacement (one stage, as R's "
+                                  f"pps= designs other than Brewer's), got {ssu!r}")
+            if len(fpcs) > 1:
+                raise DesignError(f"fpc: expected one column of inclusion probabilities for pps={pps!r}, got {fpcs}")
+            if not fpcs and probs is None:
+                raise DesignError(f"fpc: expected a column of inclusion probabilities (fpc= or probs=) for "
+                                  f"pps={pps!r}, got neither")
+        elif joint_probs is not None or hr_p2 is not None:
+            raise DesignError("pps: expected 'ht', 'yg' or 'hartley-rao' with joint_probs/hr_p2, got pps=None")
+        if weights is not None and probs is not None:
+            raise DesignError(f"probs: expected weights or probs (weights = 1/probs), got both ({weights!r}, {probs!r})")
+        check_columns(data, ssus, "ssu")
+        for par, col in (("weights", weights), ("strata", strata), ("psu", psu), ("probs", probs)):
             if col is not None:
                 if not isinstance(col, str):
                     raise DesignError(f"{par}: expected a column name, got {col!r}")
                 check_columns(data, [col], par)
         check_columns(data, fpcs, "fpc")
-        self.data = data.copy(deep=False)  # copy-on-write snapshot: later edits of `data` do not reach the design
+        self._data = data.copy(deep=False)  # copy-on-write snapshot: later edits of `data` do not reach the design
         self.lonely_psu = lonely_psu
         self.nest = bool(nest)
-        self._spec = dict(weights=weights, strata=strata, psu=psu, ssu=ssu, fpc=fpcs)
+        self._spec = dict(weights=weights, strata=strata, psu=psu, ssu=ssus, fpc=fpcs, probs=probs, pps=pps)
 
         # Strata and PSUs -------------------------------------------------
         if strata is None:
@@ -148,17 +187,27 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
 
         # Finite population corrections ----------------------------------
         N_h = None
-        if fpcs:
+        pi_row = None
+        if probs is not None:
+            pi_row = self._probabilities(data[probs], probs, "probs")
+        if pps is not None:
+            if fpcs:
+                pi_row = self._probabilities(data[fpcs[0]], fpcs[0], "fpc")
+        elif fpcs:
             N_h = self._stage_popsize(data[fpcs[0]], fpcs[0], s_codes, H, n_h, s_labels, "stratum")
-        stage2 = None
-        if ssu is not None:
-            u_codes, _ = _codes(data[ssu], "ssu", ssu)
-            ssu_code, ssu_psu = _nested(psu_code, u_codes)
-            n_i = np.bincount(ssu_psu, minlength=P).astype(float)
-            N_i = None
-            if len(fpcs) == 2:
-                N_i = self._stage_popsize(data[fpcs[1]], fpcs[1], psu_code, P, n_i, None, "PSU")
-            stage2 = (ssu_code, ssu_psu, n_i, N_i)
+        # Later stages: (unit code per row, parent unit of each unit, units per parent, population per parent)
+        later = []
+        prev_code, prev_count = psu_code, P
+        for k, col in enumerate(ssus):
+            u_codes, _ = _codes(data[col], "ssu", col)
+            code, parent = _nested(prev_code, u_codes)
+            n_sub = np.bincount(parent, minlength=prev_count).astype(float)
+            N_sub = None
+            if len(fpcs) > k + 1:
+                N_sub = self._stage_popsize(data[fpcs[k + 1]], fpcs[k + 1], prev_code, prev_count, n_sub, None,
+                                            f"stage-{k + 1} unit")
+            later.append((code, parent, n_sub, N_sub, prev_code))
+            prev_code, prev_count = code, parent.shape[0]
 
         # Weights -----------------------------------------------------------
         if weights is not None:
@@ -172,10 +221,14 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             if (w < 0).any() or np.isinf(w).any():
                 i = int(np.flatnonzero((w < 0) | np.isinf(w))[0])
                 raise DesignError(f"weights: expected finite non-negative weights, got {float(w[i])!r} in {weights!r} at row {i}")
+        elif pi_row is not None:
+            w = 1.0 / pi_row
         elif N_h is not None:
             prob = (n_h / N_h)[s_codes]
-            if stage2 is not None and stage2[3] is not None:
-                prob = prob * (stage2[2] / stage2[3])[psu_code]
+            for code, parent, n_sub, N_sub, parent_code in later:
+                if N_sub is None:
+                    break
+                prob = prob * (n_sub / N_sub)[parent_code]
             w = 1.0 / prob
         else:
             w = np.ones(n)
@@ -202,19 +255,31 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             )
         self._stages = [self._make_stage(psu_code, psu_stratum, n_h, f1, lonely, lonely_psu, np.ones(H))]
         self._psu_stratum = psu_stratum
-        if stage2 is not None and N_h is not None and stage2[3] is not None:
-            ssu_code, ssu_psu, n_i, N_i = stage2
-            f2 = np.where(np.isinf(N_i), 1.0, (N_i - n_i) / N_i)
-            lonely2 = (n_i == 1) & (f2 >= 1e-7)
-            if lonely2.any() and lonely_psu == "fail":
-                raise LonelyPSUError(
-                    f"lonely_psu: expected at least two second-stage units in every PSU with lonely_psu='fail', "
-                    f"got one in {int(lonely2.sum())} PSU(s)"
-                )
-            mult = (n_h / N_h)[psu_stratum]  # R: stage-2 variance times n_h/N_h of the PSU's stratum
+        # Stage s >= 2 enters when every stage up to s has an fpc (R's multistage recursion): its
+        # variance within each parent unit is multiplied by the sampling fractions of all the
+        # parent's ancestors (n_h/N_h of the stratum, n_i/N_i of the PSU, ...).
+        if N_h is not None:
+            frac = (n_h / N_h)[psu_stratum]  # sampling fraction of each stage-1 unit
+            parents = []  # parent maps of the included later stages
             rule2 = "remove" if lonely_psu == "average" else lonely_psu
-            self._stages.append(self._make_stage(ssu_code, ssu_psu, n_i, f2, lonely2, rule2, mult))
-            self._stages[0] = dataclasses.replace(self._stages[0], fine_map=ssu_psu)
+            for depth, (code, parent, n_sub, N_sub, _) in enumerate(later, start=2):
+                if N_sub is None:
+                    break
+                f_s = np.where(np.isinf(N_sub), 1.0, (N_sub - n_sub) / N_sub)
+                lonely_s = (n_sub == 1) & (f_s >= 1e-7)
+                if lonely_s.any() and lonely_psu == "fail":
+                    raise LonelyPSUError(
+                        f"lonely_psu: expected at least two stage-{depth} units in every stage-{depth - 1} unit with "
+                        f"lonely_psu='fail', got one in {int(lonely_s.sum())} unit(s)")
+                self._stages.append(self._make_stage(code, parent, n_sub, f_s, lonely_s, rule2, frac))
+                parents.append(parent)
+                frac = frac[parent] * (n_sub / N_sub)[parent]
+            # map the last included stage's units to each stage's units
+            up = None
+            for s_idx in range(len(self._stages) - 2, -1, -1):
+                step = parents[s_idx]
+                up = step if up is None else step[up]
+                self._stages[s_idx] = dataclasses.replace(self._stages[s_idx], fine_map=up)
         self._popsize1 = N_h
         self._strata_code = s_codes
         self._psu_code = psu_code
@@ -222,6 +287,24 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         self._n_psu = P
         self._strata_labels = s_labels
         self._calibration: tuple = ()
+        self._pps = None
+        if pps is not None:
+            first_row = np.full(P, n, dtype=np.int64)
+            np.minimum.at(first_row, psu_code, np.arange(n))
+            pi_psu = np.zeros(P)
+            pi_psu[psu_code] = pi_row
+            if not np.allclose(pi_psu[psu_code], pi_row, rtol=1e-12, atol=0):
+                raise DesignError("fpc: expected one inclusion probability per PSU, got several within a PSU")
+            joint = None
+            if joint_probs is not None:  # rows and columns in order of first appearance of the PSUs, as R's ppsmat
+                jp = np.asarray(joint_probs, float)
+                if jp.shape != (P, P):
+                    raise DesignError(f"joint_probs: expected a ({P} x {P}) matrix (one row per PSU, in order of "
+                                      f"first appearance), got shape {jp.shape}")
+                rank = np.empty(P, dtype=np.int64)
+                rank[np.argsort(first_row, kind="stable")] = np.arange(P)
+                joint = jp[np.ix_(rank, rank)]
+            self._pps = pps_variance_matrix(pps, psu_stratum, pi_psu, first_row, joint_probs=joint, hr_p2=hr_p2)
 
     # ----------------------------------------------------------------- set-up
     @staticmethod
@@ -254,12 +337,23 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         return N
 
     @staticmethod
+    def _probabilities(col: pd.Series, name: str, parameter: str) -> np.ndarray:
+        if not pd.api.types.is_numeric_dtype(col.dtype):
+            raise DesignError(f"{parameter}: expected a numeric column of probabilities, got column {name!r} of dtype {col.dtype}")
+        v = col.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~((v > 0) & (v <= 1))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DesignError(f"{parameter}: expected inclusion probabilities in (0, 1], got {v[i]!r} in {name!r} at row {i}")
+        return v
+
+    @staticmethod
     def _make_stage(unit, group, n_units, f, lonely, rule, mult) -> kernel.Stage:
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(n_units > 1, f * n_units / (n_units - 1), f)
         scale = np.where(f < 1e-7, 0.0, scale) * mult
         centre = np.ones_like(lonely)
-        factor = 1.0
+        averaged = None
         if lonely.any():
             if rule in ("remove", "certainty"):
                 scale = np.where(lonely, 0.0, scale)
@@ -267,8 +361,8 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
                 centre = ~lonely
             elif rule == "average":
                 scale = np.where(lonely, 0.0, scale)
-                factor = lonely.shape[0] / (lonely.shape[0] - lonely.sum())
-        return kernel.Stage(unit=unit, group=group, n_units=n_units, scale=scale, centre=centre, factor=factor)
+                averaged = lonely.copy()
+        return kernel.Stage(unit=unit, group=group, n_units=n_units, scale=scale, centre=centre, averaged=averaged)
 
     # ------------------------------------------------------------------ info
     @property
@@ -290,18 +384,26 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         return (f"<SurveyDesign: {self.n} rows, {self._n_strata} strata, {self._n_psu} PSUs, "
                 f"{len(self._stages)} stage(s) in the variance, df={self.degf:g}{cal}>")
 
-    def _replace_weights(self, weights, *, step=None, report=None) -> "SurveyDesign":
-        """A new design with the same structure and new weights (for weighting steps)."""
-        w = np.array(weights, dtype=float)
-        if w.shape != self._w.shape:
-            raise DesignError(f"weights: expected {self._w.shape[0]} weights, got {w.shape}")
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        w.setflags(write=False)
-        new._w = w
-        new._calibration = self._calibration + ((step,) if step is not None else ())
-        new.weighting_report = report
-        return new
+    @property
+    def calibration(self) -> tuple:
+        """The calibration steps whose residuals the variance uses (see :meth:`with_weights`)."""
+        return self._calibration
+
+    def _state_key(self) -> tuple:
+        return (self._data, self._w, self._calibration)
+
+    def _reweighted(self, new, calibration, replicate_weights) -> None:
+        if replicate_weights is not None:
+            raise DesignError("replicate_weights: expected None for a Taylor design (SurveyDesign), got an array; "
+                              "convert with to_replicate() first")
+        if calibration is not None:
+            if self._pps is not None:
+                raise DesignError("calibration: expected None for a PPS design without replacement (calibrated "
+                                  "PPS variances are not implemented), got a calibration step")
+            if not hasattr(calibration, "residualize"):
+                raise DesignError(f"calibration: expected a calibration step with a residualize() method, "
+                                  f"got {type(calibration).__name__}")
+            new._calibration = self._calibration + (calibration,)
 
     # ----------------------------------------------------------------- hooks
     def _agg_units(self):
@@ -318,7 +420,7 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             psu = k_unit if fm is None else fm[k_unit]
         return kernel.domain_df(psu, self._psu_stratum[psu], self._n_psu, self._n_strata, k_dom, n_dom)
 
-    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef):
+    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra=None):
         """Stage variances from (last-stage unit x domain) totals."""
         if TX is None:
             Z = TY
@@ -331,6 +433,9 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             Z = Z * coef[k_dom][:, None]
             k_dom = np.zeros_like(k_dom)
             n_dom = 1
+        if self._pps is not None:  # PPS without replacement: one stage, k_unit are the PSUs
+            out = self._pps.variance(k_unit, k_dom, Z, n_dom)
+            return out[0] if coef is not None else out
         out = 0.0
         for st in self._stages:  # one or two stages
             unit = k_unit if st.fine_map is None else st.fine_map[k_unit]
@@ -366,7 +471,7 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             out[d0:d1] = v.reshape(d1 - d0, J)
         return out
 
-    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):
+    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None, extra=None):
         w = self._w[rows]
         Yw = Y * w[:, None]
         yhat = kernel.domain_sums(dom, n_dom, Yw)
@@ -387,8 +492,53 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
     def to_replicate(self, type: str = "auto", replicates: int = 50, fay_rho: float = 0.0, seed=None):
         """Replicate-weight version of this design, as R's ``as.svrepdesign``.
 
-        See :func:`analysis.replicate.to_replicate`.
-        """
-        from .replicate import to_replicate
+        Parameters
+        ----------
+        type : {"auto", "JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap"}
+            ``auto`` is JK1 for a design without strata and JKn otherwise
+            (R).  The replicate multipliers come from
+            :mod:`analysis.repweights` (R's ``jk1weights``, ``jknweights``,
+            ``brrweights``, ``bootweights``, ``subbootweights``) applied to
+            this design's strata, PSUs and first-stage population sizes;
+            as R, BRR/Fay and the subbootstrap drop the fpc.
+        replicates : int
+            Number of bootstrap replicates (>= 2).
+        fay_rho : float
+            Fay's rho (``type="Fay"``).
+        seed : int or numpy.random.Generator, optional
+            For the bootstrap draws.
 
-        return to_replicate(self, type=type, replicates=replicates, fay_rho=fay_rho, seed=seed)
+        Returns
+        -------
+        ReplicateDesign
+        """
+        from . import repweights
+        from .replicate import ReplicateDesign, ReplicateStructure
+
+        check_choice(type, ("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap"), "type")
+        if self._calibration:
+            raise DesignError("design: expected an uncalibrated design; convert to replicates first, then calibrate "
+                              "(each replicate is then re-calibrated)")
+        has_strata = self._spec["strata"] is not None  # as R: declared strata, even a single one
+        if type == "auto":
+            type = "JKn" if has_strata else "JK1"
+        if type == "JK1" and has_strata:
+            raise DesignError("type: expected JKn, BRR, Fay or bootstrap for a stratified design, got 'JK1'")
+        if type in ("JKn", "BRR", "Fay") and not has_strata:
+            raise DesignError(f"type: expected JK1 or bootstrap for an unstratified design, got {type!r}")
+        strata = self._strata_labels[self._strata_code]
+        psu = self._psu_code
+        fpc = None if self._popsize1 is None else self._popsize1[self._strata_code]
+        if type == "JK1":
+            rw = repweights.jk1_weights(psu, fpc=fpc)
+        elif type == "JKn":
+            rw = repweights.jkn_weights(strata, psu, fpc=fpc, lonely_psu=self.lonely_psu)
+        elif type in ("BRR", "Fay"):
+            rw = repweights.brr_weights(strata, psu, fay_rho=fay_rho if type == "Fay" else 0.0)
+        elif type == "bootstrap":
+            rw = repweights.boot_weights(strata, psu, replicates=replicates, fpc=fpc, seed=seed)
+        else:
+            rw = repweights.subboot_weights(strata, psu, replicates=replicates, seed=seed)
+        rep = ReplicateStructure(self.weights, None, rw.multipliers, rw.psu)
+        return ReplicateDesign._from_structure(self.data, self.weights, rep, rw.type, float(rw.scale), rw.rscales,
+                                               fay_rho=fay_rho if rw.type == "Fay" else None)

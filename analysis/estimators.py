@@ -21,9 +21,11 @@ import pandas as pd
 from scipy import sparse
 
 from . import kernel
-from .intervals import MEAN_METHODS, PROPORTION_METHODS, t_quantile
+from .intervals import MEAN_METHODS, PROPORTION_METHODS, interval, t_quantile
 from .results import Estimate
+from .state import DesignState
 from .validation import (
+    DesignError,
     EmptyDomainWarning,
     EstimationError,
     SurveyWarning,
@@ -31,7 +33,10 @@ from .validation import (
     check_choice,
     check_columns,
     check_level,
+    check_weights,
+    check_where,
     numeric_column,
+    ZeroDenominatorWarning,
 )
 
 __all__ = ["DesignBase"]
@@ -48,25 +53,85 @@ def _bcast(a, d, j):
 class DesignBase:
     """Estimators common to Taylor and replicate designs (not instantiated)."""
 
-    data: pd.DataFrame
+    _data: pd.DataFrame
     _w: np.ndarray
     weighting_report = None
 
     # ------------------------------------------------------------------ hooks
-    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):  # pragma: no cover - abstract
+    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None, extra=None):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef):  # pragma: no cover - abstract
+    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra=None):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # ----------------------------------------------------------------- state
+    def _state_key(self) -> tuple:
+        """The objects the cached state derives from (compared by identity); data first."""
+        return (self._data, self._w)
+
+    def _cache(self, part: str, name: str, factory=dict):
+        """A cache of this design's :class:`~analysis.state.DesignState`, valid for its current inputs."""
+        return DesignState.of(self).bucket(part, name, factory)
+
     # ----------------------------------------------------------------- basics
+    @property
+    def data(self) -> pd.DataFrame:
+        """The design's data (a snapshot taken when the design was built)."""
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        raise DesignError("data: expected the design's data to stay as built (strata, PSUs and weights are derived "
+                          "from it), got an assignment; build a new design from the new data instead")
+
     @property
     def weights(self) -> np.ndarray:
         """The (final) weights, read-only."""
         return self._w
+
+    def with_weights(self, weights, *, calibration=None, replicate_weights=None, report=None):
+        """The same design (data, strata, PSUs, fpc, replicate structure) with new weights.
+
+        Every weighting function (:mod:`analysis.weighting`) returns its
+        result through this method.  The new design shares nothing mutable
+        with this one: its cached totals are computed from the new weights
+        on first use (:mod:`analysis.state`).
+
+        Parameters
+        ----------
+        weights : array_like, shape (n,)
+            New full-sample weights, finite and non-negative, in row order.
+        calibration : calibration step, optional
+            Taylor designs: a calibration step
+            (:mod:`analysis.weighting.steps`) whose residuals the variance
+            takes from now on, appended to the design's earlier steps (R's
+            ``svyrecvar`` with ``postStrata``).  Not for replicate designs,
+            whose replicate weights carry the calibration.
+        replicate_weights : array_like, shape (n, R), optional
+            Replicate designs: the new replicate weights (e.g. each replicate
+            re-calibrated, as R's ``calibrate`` on a ``svyrep.design``).  If
+            omitted, each row keeps its replicate multipliers
+            (replicate weight / full-sample weight).
+        report : WeightingReport, optional
+            The weighting history to attach (``weighting_report``).
+
+        Returns
+        -------
+        A new design of the same class.
+        """
+        w = check_weights(weights, self.n, "weights")
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)  # the state is re-validated against the new inputs on first use
+        new._w = w
+        new.weighting_report = report
+        self._reweighted(new, calibration, replicate_weights)
+        return new
+
+    def _reweighted(self, new, calibration, replicate_weights) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return self._w.shape[0]
@@ -81,7 +146,7 @@ class DesignBase:
         """Domain code per row (-1 = in no domain), number of domains, domain table."""
         by_cols = as_column_list(by, "by")
         check_columns(self.data, by_cols, "by")
-        cache = self.__dict__.setdefault("_domain_cache", {})
+        cache = self._cache("data", "domains")
         key = tuple(by_cols)
         if where is None and key in cache:
             return cache[key]
@@ -97,13 +162,7 @@ class DesignBase:
         if where is None:
             keep = np.ones(n, dtype=bool)
         else:
-            keep = np.asarray(where)
-            if keep.shape != (n,) or not (keep.dtype == bool or pd.api.types.is_bool_dtype(keep.dtype)):
-                raise EstimationError(
-                    f"where: expected a boolean mask of length {n}, got "
-                    f"{'dtype ' + str(keep.dtype) if keep.shape == (n,) else 'shape ' + str(keep.shape)}"
-                )
-            keep = keep.astype(bool)
+            keep = check_where(where, self.data.index)
         if not by_cols:
             dom = np.where(keep, 0, -1)
             return dom, 1, pd.DataFrame(index=range(1))
@@ -137,7 +196,7 @@ class DesignBase:
 
     def _factorized(self, column: str):
         """Sorted codes (-1 = missing) and levels of a domain column, cached with the column matrices."""
-        cache = self.__dict__.setdefault("_factor_cache", {})
+        cache = self._cache("data", "factors")
         if column not in cache:
             k, u = pd.factorize(self.data[column], sort=True)
             cache[column] = (k.astype(np.int64, copy=False), u)
@@ -152,7 +211,7 @@ class DesignBase:
         reuse the conversion.
         """
         key = tuple(names)
-        cache = self.__dict__.setdefault("_matrix_cache", {})
+        cache = self._cache("data", "columns")
         if key not in cache:
             cache.clear()
             m = np.ascontiguousarray(self.data[names].to_numpy(dtype=float, na_value=np.nan))
@@ -162,7 +221,7 @@ class DesignBase:
 
     def _has_nan(self, Y: np.ndarray) -> bool:
         """Whether ``Y`` holds a NaN (remembered for the cached column matrix)."""
-        flags = self.__dict__.setdefault("_nan_flags", {})
+        flags = self._cache("data", "nan_flags")
         k = id(Y)
         hit = flags.get(k)
         if hit is None or hit[0] is not Y:
@@ -219,7 +278,7 @@ class DesignBase:
         if not names:
             raise EstimationError("variables: expected at least one column name, got none")
         check_columns(self.data, names, "variables")
-        cache = self.__dict__.setdefault("_indicator_cache", {})
+        cache = self._cache("data", "indicators")
         key = (tuple(names), max_levels)
         if key not in cache:
             cache.clear()
@@ -258,7 +317,7 @@ class DesignBase:
                 complement.append(("col", len(cols) - 1, None))
         if binary_cols:
             B = self._float_matrix(binary_cols)
-            checked = self.__dict__.setdefault("_binary_checked", set())
+            checked = self._cache("data", "binary_checked", set)
             bad = None if tuple(binary_cols) in checked else ~((B == 0) | (B == 1) | np.isnan(B))
             if bad is not None and not bad.any():
                 checked.add(tuple(binary_cols))
@@ -293,7 +352,8 @@ class DesignBase:
         """
         return None
 
-    def _ratio_estimate(self, kind, Y, Xden, dom_full, n_dom, na_rm, names, coef=None, binary=False):
+    def _ratio_estimate(self, kind, Y, Xden, dom_full, n_dom, na_rm, names, coef=None, binary=False, frame=None,
+                        transforms=()):
         """Estimates, variances and companions of ratios of totals, all at once.
 
         ``kind`` is ``"total"`` (denominator 1), ``"mean"`` (denominator: the
@@ -393,10 +453,11 @@ class DesignBase:
             else:
                 ss = dsum(YY) - yhat * yhat / wn
         ss = np.maximum(ss, 0.0)
+        extra = {"want": transforms} if transforms else None
         if units is None:
-            var = self._row_variance(kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef)
+            var = self._row_variance(kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef, extra)
         else:
-            var = self._unit_variance(k_unit, k_dom, TY, TX, est, xhat, n_dom, coef)
+            var = self._unit_variance(k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra)
         if coef is not None:
             return var
         n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
@@ -412,7 +473,17 @@ class DesignBase:
             deff_rep = var / vsrs_rep
         empty = cnt == 0
         if xhat is not None:
-            var = np.where(xhat == 0, np.nan, var)  # a ratio with a zero denominator has no variance
+            zero = (xhat == 0) & ~empty
+            if zero.any():  # a ratio with a zero denominator total has neither estimate nor variance
+                d_, j_ = np.nonzero(zero)
+                where_ = [f"{names[j]!r} in {_label(frame, d) if frame is not None else f'domain {d}'}"
+                          for d, j in zip(d_[:5], j_[:5])]
+                warnings.warn(
+                    f"the denominator total is zero for {int(zero.sum())} estimate(s) ({'; '.join(where_)}"
+                    f"{', ...' if zero.sum() > 5 else ''}); their estimates and SEs are NaN",
+                    ZeroDenominatorWarning, stacklevel=3)
+                est = np.where(zero, np.nan, est)
+            var = np.where(xhat == 0, np.nan, var)
         if empty.any():
             warnings.warn(
                 f"{int(empty.any(axis=1).sum())} domain(s) hold no rows with a value; their estimates are NaN",
@@ -421,11 +492,14 @@ class DesignBase:
             )
             est = np.where(empty, np.nan, est)
             var = np.where(empty, np.nan, var)
-        return dict(est=est, var=var, n=cnt, wn=wn, n_rows=n_rows, df=df, deff=deff, deff_rep=deff_rep)
+        out = dict(est=est, var=var, n=cnt, wn=wn, n_rows=n_rows, df=df, deff=deff, deff_rep=deff_rep)
+        if extra is not None and "var_logit" in extra:
+            out["var_logit"] = np.where(empty, np.nan, extra["var_logit"]) if empty.any() else extra["var_logit"]
+        return out
 
     def _unit_totals(self, Y, ucode, n_units, binary):
         """Weighted totals of the columns of ``Y`` per unit, cached per design and column set."""
-        cache = self.__dict__.setdefault("_unit_cache", {})
+        cache = self._cache("weighted", "unit_totals")
         key = (id(Y), bool(binary))
         hit = cache.get(key)
         if hit is not None and hit["Y"] is Y:
@@ -441,20 +515,26 @@ class DesignBase:
         return hit
 
     def clear_cache(self, columns: bool = True) -> None:
-        """Drop cached domain codes and unit totals, and (``columns=True``) the column matrices."""
-        keys = ["_domain_cache", "_unit_cache"]
-        if columns:
-            keys += ["_matrix_cache", "_indicator_cache", "_nan_flags", "_binary_checked", "_factor_cache"]
-        for k in keys:
-            self.__dict__.pop(k, None)
+        """Drop cached domain codes and unit totals, and (``columns=True``) the column matrices.
 
-    def _row_variance(self, kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef):
+        Never needed for correctness: the caches are rebuilt whenever the
+        design's data, weights or calibration change (:mod:`analysis.state`).
+        """
+        st = self.__dict__.get("_state")
+        if st is None:
+            return
+        st.weighted.clear()
+        st.data.pop("domains", None)
+        if columns:
+            st.data.clear()
+
+    def _row_variance(self, kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef, extra=None):
         """Variance from row-level values (designs whose variance needs them)."""
         if X is None and kind != "total":
             X = np.ones_like(Yz)
         idx = np.arange(self.n) if rows is None else rows
         return self._ratio_core(Yz, X, dom, n_dom, idx, coef=coef) if coef is not None else \
-            self._ratio_core(Yz, X, dom, n_dom, idx)[1]
+            self._ratio_core(Yz, X, dom, n_dom, idx, extra=extra)[1]
 
     def _package(self, statistic, stats, names, levels, frame, n_dom, ci_kind, ci_method, level, deff, n_eff=None, spec=None):
         J = len(names)
@@ -465,6 +545,19 @@ class DesignBase:
             with np.errstate(invalid="ignore", divide="ignore"):
                 n_eff = stats["n"] / stats["deff_rep"]
         dom_frame = _tile_frame(frame, J, n_dom)
+        ci_fn = None
+        if "var_logit" in stats:  # replicate designs: the logit interval from the replicate variance of logit(p)
+            p_, se_l, df_, n_ = t(stats["est"]), np.sqrt(t(stats["var_logit"])), t(stats["df"]), t(stats["n_rows"])
+            se_ = t(se)
+
+            def ci_fn(lv, method, p_=p_, se_l=se_l, df_=df_, n_=n_, se_=se_):
+                if method != "logit":
+                    return interval(ci_kind, method, p_, se_, df_, n_, lv)
+                c = t_quantile(1 - (1 - lv) / 2, df_)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    lg = np.log(p_ / (1 - p_))
+                    lo, hi = 1 / (1 + np.exp(-(lg - c * se_l))), 1 / (1 + np.exp(-(lg + c * se_l)))
+                return np.where(p_ == 0, 0.0, lo), np.where(p_ == 1, 1.0, hi)
         return Estimate(
             statistic=statistic,
             variable=np.repeat(np.asarray(names, dtype=object), n_dom),
@@ -481,6 +574,7 @@ class DesignBase:
             ci_method=ci_method,
             ci_kind=ci_kind,
             conf_level=level,
+            _ci_fn=ci_fn,
             _spec=None if spec is None else {**spec, "design": self},  # the design, for Estimate.vcov()
         )
 
@@ -541,7 +635,7 @@ class DesignBase:
         self._check_deff(deff)
         names, vnames, levels, Y = self._moment_columns(variables)
         dom, D, frame = self._domains(by, where)
-        st = self._ratio_estimate(kind, Y, None, dom, D, na_rm, vnames)
+        st = self._ratio_estimate(kind, Y, None, dom, D, na_rm, vnames, frame=frame)
         spec = dict(kind=kind, Y=("moment", tuple(names)), by=by, where=where, na_rm=na_rm)
         return self._package(kind, st, vnames, levels, frame, D, "mean", ci_method, level, deff, spec=spec)
 
@@ -564,7 +658,8 @@ class DesignBase:
         self._check_deff(deff)
         vnames, levels, Y, comp = self._indicators(variables, max_levels)
         dom, D, frame = self._domains(by, where)
-        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, vnames, binary=True)
+        st = self._ratio_estimate("mean", Y, None, dom, D, na_rm, vnames, binary=True, frame=frame,
+                                  transforms=("logit",))
         st = _expand_complements(st, comp)
         with np.errstate(invalid="ignore", divide="ignore"):
             n_eff = np.where(st["var"] > 0, st["est"] * (1 - st["est"]) / st["var"], st["n"])
@@ -597,7 +692,7 @@ class DesignBase:
                 )
         names = [f"{a}/{b}" for a, b in zip(num, den)]
         dom, D, frame = self._domains(by, where)
-        st = self._ratio_estimate("ratio", Y, X, dom, D, na_rm, names)
+        st = self._ratio_estimate("ratio", Y, X, dom, D, na_rm, names, frame=frame)
         spec = dict(kind="ratio", Y=("numeric", tuple(num)), X=tuple(den), by=by, where=where, na_rm=na_rm)
         return self._package("ratio", st, names, [None] * len(names), frame, D, "mean", ci_method, level, deff, spec=spec)
 
@@ -653,6 +748,14 @@ class DesignBase:
         st = self._ratio_estimate("mean", IND, None, dom_full, D, na_rm, vnames)
         qhat = np.concatenate(qs_cols, axis=1)
         ptil, pse, df = st["est"], np.sqrt(st["var"]), st["df"]
+        if nan.any():
+            # As R's svyquantile(na.rm=TRUE), which drops the rows without a value before
+            # taking degf(): PSUs with no valid value leave the df.
+            df = df.copy()
+            for j in range(len(names)):
+                sel = rows[~nan[:, j] & (w_all[rows] > 0)]
+                dfj = self._domain_df_units(np.arange(sel.shape[0]), dom_full[sel], D, True, sel)
+                df[:, j * P:(j + 1) * P] = np.asarray(dfj, float)[:, None]
 
         def ci_fn(lv, method):
             c = t_quantile(1 - (1 - lv) / 2, np.inf if method == "normal" else df)
@@ -719,7 +822,7 @@ class DesignBase:
         if kind == "ratio":
             _, Xd = self._numeric(list(spec["X"]), "denominator")
             vnames = [f"{p}/{q}" for p, q in zip(vnames, spec["X"])]
-        st = self._ratio_estimate(kind, Y, Xd, dom_full, D, spec["na_rm"], vnames)
+        st = self._ratio_estimate(kind, Y, Xd, dom_full, D, spec["na_rm"], vnames, frame=frame)
         diff = st["est"][ia] - st["est"][ib]
         var = self._ratio_estimate(kind, Y, Xd, dom_full, D, spec["na_rm"], vnames, coef=coef)
         J = len(vnames)

@@ -1,22 +1,38 @@
 """Replicate-weight designs (R's ``svrepdesign`` and ``as.svrepdesign``)."""
 from __future__ import annotations
 
+import builtins
+import hashlib
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from . import kernel
 from .association import AssociationMethods
 from .estimators import DesignBase
 from .models import ModelMethods
-from .validation import DesignError, as_column_list, check_choice, check_columns
+from .results import Estimate
+from .validation import (
+    DesignError,
+    EstimationError,
+    check_level,
+    as_column_list,
+    check_choice,
+    check_columns,
+    check_positive,
+    check_replicate_count,
+    check_rscales,
+)
 
-__all__ = ["ReplicateDesign", "to_replicate", "hadamard", "REPLICATE_TYPES", "ReplicateStructure"]
+from .hadamard import hadamard  # noqa: F401  (re-exported: R's Hadamard matrices)
 
-REPLICATE_TYPES = ("JK1", "JKn", "BRR", "Fay", "bootstrap", "other")
+__all__ = ["ReplicateDesign", "to_replicate", "hadamard", "REPLICATE_TYPES", "ReplicateStructure", "replicate_df"]
+
+REPLICATE_TYPES = ("JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap", "successive-difference", "ACS", "SDR",
+                   "JK2", "other")
+_SDR_TYPES = ("successive-difference", "ACS", "SDR")
 
 
 @dataclass(frozen=True)
@@ -48,44 +64,146 @@ class ReplicateStructure:
     def from_full(cls, weights: np.ndarray, rw: np.ndarray) -> "ReplicateStructure":
         """Detect a shared multiplier pattern per group of rows, else keep the full matrix.
 
-        Multipliers ``rw / w`` are compared after rounding to 10 significant
-        digits (replicate files are often stored rounded); the compressed
-        form is used only if it reproduces every replicate weight to 1e-10
-        relative.
+        Rows are grouped by one number per row, ``(rw_i · probe)/w_i`` for a
+        fixed random probe, kept to about 9 significant digits (replicate
+        files are often stored rounded); the compressed form is used only if
+        it reproduces every replicate weight to 1e-10 relative, checked a
+        block of rows at a time (no (n x R) temporaries).
         """
         n, R = rw.shape
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mult = np.where(weights[:, None] > 0, rw / weights[:, None], 0.0)
-        mult = np.round(mult, 10)
         probe = np.random.default_rng(0).standard_normal(R)  # fixed probe: deterministic grouping
-        key = mult @ probe
+        pos = weights > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            key = np.where(pos, (rw @ probe) / weights, 0.0)
+        mant, expo = np.frexp(key)
+        key = np.ldexp(np.round(mant * 2.0 ** 30), expo)  # ~9 significant digits
         uniq, first, codes = np.unique(key, return_index=True, return_inverse=True)
         codes = codes.reshape(-1)
-        if uniq.shape[0] <= n // 2:
-            pats = mult[first]
-            if np.array_equal(pats[codes], mult) and np.allclose(weights[:, None] * pats[codes], rw, rtol=1e-10, atol=0):
-                return cls(weights, None, pats, codes)
-        return cls(weights, rw, None, None)
+        if uniq.shape[0] > n // 2:
+            return cls(weights, rw, None, None)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pats = np.where(pos[first][:, None], rw[first] / weights[first][:, None], 0.0)
+        block = max(1, 2_000_000 // max(R, 1))
+        for b0 in range(0, n, block):  # verify, a block of rows at a time
+            b = slice(b0, b0 + block)
+            fit = weights[b][:, None] * pats[codes[b]]
+            if not (np.abs(fit - rw[b]) <= 1e-10 * np.abs(rw[b]) + 1e-300).all():
+                return cls(weights, rw, None, None)
+        return cls(weights, None, pats, codes)
+
+
+def _distinct_rows(m: np.ndarray) -> np.ndarray:
+    """The distinct rows of ``m`` (exactly), found by hashing each row to one number first."""
+    if m.shape[0] <= 1:
+        return m
+    probe = np.random.default_rng(0).standard_normal(m.shape[1])  # fixed probe: deterministic
+    _, first, codes = np.unique(m @ probe, return_index=True, return_inverse=True)
+    reps = m[first]
+    if np.array_equal(reps[codes.reshape(-1)], m):
+        return reps
+    return np.unique(m, axis=0)  # a hash collision (never seen): sort the rows instead
+
+
+def replicate_df(rep: ReplicateStructure, weights: np.ndarray, tol: float = 1e-5) -> float:
+    """Design df of replicate weights: their rank minus one, as R's ``degf`` (QR, ``tol=1e-5``).
+
+    The rank of the (n x R) replicate weights of the rows with a positive
+    weight equals the rank of their distinct multiplier rows (a row's
+    weight only scales it; a repeated row adds no rank), so the pivoted QR
+    runs on those: one row per PSU pattern instead of one per household.
+    """
+    pos = weights > 0
+    if rep.full is None:
+        m = rep.patterns[np.unique(rep.pattern_of_row[pos])]
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = _distinct_rows(rep.full[pos] / weights[pos][:, None])
+    return float(matrix_rank(m, tol) - 1)
+
+
+def _gram_rank(m: np.ndarray, tol: float) -> int:
+    """Rank from the smaller cross-product of ``m`` (its eigenvalues are the squared singular values).
+
+    A full rank is first certified cheaply: if the Cholesky factor ``L`` of
+    the cross-product ``G`` exists and ``||G||_F ||L^-1||_F^2 < tol^-2``, then
+    ``λ_max/λ_min < tol^-2`` (``λ_max <= ||G||_F``, ``1/λ_min <= ||L^-1||_F^2``),
+    so every singular value exceeds ``tol`` times the largest.  Otherwise
+    the eigenvalues are computed.
+    """
+    from scipy.linalg import lapack
+
+    g = m @ m.T if m.shape[0] < m.shape[1] else m.T @ m
+    k = g.shape[0]
+    c, info = lapack.dpotrf(g, lower=1)
+    if info == 0:
+        inv, info2 = lapack.dtrtri(c, lower=1)
+        if info2 == 0 and np.linalg.norm(g) * float((np.tril(inv) ** 2).sum()) < tol ** -2:
+            return k
+    ev = np.linalg.eigvalsh(g)
+    top = ev.max() if ev.size else 0.0
+    return int((ev > tol * tol * top).sum()) if top > 0 else 0
+
+
+def matrix_rank(m: np.ndarray, tol: float = 1e-5) -> int:
+    """Rank of ``m``: singular values above ``tol`` times the largest, as R's ``qr(m, tol)$rank``.
+
+    The singular values come from the smaller cross-product of ``m`` (no
+    factorisation of the tall matrix).  For a matrix with many more rows
+    than columns, the rank of its first ``2 R`` rows is computed first: a
+    lower bound that, when it equals the number of columns, is the rank
+    (adding rows cannot lower it).
+    """
+    n_rows, n_cols = m.shape
+    if n_rows == 0 or n_cols == 0:
+        return 0
+    with kernel.one_blas_thread():
+        if n_rows > 2 * n_cols and _gram_rank(m[: 2 * n_cols], tol) == n_cols:
+            return n_cols
+        return _gram_rank(m, tol)
+
+
+def domain_ranks(mult: np.ndarray, dom: np.ndarray, n_dom: int, distinct: bool = True, tol: float = 1e-5) -> np.ndarray:
+    """Rank of the rows of ``mult`` in each domain (:func:`matrix_rank` of the domain's distinct rows).
+
+    Rows with a non-finite multiplier (zero weights) carry no replicate weight and are dropped.
+    """
+    ok = np.isfinite(mult).all(axis=1)
+    order = np.argsort(dom, kind="stable")
+    order = order[ok[order]]
+    bounds = np.searchsorted(dom[order], np.arange(n_dom + 1))
+    out = np.zeros(n_dom)
+    with kernel.one_blas_thread():
+        for d in range(n_dom):  # one small factorisation per domain; cached by the caller
+            m = mult[order[bounds[d]:bounds[d + 1]]]
+            out[d] = matrix_rank(_distinct_rows(m) if distinct else m, tol)
+    return out
 
 
 def _scale_defaults(type_, R, scale, rscales, fay_rho):
-    if type_ == "BRR":
+    if type_ == "Fay" and fay_rho is None:
+        raise DesignError("fay_rho: expected the Fay coefficient rho in [0, 1) for type='Fay', got None")
+    if fay_rho is not None and not (0 <= float(fay_rho) < 1):
+        raise DesignError(f"fay_rho: expected a number in [0, 1), got {fay_rho!r}")
+    if type_ in _SDR_TYPES:
+        if scale is not None or rscales is not None:
+            raise DesignError(f"scale: expected no scale or rscales for type={type_!r} (R fixes them: 4/R, 1), "
+                              f"got scale={scale!r}")
+        scale = 4.0 / R
+    elif scale is not None:
+        scale = check_positive(scale, "scale")
+    elif type_ == "BRR":
         scale = 1.0 / R
     elif type_ == "Fay":
-        if fay_rho is None:
-            raise DesignError("fay_rho: expected the Fay coefficient rho in [0, 1) for type='Fay', got None")
         scale = 1.0 / (R * (1 - fay_rho) ** 2)
-    elif type_ == "bootstrap" and scale is None:
+    elif type_ in ("bootstrap", "subbootstrap"):
         scale = 1.0 / (R - 1)
-    elif type_ == "JK1" and scale is None:
+    elif type_ == "JK1":
         scale = (R - 1) / R
-    elif type_ == "JKn" and rscales is None:
+    if type_ == "JKn" and rscales is None:
         raise DesignError("rscales: expected the per-replicate (n_h - 1)/n_h factors for type='JKn', got None")
     if scale is None:
         scale = 1.0
-    if rscales is None:
-        rscales = np.ones(R)
-    rscales = np.broadcast_to(np.asarray(rscales, dtype=float), (R,)).copy()
+    rscales = np.ones(R) if rscales is None else check_rscales(rscales, R)
     return float(scale), rscales
 
 
@@ -99,10 +217,12 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
         Full-sample weight column.
     replicate_weights : list of str, or (n, R) array
         Replicate-weight columns (or matrix).
-    type : {"JK1", "JKn", "BRR", "Fay", "bootstrap", "other"}
-        Replication method; sets the default ``scale`` as R does: BRR
-        ``1/R``; Fay ``1/(R (1-rho)^2)``; bootstrap ``1/(R-1)``; JK1
-        ``(R-1)/R``; JKn needs ``rscales``; other ``1``.
+    type : {"JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap", "successive-difference", "ACS", "SDR", "JK2", "other"}
+        Replication method; sets the default ``scale`` as R's
+        ``svrepdesign`` does: BRR ``1/R``; Fay ``1/(R (1-rho)^2)``;
+        bootstrap and subbootstrap ``1/(R-1)``; JK1 ``(R-1)/R``; JKn needs
+        ``rscales``; successive difference (``"ACS"``, ``"SDR"`` are
+        aliases) ``4/R`` and no other scale; JK2 and other ``1``.
     scale, rscales : float, array_like, optional
         The variance is ``scale * Σ_r rscales_r (θ_r - θ̄)²``.
     mse : bool
@@ -154,12 +274,12 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
             raise DesignError("replicate_weights: expected no missing values, got some")
         if not combined_weights:
             rw = rw * w[:, None]
-        R = rw.shape[1]
+        R = check_replicate_count(rw.shape[1], "replicate_weights (number of columns)")
         scale, rscales = _scale_defaults(type, R, scale, rscales, fay_rho)
         self._init(data, w, ReplicateStructure.from_full(w, rw), type, scale, rscales, mse, fay_rho, degf)
 
     def _init(self, data, w, rep, type_, scale, rscales, mse, fay_rho, degf):
-        self.data = data.copy(deep=False)  # copy-on-write snapshot
+        self._data = data.copy(deep=False)  # copy-on-write snapshot
         w = np.array(w, dtype=float)
         w.setflags(write=False)
         self._w = w
@@ -170,12 +290,12 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
         self.mse = bool(mse)
         self.fay_rho = fay_rho
         self.weighting_report = None
-        self._degf = degf
+        self._degf_given = degf
 
     @classmethod
-    def _from_structure(cls, data, weights, rep, type_, scale, rscales, mse=False, fay_rho=None):
+    def _from_structure(cls, data, weights, rep, type_, scale, rscales, mse=False, fay_rho=None, degf=None):
         self = object.__new__(cls)
-        self._init(data, weights, rep, type_, scale, rscales, mse, fay_rho, None)
+        self._init(data, weights, rep, type_, scale, rscales, mse, fay_rho, degf)
         return self
 
     # ------------------------------------------------------------------ info
@@ -191,54 +311,142 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
     @property
     def degf(self) -> float:
         """Rank of the replicate weights minus one, as R's ``degf`` (QR, tol 1e-5)."""
-        if self._degf is None:
-            m = self._rep.patterns if self._rep.full is None else self._rep.full
-            if self._rep.full is None:
-                used = np.unique(self._rep.pattern_of_row[self._w > 0])
-                m = m[used]
-            from scipy.linalg import qr
-
-            r = qr(m, mode="r", pivoting=True)[0]
-            d = np.abs(np.diag(r))
-            rank = int((d > 1e-5 * d.max()).sum()) if d.size else 0
-            self._degf = float(rank - 1)
-        return self._degf
+        if self._degf_given is not None:
+            return float(self._degf_given)
+        cache = self._cache("weighted", "degf")
+        if "degf" not in cache:
+            cache["degf"] = replicate_df(self._rep, self._w)
+        return cache["degf"]
 
     def __repr__(self) -> str:
         return (f"<ReplicateDesign: {self.n} rows, {self.n_replicates} {self.type} replicates, "
                 f"scale={self.scale:.6g}, df={self.degf:g}>")
 
-    def _replace_weights(self, weights, *, replicate_weights, report=None) -> "ReplicateDesign":
-        """A new design with new full-sample and replicate weights (for weighting steps)."""
-        w = np.asarray(weights, dtype=float)
-        rw = np.asarray(replicate_weights, dtype=float)
-        if w.shape != self._w.shape or rw.shape != (self.n, self.n_replicates):
-            raise DesignError(f"replicate_weights: expected shape {(self.n, self.n_replicates)}, got {rw.shape}")
-        new = type(self)._from_structure(self.data, w, ReplicateStructure.from_full(w, rw), self.type, self.scale,
-                                         self.rscales, self.mse, self.fay_rho)
-        new._degf = self._degf
-        new.weighting_report = report
-        return new
+    def _state_key(self) -> tuple:
+        return (self._data, self._w, self._rep)
+
+    def _reweighted(self, new, calibration, replicate_weights) -> None:
+        if calibration is not None:
+            raise DesignError("calibration: expected None for a replicate design (its replicate weights carry the "
+                              "calibration), got a calibration step")
+        w = new._w
+        if replicate_weights is None:  # keep each row's replicate multipliers
+            if self._rep.full is None:
+                new._rep = ReplicateStructure(w, None, self._rep.patterns, self._rep.pattern_of_row)
+                return
+            old = self._w
+            bad = (old == 0) & (w > 0)
+            if bad.any():
+                raise DesignError(f"replicate_weights: expected new replicate weights where a zero weight becomes "
+                                  f"positive (no multiplier to keep), got none (first at row {int(np.flatnonzero(bad)[0])})")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(old > 0, w / old, 0.0)
+            rw = self._rep.full * ratio[:, None]
+        else:
+            rw = np.asarray(replicate_weights, dtype=float)
+            if rw.shape != (self.n, self.n_replicates):
+                raise DesignError(f"replicate_weights: expected shape {(self.n, self.n_replicates)}, got {rw.shape}")
+            if not np.isfinite(rw).all():
+                raise DesignError("replicate_weights: expected finite values, got missing or infinite ones")
+        new._rep = ReplicateStructure.from_full(w, rw)
+
+    # ------------------------------------------------------------ any statistic
+    def with_replicates(self, fn: Callable[[np.ndarray, pd.DataFrame], object], names: Sequence[str] | None = None,
+                        level: float = 0.95) -> Estimate:
+        """Any statistic of the weights and data, with its replicate SE (R's ``withReplicates``).
+
+        ``fn(weights, data)`` returns a number or a 1-d array of numbers; it
+        is called once with the full-sample weights and once with each
+        column of replicate weights (R's ``theta(.weights, .data)``).  The
+        variance is ``scale Σ_r rscales_r (θ_r - θ̄)²`` (about ``θ`` with
+        ``mse=True``), as for every estimator of this design; the interval
+        is a t interval on the design's df.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(weights: ndarray (n,), data: DataFrame) -> float | array``.
+        names : list of str, optional
+            Names of the entries of the statistic (default ``theta1, ...``).
+        level : float
+            Confidence level.
+
+        Returns
+        -------
+        Estimate
+            ``statistic="with_replicates"``; ``n`` and ``weighted_n`` are those of the design.
+        """
+        level = check_level(level)
+        if not callable(fn):
+            raise EstimationError(f"fn: expected a function fn(weights, data), got {builtins.type(fn).__name__}")
+        theta = np.atleast_1d(np.asarray(fn(self.weights, self.data), dtype=float))
+        if theta.ndim != 1:
+            raise EstimationError(f"fn: expected a number or a 1-d array, got shape {theta.shape}")
+        rw = self.replicate_weights
+        # one call per replicate: the statistic is an arbitrary function of the weights
+        reps = np.empty((theta.shape[0], rw.shape[1]))
+        for r in range(rw.shape[1]):
+            v = np.atleast_1d(np.asarray(fn(rw[:, r], self.data), dtype=float))
+            if v.shape != theta.shape:
+                raise EstimationError(f"fn: expected the same shape {theta.shape} on every replicate, got {v.shape} "
+                                      f"on replicate {r}")
+            reps[:, r] = v
+        var = self._replicate_variance(reps, theta)
+        J = theta.shape[0]
+        names = [f"theta{j + 1}" for j in range(J)] if names is None else list(names)
+        if len(names) != J:
+            raise EstimationError(f"names: expected {J} names, got {len(names)}")
+        full = lambda v: np.full(J, float(v))  # noqa: E731
+        return Estimate(statistic="with_replicates", variable=np.asarray(names, dtype=object),
+                        level=np.full(J, None, dtype=object), domain=pd.DataFrame(index=range(J)),
+                        estimate=theta, se=np.sqrt(var), df=full(self.degf), deff=full(np.nan), n=full(self.n),
+                        n_eff=full(np.nan), weighted_n=full(self.weights.sum()), n_rows=full(self.n),
+                        ci_method="t", ci_kind="mean", conf_level=level)
 
     # ----------------------------------------------------------------- hooks
     def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows):
-        return np.full(n_dom, self.degf)
+        """Each domain's df as R's ``degf`` of the domain's subset: rank of its replicate weights - 1.
+
+        (R's ``svyby`` on a replicate design subsets it, and the subset's
+        ``degf`` is the rank of the replicate weights of the domain rows.)
+        A user-given ``degf`` applies to every domain.  Cached per domain
+        structure.
+        """
+        if self._degf_given is not None:
+            return np.full(n_dom, float(self._degf_given))
+        cache = self._cache("weighted", "domain_df")
+        key = hashlib.blake2b(np.ascontiguousarray(k_unit).tobytes() + b"|" + np.ascontiguousarray(k_dom).tobytes()
+                              + bytes([row_level, rows is None]), digest_size=16).digest()
+        if key not in cache:
+            if len(cache) > 16:
+                cache.clear()
+            if self._rep.patterns is not None and not row_level:
+                mult = self._rep.patterns[k_unit]  # one row per (pattern, domain): distinct within a domain
+                distinct = False
+            else:
+                r = k_unit if rows is None else np.asarray(rows)[k_unit]
+                if self._rep.full is None:  # rows' multiplier patterns (no n x R matrix)
+                    mult = self._rep.patterns[self._rep.pattern_of_row[r]]
+                else:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        mult = self._rep.full[r] / self._w[r][:, None]
+                distinct = True
+            cache[key] = domain_ranks(mult, k_dom, n_dom, distinct) - 1.0
+        return cache[key]
 
     def _agg_units(self):
         if self._rep.patterns is None:
             return None
         return self._rep.pattern_of_row, self._rep.patterns.shape[0]
 
-    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef):
+    def _unit_variance(self, k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra=None):
         """Replicate estimates from (pattern x domain) totals: Σ_k T_k A[u_k, r] per domain."""
-        A = self._rep.patterns[k_unit]  # (K, R)
-        K = k_unit.shape[0]
+        order = np.argsort(k_dom, kind="stable")  # units sorted by domain once, for both products
+        A = self._rep.patterns[k_unit[order]]  # (K, R)
+        k_dom = k_dom[order]
 
         def rep_totals(T):
-            J = T.shape[1]
-            rows_ = (k_dom[:, None] * J + np.arange(J)).ravel()
-            S = sparse.csr_matrix((T.ravel(), (rows_, np.repeat(np.arange(K), J))), shape=(n_dom * J, K))
-            return np.asarray(S @ A).reshape(n_dom, J, -1)
+            return kernel.domain_products(np.ascontiguousarray(T[order]), k_dom, n_dom, A)
 
         ry = rep_totals(TY)
         if TX is None:
@@ -250,9 +458,10 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
             est = np.tensordot(coef, est, axes=(0, 0))[None]
             theta = np.tensordot(coef, theta, axes=(0, 0))[None]
             return self._replicate_variance(theta, est)[0]
+        self._transformed_variances(theta, est, extra)
         return self._replicate_variance(theta, est)
 
-    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None):
+    def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None, extra=None):
         w = self._w[rows]
         yhat = kernel.domain_sums(dom, n_dom, Y * w[:, None])
         ry = kernel.replicate_domain_totals(Y, dom, n_dom, self._rep, rows)  # (D, J, R)
@@ -270,7 +479,24 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
         var = self._replicate_variance(theta, est)
         if coef is not None:
             return var[0]
+        self._transformed_variances(theta, est, extra)
         return est, var, xhat
+
+    def _transformed_variances(self, theta, est, extra) -> None:
+        """Replicate variances of transformed estimates requested in ``extra["want"]``.
+
+        ``"logit"``: the variance of ``logit(θ_r)`` about its mean (or about
+        ``logit(θ)`` with ``mse``), which is what R's ``svyciprop(method="logit")``
+        uses on a replicate design: it refits ``svyglm(y ~ 1, quasibinomial)``
+        on every replicate, whose intercept is ``logit`` of the replicate
+        proportion.
+        """
+        if not extra or "logit" not in extra.get("want", ()):
+            return
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lt = np.log(theta / (1 - theta))
+            le = np.log(est / (1 - est))
+        extra["var_logit"] = self._replicate_variance(lt, le)
 
     def _replicate_variance(self, theta, est):
         """``scale * Σ_r rscales_r (θ_r - θ̄)²`` (R's ``svrVar``), vectorised over estimates."""
@@ -284,169 +510,13 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
         return self.scale * np.einsum("...r,r->...", dev * dev, rs)
 
 
-# ------------------------------------------------------------------ hadamard
-def _is_prime(q: int) -> bool:
-    if q < 2:
-        return False
-    i = 2
-    while i * i <= q:
-        if q % i == 0:
-            return False
-        i += 1
-    return True
-
-
-def _paley1(q: int) -> np.ndarray:
-    """Paley construction I: a Hadamard matrix of order q+1 for a prime q ≡ 3 (mod 4)."""
-    res = np.zeros(q, dtype=int)
-    res[(np.arange(1, q) ** 2) % q] = 1
-    chi = np.where(res == 1, 1, -1)
-    chi[0] = 0
-    Q = chi[(np.arange(q)[None, :] - np.arange(q)[:, None]) % q]
-    S = np.zeros((q + 1, q + 1), dtype=int)
-    S[0, 1:] = 1
-    S[1:, 0] = -1
-    S[1:, 1:] = Q
-    return S + np.eye(q + 1, dtype=int)
-
-
-def hadamard(min_order: int) -> np.ndarray:
-    """A ±1 Hadamard matrix of the smallest order >= ``min_order`` this builds.
-
-    Orders are 1, 2, and multiples of 4 from Sylvester's doubling of a Paley
-    (type I) matrix.  Any such matrix gives fully balanced BRR replicates
-    (Wolter 2007, sec. 3.3); which replicate is which differs from R's
-    precomputed ``survey::hadamard``, so BRR variances of totals agree with
-    R exactly, those of nonlinear statistics to within replicate-choice noise.
-    """
-    if min_order <= 1:
-        return np.ones((1, 1), dtype=int)
-    if min_order == 2:
-        return np.array([[1, 1], [1, -1]])
-    best = None
-    m = 4 * int(np.ceil(min_order / 4))
-    while best is None:
-        k = m
-        doublings = 0
-        while k % 2 == 0 and k > 4:
-            if _is_prime(k - 1) and (k - 1) % 4 == 3:
-                break
-            k //= 2
-            doublings += 1
-        if k == 4 or k == 2 or (_is_prime(k - 1) and (k - 1) % 4 == 3):
-            H = _paley1(k - 1) if k > 2 else np.array([[1, 1], [1, -1]])
-            for _ in range(doublings):
-                H = np.block([[H, H], [H, -H]])
-            best = H
-        else:
-            m += 4
-    return best
-
-
 # ---------------------------------------------------------- as.svrepdesign
 def to_replicate(design, type: str = "auto", replicates: int = 50, fay_rho: float = 0.0, seed=None) -> ReplicateDesign:
-    """Replicate weights for a Taylor design, as R's ``as.svrepdesign``.
+    """Replicate weights for a Taylor design, as R's ``as.svrepdesign``: ``design.to_replicate(...)``.
 
-    Parameters
-    ----------
-    design : SurveyDesign
-    type : {"auto", "JK1", "JKn", "BRR", "Fay", "bootstrap"}
-        ``auto`` is JK1 for unstratified designs and JKn otherwise (R).
-        JK1 drops one PSU at a time (scale ``(1-f)(n-1)/n``); JKn drops one
-        PSU within its stratum (``rscales = (1-f_h)(n_h-1)/n_h``); BRR and
-        Fay need exactly two PSUs per stratum and use a Hadamard matrix;
-        bootstrap is R's ``bootweights`` (Rao & Wu 1988): ``n_h`` PSUs
-        drawn with replacement per stratum, scale ``n̄/((n̄-1)(R-1))`` with
-        ``n̄`` the harmonic mean of PSUs per stratum.
-    replicates : int
-        Number of bootstrap replicates.
-    fay_rho : float
-        Fay's rho (``type="Fay"``).
-    seed : int or numpy.random.Generator, optional
-        For the bootstrap.
+    See :meth:`analysis.design.SurveyDesign.to_replicate`; the multipliers
+    are built from plain vectors in :mod:`analysis.repweights`.
     """
-    from .design import SurveyDesign
-
-    if not isinstance(design, SurveyDesign):
-        raise DesignError(f"design: expected a SurveyDesign, got {type(design).__name__}")
-    check_choice(type, ("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap"), "type")
-    if design._calibration:
-        raise DesignError("design: expected an uncalibrated design; convert to replicates first, then calibrate "
-                          "(each replicate is then re-calibrated)")
-    has_strata = design._spec["strata"] is not None  # as R: declared strata, even a single one
-    if type == "auto":
-        type = "JKn" if has_strata else "JK1"
-    st = design._stages[0]
-    P, H = design._n_psu, design._n_strata
-    psu_stratum = st.group
-    n_h = st.n_units
-    fpc_given = bool(design._spec["fpc"])
-    lonely = n_h == 1
-    if type == "JK1":
-        if has_strata:
-            raise DesignError("type: expected JKn, BRR, Fay or bootstrap for a stratified design, got 'JK1'")
-        A = np.full((P, P), P / (P - 1))
-        np.fill_diagonal(A, 0.0)
-        f = 1.0 - design_fraction(design) if fpc_given else 1.0
-        scale, rscales = f * (P - 1) / P, np.ones(P)
-    elif type == "JKn":
-        if not has_strata:
-            raise DesignError("type: expected JK1 or bootstrap for an unstratified design, got 'JKn'")
-        f1 = 1.0 - design_fraction(design, per_stratum=True) if fpc_given else np.ones(H)
-        keep = (n_h > 1) & (f1 > 0)  # strata sampled exhaustively give no replicates (R drops them)
-        reps = np.flatnonzero(keep[psu_stratum])  # one replicate per PSU of a kept stratum
-        A = np.ones((P, reps.shape[0]))
-        same = psu_stratum[:, None] == psu_stratum[reps][None, :]
-        A[same] = (n_h[psu_stratum] / (n_h[psu_stratum] - 1))[:, None].repeat(reps.shape[0], 1)[same]
-        A[reps, np.arange(reps.shape[0])] = 0.0
-        rscales = (f1 * (n_h - 1) / n_h)[psu_stratum[reps]]
-        scale = 1.0
-        if lonely.any() and design.lonely_psu == "adjust":
-            extra = np.where(lonely[psu_stratum][:, None] & (psu_stratum[:, None] == np.flatnonzero(lonely)[None, :]), 0.0, H / (H - 1))
-            A = np.hstack([A, extra])
-            rscales = np.concatenate([rscales, np.full(extra.shape[1], (H - 1) / H)])
-        elif lonely.any() and design.lonely_psu == "average":
-            scale = P / reps.shape[0]
-    elif type in ("BRR", "Fay"):
-        if not (n_h == 2).all():
-            bad = design._strata_labels[n_h != 2][:5].tolist()
-            raise DesignError(f"type: expected exactly 2 PSUs in every stratum for {type}, got strata {bad} with other counts")
-        rho = fay_rho if type == "Fay" else 0.0
-        Hm = hadamard(H + 1)
-        R = Hm.shape[1]
-        signs = Hm[1:H + 1]  # rows 2..H+1, as R's brrweights
-        order = np.lexsort((np.arange(P), psu_stratum))
-        first = np.zeros(P, dtype=bool)
-        first[order[::2]] = True  # the first PSU (in data order) of each stratum
-        s = signs[psu_stratum]  # (P, R)
-        up = np.where(first[:, None], s > 0, s < 0)
-        A = np.where(up, 2.0 - rho, rho)
-        scale, rscales = 1.0 / (R * (1 - rho) ** 2), np.ones(R)
-        type = "Fay" if rho else "BRR"
-    else:  # bootstrap
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        A = np.zeros((P, replicates))
-        for h in range(H):  # strata only; PSUs and replicates are drawn at once
-            psus = np.flatnonzero(psu_stratum == h)
-            k = psus.shape[0]
-            A[psus] = rng.multinomial(k, np.full(k, 1.0 / k), size=replicates).T
-        nbar = 1.0 / np.mean(1.0 / n_h)
-        scale, rscales = nbar / ((nbar - 1) * (replicates - 1)), np.ones(replicates)
-    rep = ReplicateStructure(design.weights, None, A, design._psu_code)
-    return ReplicateDesign._from_structure(design.data, design.weights, rep, type, float(scale), np.asarray(rscales, float),
-                                           fay_rho=fay_rho if type == "Fay" else None)
-
-
-def design_fraction(design, per_stratum: bool = False):
-    """First-stage sampling fraction n_h/N_h of a design (R: the fpc carried into replicates)."""
-    st = design._stages[0]
-    n_h = st.n_units
-    N = design._popsize1
-    if N is None:
-        raise DesignError("design: no first-stage fpc")
-    frac = n_h / N
-    if per_stratum:
-        return frac
-    if np.unique(frac).shape[0] > 1:
-        raise DesignError("fpc: expected one first-stage fpc value for JK1, got several")
-    return float(frac[0])
+    if not hasattr(design, "to_replicate") or isinstance(design, ReplicateDesign):
+        raise DesignError(f"design: expected a SurveyDesign, got {builtins.type(design).__name__}")
+    return design.to_replicate(type=type, replicates=replicates, fay_rho=fay_rho, seed=seed)

@@ -27,6 +27,12 @@ __all__ = [
     "check_choice",
     "numeric_column",
     "check_level",
+    "check_weights",
+    "check_where",
+    "check_positive",
+    "check_replicate_count",
+    "check_rscales",
+    "ZeroDenominatorWarning",
 ]
 
 
@@ -68,6 +74,10 @@ class SeparationWarning(SurveyWarning):
 
 class ModelConvergenceWarning(SurveyWarning):
     """A model fit (or a replicate refit) did not converge in the allowed iterations."""
+
+
+class ZeroDenominatorWarning(SurveyWarning):
+    """A ratio's estimated denominator total is zero in a domain; its estimate is NaN."""
 
 
 def _fmt(values: Iterable, limit: int = 8) -> str:
@@ -131,3 +141,80 @@ def check_level(level: float) -> float:
     if not (isinstance(level, (int, float, np.floating)) and 0 < float(level) < 1):
         raise SurveyError(f"level: expected a number in (0, 1), got {level!r}")
     return float(level)
+
+
+def check_weights(weights, n: int, parameter: str = "weights") -> np.ndarray:
+    """``weights`` as a new read-only float array of length ``n``, finite and non-negative, or raise."""
+    try:
+        w = np.array(weights, dtype=float)
+    except (TypeError, ValueError):
+        raise DesignError(f"{parameter}: expected {n} numeric weights, got {type(weights).__name__}") from None
+    if w.shape != (n,):
+        raise DesignError(f"{parameter}: expected {n} weights (one per row), got shape {w.shape}")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DesignError(f"{parameter}: expected finite non-negative weights, got {float(w[i])!r} at row {i} "
+                          f"({int(bad.sum())} such value(s))")
+    w.setflags(write=False)
+    return w
+
+
+def check_where(where, index: pd.Index) -> np.ndarray:
+    """A boolean row mask from ``where``, aligned to the data's ``index``.
+
+    A pandas Series is aligned by its index (R's ``subset`` evaluates the
+    condition on the design's own rows): the same labels in another order
+    are reordered, other labels are refused.  Arrays are taken in row order.
+    """
+    n = len(index)
+    if isinstance(where, pd.Series):
+        if not where.index.equals(index):
+            if where.index.is_unique and index.is_unique and len(where) == n and where.index.isin(index).all():
+                where = where.reindex(index)
+            else:
+                extra = where.index.difference(index)[:5].tolist() if where.index.is_unique else []
+                raise EstimationError(
+                    f"where: expected a boolean Series with the index of the design's data ({n} rows), got an "
+                    f"index of {len(where)} entries that differs" + (f" (e.g. labels {extra} not in the data)" if extra else "")
+                    + "; pass where.to_numpy() to use it by position")
+        if where.isna().any():
+            raise EstimationError(f"where: expected no missing values, got {int(where.isna().sum())}")
+        where = where.to_numpy()
+    keep = np.asarray(where)
+    if keep.shape != (n,) or not (keep.dtype == bool or pd.api.types.is_bool_dtype(keep.dtype)):
+        raise EstimationError(
+            f"where: expected a boolean mask of length {n}, got "
+            f"{'dtype ' + str(keep.dtype) if keep.shape == (n,) else 'shape ' + str(keep.shape)}"
+        )
+    return keep.astype(bool)
+
+
+def check_positive(value, parameter: str) -> float:
+    """A finite number > 0, or raise."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DesignError(f"{parameter}: expected a number > 0, got {value!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise DesignError(f"{parameter}: expected a finite number > 0, got {value!r}")
+    return v
+
+
+def check_replicate_count(replicates, parameter: str = "replicates") -> int:
+    """An integer number of replicates >= 2 (one replicate has no variance), or raise."""
+    if isinstance(replicates, (bool, np.bool_)) or not isinstance(replicates, (int, np.integer)) or replicates < 2:
+        raise DesignError(f"{parameter}: expected an integer >= 2, got {replicates!r}")
+    return int(replicates)
+
+
+def check_rscales(rscales, n_replicates: int) -> np.ndarray:
+    """Per-replicate variance factors: a scalar or one finite non-negative value per replicate, or raise."""
+    r = np.asarray(rscales, dtype=float)
+    if r.ndim == 0:
+        r = np.full(n_replicates, float(r))
+    if r.shape != (n_replicates,):
+        raise DesignError(f"rscales: expected one value per replicate ({n_replicates}), got shape {r.shape}")
+    if not np.isfinite(r).all() or (r < 0).any():
+        raise DesignError(f"rscales: expected finite non-negative values, got {r[~np.isfinite(r) | (r < 0)][:3].tolist()}")
+    return r

@@ -62,7 +62,7 @@ def _design(df):
         d = SurveyDesign(df, weights="w0")
     except Exception:
         return None
-    return d if hasattr(d, "_replace_weights") else None
+    return d if hasattr(d, "with_weights") else None
 
 
 def _time(fn, repeat: int):

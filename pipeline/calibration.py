@@ -124,7 +124,7 @@ def calibration_steps(data: dict, cfg: dict, survey, spec: dict) -> dict:
     if not np.all(np.abs(w - saved) <= 1e-12 * np.abs(saved).max()):
         raise PipelineError(cfg["_path"], "weighting", "re-running the calibration does not give the weight stage's "
                             f"weights (largest difference {np.abs(w - saved).max():.3g}); re-run the weight stage")
-    steps = {HOUSEHOLD: tuple(design._calibration)}
+    steps = {HOUSEHOLD: tuple(design.calibration)}
     if person is not None and steps[HOUSEHOLD] and not own_weight(cfg, PERSON):
         unit = pd.Index(record_keys(hh, hk)).get_indexer(record_keys(person, pk))
         steps[PERSON] = (NestedStep(steps[HOUSEHOLD], unit, len(hh)),)

@@ -62,7 +62,7 @@ def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: 
     from analysis import SurveyError
     design = make_design(data, spec)
     for step in steps:
-        design = design._replace_weights(design.weights, step=step)
+        design = design.with_weights(design.weights, calibration=step)
     labels = label_columns(cfg)
     lang = cfg["report"]["language"]
     level = cfg["reporting"]["level"]

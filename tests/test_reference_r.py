@@ -182,7 +182,8 @@ def test_hadamard_matrices_are_hadamard():
     from analysis.replicate import hadamard
 
     for k in (2, 3, 5, 12, 17, 40, 101, 150):
-        H = hadamard(k)
+        H = hadamard(k)  # 0/1 as R's survey::hadamard
         m = H.shape[0]
-        assert m >= k and (m in (1, 2) or m % 4 == 0)
-        np.testing.assert_array_equal(H @ H.T, m * np.eye(m, dtype=int))
+        assert m > k and m % 4 == 0
+        S = 2 * H.astype(int) - 1
+        np.testing.assert_array_equal(S @ S.T, m * np.eye(m, dtype=int))

@@ -134,11 +134,11 @@ def test_person_variance_with_household_calibration(demo):
     hh2 = hh.assign(Y=hh["hhid"].map(per_hh["Y"]).fillna(0.0), N=hh["hhid"].map(per_hh["N"]).fillna(0.0))
     dh = make_design(hh2, spec)
     for s in steps["household"]:
-        dh = dh._replace_weights(dh.weights, step=s)
+        dh = dh.with_weights(dh.weights, calibration=s)
     r_hh = dh.ratio("Y", "N", by="district")
 
     p2 = person.assign(y=(person["p_internet"] == 1).astype(float).where(person["age"] >= 15))
-    dp = make_design(p2, spec)._replace_weights(make_design(p2, spec).weights, step=steps["person"][0])
+    dp = make_design(p2, spec).with_weights(make_design(p2, spec).weights, calibration=steps["person"][0])
     r_p = dp.mean("y", by="district", na_rm=True)
     np.testing.assert_allclose(r_p.estimate, r_hh.estimate, rtol=1e-10)
     np.testing.assert_allclose(r_p.se, r_hh.se, rtol=1e-8)

@@ -59,8 +59,8 @@ class MiniDesign:
     def weights(self):
         return self._w
 
-    def _replace_weights(self, weights, *, step=None, report=None):
-        steps = self._calibration + ((step,) if step is not None else ())
+    def with_weights(self, weights, *, calibration=None, replicate_weights=None, report=None):
+        steps = self._calibration + ((calibration,) if calibration is not None else ())
         return MiniDesign(self.data, weights, self.psu, self.N, steps, report)
 
     def _se(self, z):
@@ -97,7 +97,7 @@ class MiniRep:
     def weights(self):
         return self._w
 
-    def _replace_weights(self, weights, *, replicate_weights, report=None):
+    def with_weights(self, weights, *, calibration=None, replicate_weights=None, report=None):
         return MiniRep(self.data, weights, replicate_weights, self.scale, report)
 
     def _run(self, stat, var):

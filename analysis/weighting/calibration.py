@@ -141,10 +141,9 @@ def _margin_discrepancies(margins, codes_list, w, numeric=(), row_w=None) -> dic
 
 def _replace(design, out: _Outcome, report: WeightingReport):
     if _is_replicate(design):
-        new = design._replace_weights(out.weights, replicate_weights=out.repweights,
-                                      report=report)
+        new = design.with_weights(out.weights, replicate_weights=out.repweights, report=report)
     else:
-        new = design._replace_weights(out.weights, step=out.step, report=report)
+        new = design.with_weights(out.weights, calibration=out.step, report=report)
     report._bind(np.asarray(new.weights))  # summaries from the design's own (read-only) copy
     return new
 

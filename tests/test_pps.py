@@ -1,0 +1,106 @@
+"""PPS sampling without replacement and ``probs=``, against R survey 4.1.1.
+
+tests/data/r_pps.json is written by tests/data/r_pps.R (R's ``election_pps``
+data: 40 counties drawn with probability proportional to size, with R's
+joint inclusion probabilities ``election_jointprob``).  Totals, means,
+ratios, a proportion and domains, for Brewer's, Overton's and the
+Hartley-Rao approximations, the Horvitz-Thompson and Sen-Yates-Grundy
+estimators with joint probabilities, stratified Brewer and Overton, and a
+design declared by ``probs=``: all to 1e-6 relative.  Also a three-stage
+design with an fpc at every stage (tests/data/r_multistage.R).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import DesignError, SurveyDesign, SurveyError
+
+DATA = Path(__file__).parent / "data"
+REF = json.loads((DATA / "r_pps.json").read_text())
+EP = pd.read_csv(DATA / "election_pps.csv")
+JOINT = pd.read_csv(DATA / "election_jointprob.csv").to_numpy(float)
+RTOL = 1e-6
+
+
+def rel(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
+DESIGNS = {
+    "brewer": lambda: SurveyDesign(EP, fpc="p", pps="brewer"),
+    "overton": lambda: SurveyDesign(EP, fpc="p", pps="overton"),
+    "hartley_rao": lambda: SurveyDesign(EP, fpc="p", pps="hartley-rao"),
+    "hartley_rao_p2": lambda: SurveyDesign(EP, fpc="p", pps="hartley-rao", hr_p2=REF["hr_p2_value"]),
+    "ht": lambda: SurveyDesign(EP, fpc="p", pps="ht", joint_probs=JOINT),
+    "yg": lambda: SurveyDesign(EP, fpc="p", pps="yg", joint_probs=JOINT),
+    "brewer_strat": lambda: SurveyDesign(EP, strata="half", fpc="p", pps="brewer"),
+    "overton_strat": lambda: SurveyDesign(EP, strata="half", fpc="p", pps="overton"),
+    "probs": lambda: SurveyDesign(EP, probs="p"),
+}
+
+
+@pytest.mark.parametrize("name", list(DESIGNS))
+def test_pps_as_r(name):
+    ref = REF[name]
+    d = DESIGNS[name]()
+    t = d.total(["Bush", "Kerry"])
+    assert rel(t.estimate, ref["total"]) < 1e-12 and rel(t.se, ref["total_se"]) < RTOL
+    m = d.mean("Bush")
+    assert rel(m.estimate, ref["mean"]) < 1e-12 and rel(m.se, ref["mean_se"]) < RTOL
+    r = d.ratio("Bush", "Kerry")
+    assert rel(r.estimate, ref["ratio"]) < 1e-12 and rel(r.se, ref["ratio_se"]) < RTOL
+    p = d.proportion("bushwin")
+    assert rel(p.estimate[1], ref["prop"]) < 1e-12 and rel(p.se[1], ref["prop_se"]) < RTOL
+    bt = d.total("Bush", by="big")
+    assert rel(bt.estimate, ref["by_total"]) < 1e-12 and rel(bt.se, ref["by_total_se"]) < RTOL
+    bm = d.mean("Bush", by="big")
+    assert rel(bm.estimate, ref["by_mean"]) < 1e-12 and rel(bm.se, ref["by_mean_se"]) < RTOL
+    br = d.ratio("Bush", "Kerry", by="big")
+    assert rel(br.estimate, ref["by_ratio"]) < 1e-12 and rel(br.se, ref["by_ratio_se"]) < RTOL
+    assert d.degf == ref["degf"]
+
+
+def test_joint_probs_follow_the_psus_not_the_row_order():
+    """``joint_probs`` rows are PSUs in order of first appearance: shuffling rows and matrix together changes nothing."""
+    perm = np.random.default_rng(4).permutation(len(EP))
+    d = SurveyDesign(EP.iloc[perm].reset_index(drop=True), fpc="p", pps="yg", joint_probs=JOINT[np.ix_(perm, perm)])
+    assert rel(d.total("Bush").se, REF["yg"]["total_se"][0]) < RTOL
+
+
+def test_pps_input_errors():
+    with pytest.raises(SurveyError, match="pps: expected one of"):
+        SurveyDesign(EP, fpc="p", pps="sampford")
+    with pytest.raises(DesignError, match=r"joint_probs: expected the \(40 x 40\) joint inclusion probabilities"):
+        SurveyDesign(EP, fpc="p", pps="ht")
+    with pytest.raises(DesignError, match=r"joint_probs: expected a \(40 x 40\) matrix"):
+        SurveyDesign(EP, fpc="p", pps="yg", joint_probs=JOINT[:5, :5])
+    with pytest.raises(DesignError, match="fpc: expected inclusion probabilities in"):
+        SurveyDesign(EP.assign(p=EP["p"] * 10), fpc="p", pps="brewer")
+    with pytest.raises(DesignError, match="probs: expected weights or probs"):
+        SurveyDesign(EP, weights="wt", probs="p")
+    with pytest.raises(DesignError, match="ssu: expected None for a PPS design"):
+        SurveyDesign(EP, psu="County", ssu="half", fpc="p", pps="overton")
+    with pytest.raises(DesignError, match="calibration: expected None for a PPS design"):
+        SurveyDesign(EP, fpc="p", pps="brewer").with_weights(EP["wt"], calibration=type("S", (), {"residualize": None})())
+
+
+def test_three_stage_design_as_r():
+    """Three stages with an fpc each (R: svydesign(id=~psu+ssu+elem, strata=~stratum, fpc=~N1+N2+N3))."""
+    ref = json.loads((DATA / "r_multistage.json").read_text())["three"]
+    ts = pd.read_csv(DATA / "threestage.csv")
+    d = SurveyDesign(ts, strata="stratum", psu="psu", ssu=["ssu", "elem"], fpc=["N1", "N2", "N3"], nest=True)
+    assert len(d._stages) == 3
+    assert rel(d.weights, ref["weights"]) < 1e-12
+    t, m = d.total("y"), d.mean("y")
+    assert rel(t.estimate, ref["total"]) < 1e-12 and rel(t.se, ref["total_se"]) < RTOL
+    assert rel(m.estimate, ref["mean"]) < 1e-12 and rel(m.se, ref["mean_se"]) < RTOL
+    assert rel(d.ratio("y", "x").se, ref["ratio_se"]) < RTOL
+    b = d.mean("y", by="g")
+    assert rel(b.estimate, ref["by_mean"]) < 1e-12 and rel(b.se, ref["by_mean_se"]) < RTOL
+    assert d.degf == ref["degf"]
