@@ -70,8 +70,11 @@ $(DEPS): $(CONFIG) $(wildcard pipeline/*.py) | $(STAMP)
 EXISTING = $(wildcard $(1))
 
 # Stage 0 (optional): a survey with `[raw] generator = "..."` makes its raw files.
+# The script may import Python modules from sub-folders of the survey folder
+# (the demo's generator/ package): they are prerequisites too.
+GENERATOR_FILES = $(GENERATOR) $(if $(strip $(GENERATOR)),$(wildcard $(dir $(firstword $(GENERATOR)))*/*.py))
 ifneq ($(strip $(GENERATOR)),)
-$(INGEST_INPUTS) &: $(GENERATOR) | $(STAMP)
+$(INGEST_INPUTS) &: $(GENERATOR_FILES) | $(STAMP)
 	$(PY) $(GENERATOR) $(GENERATOR_ARGS)
 endif
 
@@ -127,7 +130,7 @@ $(BUILD)/validation/replicates.txt: FORCE
 	@mkdir -p $(@D)
 	@echo $(REPLICATES) | cmp -s - $@ || echo $(REPLICATES) > $@
 
-$(VALIDATION): $(VALIDATE_MODULES) $(CONFIG) $(GENERATOR) $(call EXISTING,$(WEIGHT_INPUTS)) \
+$(VALIDATION): $(VALIDATE_MODULES) $(CONFIG) $(GENERATOR_FILES) $(call EXISTING,$(WEIGHT_INPUTS)) \
                $(INGEST) $(BUILD)/validation/replicates.txt | $(STAMP)
 	$(PY) -m pipeline.validate --survey $(SURVEY) --build $(BUILD) --replicates $(REPLICATES)
 
