@@ -7,7 +7,8 @@ Modules, in the order the data are made:
 * :mod:`.sample`: the two-stage stratified PPS sample with nonresponse;
 * :mod:`.capi`: the questionnaire's variables and the defect-free CAPI tables;
 * :mod:`.defects`: the CAPI defects injected into the raw files, logged;
-* :mod:`.truth`: true population values and census control totals;
+* :mod:`.communes`: the commune frame (census 2019 shares, telecom data, distance);
+* :mod:`.truth`: true population values (overall, by domain, by commune) and census control totals;
 * :mod:`.files`: writing the raw files and the statistics office's files;
 * :mod:`.measures`: the indicators and answer codes (shared definitions).
 
@@ -47,17 +48,18 @@ the seed, never from global state: the same seed gives byte-identical files.
 
 from ._util import icc_anova, exact_count
 from .capi import codebook_table, raw_tables
+from .communes import COVARIATES, commune_frame
 from .defects import DEFECT_RATES, inject_defects
 from .files import generate, write_raw, write_survey_files
 from .geography import DISTRICT_NAMES, DISTRICTS, N_EA_SAMPLE, N_HH_PER_EA, URBAN_LEVELS, build_frame
 from .measures import HH_INDICATORS, HH_MEANS, P_INDICATORS
 from .population import DEFAULT_SEED, Population, build_population
 from .sample import Sample, draw_sample
-from .truth import control_tables, truth_table
+from .truth import commune_truth, control_tables, truth_table
 
 __all__ = [
-    "DEFAULT_SEED", "DEFECT_RATES", "DISTRICTS", "DISTRICT_NAMES", "HH_INDICATORS", "HH_MEANS", "N_EA_SAMPLE",
+    "COVARIATES", "DEFAULT_SEED", "DEFECT_RATES", "DISTRICTS", "DISTRICT_NAMES", "HH_INDICATORS", "HH_MEANS", "N_EA_SAMPLE",
     "N_HH_PER_EA", "P_INDICATORS", "URBAN_LEVELS", "Population", "Sample", "build_frame", "build_population",
-    "codebook_table", "control_tables", "draw_sample", "exact_count", "generate", "icc_anova", "inject_defects",
+    "codebook_table", "commune_frame", "commune_truth", "control_tables", "draw_sample", "exact_count", "generate", "icc_anova", "inject_defects",
     "raw_tables", "truth_table", "write_raw", "write_survey_files",
 ]

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from ._util import sha256, write_csv
+from .communes import commune_frame
 from .capi import HH_VARS, P_VARS, codebook_table, raw_tables, value_label_sets, write_sav
 from .defects import inject_defects
 from .population import DEFAULT_SEED, build_population
 from .sample import draw_sample
-from .truth import control_tables, truth_table
+from .truth import commune_truth, control_tables, truth_table
 
 
 def write_raw(sample, out_dir, rng):
@@ -45,7 +46,7 @@ def write_raw(sample, out_dir, rng):
 
 
 def write_survey_files(pop, sample, out_dir):
-    """Write the statistics-office files: frame, selected EAs, controls, codebook."""
+    """Write the statistics-office files: frame, selected EAs, controls, codebook, commune frame (``communes.csv``)."""
     out = Path(out_dir)
     frame = pop.frame
     write_csv(frame, out / "frame.csv")
@@ -57,6 +58,7 @@ def write_survey_files(pop, sample, out_dir):
     write_csv(t1, out / "controls" / "households_district_urban.csv")
     write_csv(t2, out / "controls" / "persons_sex_age.csv")
     write_csv(codebook_table(), out / "codebook.csv")
+    write_csv(commune_frame(pop), out / "communes.csv")
 
 
 def generate(out_dir, seed=DEFAULT_SEED, survey_files=None):
@@ -71,7 +73,7 @@ def generate(out_dir, seed=DEFAULT_SEED, survey_files=None):
         Raw-file directory.
     seed : int
     survey_files : str or pathlib.Path, optional
-        Where to write frame, selected EAs, control tables and codebook.
+        Where to write frame, selected EAs, control tables, codebook and commune frame.
 
     Returns
     -------
@@ -87,6 +89,9 @@ def generate(out_dir, seed=DEFAULT_SEED, survey_files=None):
     truth = truth_table(pop)
     write_csv(truth, out / "truth.csv")
     paths.append(out / "truth.csv")
+    # every commune's truth: beside truth.csv, not in checksums.sha256 (which lists the files
+    # the single-module generator wrote, byte-identical since)
+    write_csv(commune_truth(pop), out / "truth_communes.csv")
     lines = "".join(f"{sha256(p)}  {p.name}\n" for p in paths)
     tmp = out / "checksums.sha256.tmp"
     tmp.write_text(lines, encoding="utf-8")

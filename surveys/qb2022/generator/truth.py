@@ -90,3 +90,52 @@ def control_tables(pop):
 
 # ---------------------------------------------------------------------------
 # sample
+
+
+def commune_truth(pop):
+    """True value of every indicator in every commune (the small areas of ``analysis.sae``).
+
+    Parameters
+    ----------
+    pop : Population
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``indicator, domain, level, value`` as :func:`truth_table`
+        (so the two tables concatenate), ``domain`` = ``commune`` and
+        ``level`` = the commune code as text (``"101"``, as the estimate
+        stage writes a domain value); one row per indicator x commune (151),
+        in indicator then commune-code order.
+    """
+    hh = pop.households
+    P = pop.persons
+    codes, c_hh = np.unique(hh["commune"].to_numpy(), return_inverse=True)
+    n_c = codes.size
+    levels = [str(int(c)) for c in codes]
+
+    def by_commune(y, inside, idx):
+        n = np.bincount(idx, weights=inside.astype(float), minlength=n_c)
+        s = np.bincount(idx, weights=np.where(inside, y, 0.0), minlength=n_c)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return s / n
+
+    frames = []
+
+    def add(ind, values):
+        frames.append(pd.DataFrame({"indicator": ind, "domain": "commune", "level": levels, "value": values}))
+
+    every_hh = np.ones(len(hh), bool)
+    for ind, (col, _) in HH_INDICATORS.items():
+        add(ind, by_commune(hh[col].to_numpy(float), every_hh, c_hh))
+    for ind, (col, cond, _) in HH_MEANS.items():
+        inside = every_hh if cond is None else hh[cond].to_numpy() == 1
+        add(ind, by_commune(np.nan_to_num(hh[col].to_numpy(float)), inside, c_hh))
+    adult = P["age"].to_numpy() >= 15
+    c_p = c_hh[P["hh"].to_numpy()]
+    skill_cols = [f"p_skill{j}" for j in range(1, 10)]
+    anyskill = P[skill_cols].to_numpy().max(axis=1).astype(float)
+    for ind in P_INDICATORS:
+        y = anyskill if ind == "p_anyskill" else P[ind].to_numpy(float)
+        add(ind, by_commune(y, adult, c_p))
+    return pd.concat(frames, ignore_index=True)
