@@ -89,9 +89,11 @@ $(DEPS): $(CONFIG) $(wildcard pipeline/*.py) | $(STAMP)
 EXISTING = $(foreach f,$(subst \$(space),|,$(1)),$(if $(wildcard $(subst |,\$(space),$(f))),$(subst |,\$(space),$(f))))
 
 # Stage 0 (optional): a survey with `[raw] generator = "..."` makes its raw files;
-# pipeline.config runs it with its [raw] args, without a shell.
+# pipeline.config runs it with its [raw] args, without a shell.  GENERATOR_FILES
+# also lists the Python modules in sub-folders of the generator's folder (the
+# demo's generator/ package), so that changing one re-makes the raw files.
 ifneq ($(strip $(GENERATOR)),)
-$(INGEST_INPUTS) &: $(GENERATOR) | $(STAMP)
+$(INGEST_INPUTS) &: $(GENERATOR_FILES) | $(STAMP)
 	$(PY) -m pipeline.config --generate $(SURVEY_Q)
 endif
 
@@ -148,7 +150,7 @@ $(BUILD_M)/validation/replicates.txt: FORCE
 	@echo $(call shq,$(REPLICATES)) | cmp -s - $(call shq,$(BUILD)/validation/replicates.txt) || \
 	  echo $(call shq,$(REPLICATES)) > $(call shq,$(BUILD)/validation/replicates.txt)
 
-$(VALIDATION): $(VALIDATE_MODULES) $(CONFIG) $(GENERATOR) $(call EXISTING,$(WEIGHT_INPUTS)) \
+$(VALIDATION): $(VALIDATE_MODULES) $(CONFIG) $(GENERATOR_FILES) $(call EXISTING,$(WEIGHT_INPUTS)) \
                $(INGEST) $(BUILD_M)/validation/replicates.txt | $(STAMP)
 	$(PY) -m pipeline.validate --survey $(SURVEY_Q) --build $(BUILD_Q) --replicates $(call shq,$(REPLICATES))
 

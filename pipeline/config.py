@@ -675,6 +675,10 @@ def inputs(c: dict) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {"ingest": [], "clean": [], "weight": [], "generator": []}
     for stage, _, rel in _path_items(c):
         out[stage].append(d / rel)
+    # the generator with the Python modules it may import from sub-folders of its folder (a package)
+    gen = out["generator"]
+    mods = sorted(p for p in gen[0].parent.glob("*/*.py") if not unsafe_path_problem(str(p))) if gen else []
+    out["generator_files"] = gen + [p for p in mods if p.resolve().is_relative_to(d.resolve())]
     return out
 
 
@@ -728,7 +732,7 @@ def make_deps(survey_dir) -> str:
     c = load(survey_dir)
     ins = inputs(c)
     names = {"ingest": "INGEST_INPUTS", "clean": "CLEAN_INPUTS", "weight": "WEIGHT_INPUTS",
-             "generator": "GENERATOR"}
+             "generator": "GENERATOR", "generator_files": "GENERATOR_FILES"}
     lines = []
     for stage in STAGES:
         mods, uses = stage_modules(stage)

@@ -94,7 +94,7 @@ def test_generator_args_never_reach_make_or_a_shell(survey):
     plain = deps.replace("$(ANALYSIS)", "")  # the library's files, the one Make reference written on purpose
     assert "$" not in plain and "#" not in plain and "shell" not in plain and "touch" not in plain
     assert [ln.split(" :=")[0] for ln in deps.splitlines()] == [f"{s.upper()}_MODULES" for s in config.STAGES] + [
-        "INGEST_INPUTS", "CLEAN_INPUTS", "WEIGHT_INPUTS", "GENERATOR"]
+        "INGEST_INPUTS", "CLEAN_INPUTS", "WEIGHT_INPUTS", "GENERATOR", "GENERATOR_FILES"]
     assert config.generate(survey) == 0
     import json
     assert json.loads(out.read_text()) == hostile
