@@ -107,7 +107,7 @@ $(WEIGHT): $(WEIGHT_MODULES) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(CLEAN
 	$(PY) -m pipeline.weight --survey $(SURVEY_Q) --build $(BUILD_Q)
 
 # estimate re-runs the weight stage's calibration (the control tables) for calibrated variances
-$(ESTIMATES) &: $(ESTIMATE_MODULES) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS)) $(WEIGHT) $(INGEST) | $(STAMP)
+$(ESTIMATES) &: $(ESTIMATE_MODULES) $(CONFIG) $(call EXISTING,$(WEIGHT_INPUTS) $(ESTIMATE_INPUTS)) $(WEIGHT) $(INGEST) | $(STAMP)
 	$(PY) -m pipeline.estimate --survey $(SURVEY_Q) --build $(BUILD_Q)
 
 # --- figures and report -----------------------------------------------------

@@ -377,6 +377,30 @@ SCHEMA = Table({
                             required=("method",), doc="replicate weights, each re-adjusted and re-calibrated")},
         doc="weights computed from the frame (base weights, nonresponse adjustment, calibration, trimming), or "
             "calibration on top of delivered weights (controls, rake, trim, checks)"),
+    "sae": Table({
+        "by": Str(doc="column of the area code in the unit data (e.g. the commune); the direct estimates of the "
+                      "sae indicators are estimated by it inside the full design"),
+        "frame": Str(doc="CSV in the survey folder: one row per area of the population, with its covariates"),
+        "area": Str(doc="frame column matching the values of by"),
+        "label": Str(doc="frame column of the area names (default: the area code)"),
+        "group": Str(doc="frame column of the area's group (e.g. district code)"),
+        "group_label": Str(doc="frame column written as sae.csv's district (default: group)"),
+        "indicators": List(Str(), min_len=1, unique=True, doc="indicator ids to estimate for every area"),
+        "covariates": List(Str(), min_len=1, unique=True, doc="frame columns of the model (log(col) allowed)"),
+        "categorical": Default(NAMES, [], doc="frame columns entered as categories (R factors)"),
+        "method": Default(Str(choices=("REML", "ML", "FH"), doc="how sigma2_u is estimated (R sae::eblupFH)"),
+                          "REML"),
+        "variance": Default(Str(choices=("gvf", "direct"), doc="sampling variances of the model: a generalised "
+                                                              "variance function (default) or the direct ones"), "gvf"),
+        "gvf_model": Default(Str(choices=("deff", "loglinear"), doc="form of the GVF"), "deff"),
+        "gvf_min_df": Default(Num(integer=True, lo=0, hi=1000, doc="areas with this df or more fit the GVF"), 1),
+        "transform": Str(choices=("none", "arcsin"), doc="arcsin: model arcsin(sqrt(p)) (proportions near 0 or 1)"),
+        "bootstrap": Num(integer=True, lo=10, hi=10_000, doc="arcsin: bootstrap samples of the MSE (default 200)"),
+        "seed": Num(integer=True, lo=0, doc="arcsin: bootstrap seed (default 0)"),
+        "benchmark": Str(doc="domain id whose direct estimates the areas of a group are made to add up to"),
+        "benchmark_weight": Str(doc="frame column of area sizes for benchmarking")},
+        required=("by", "frame", "area", "indicators", "covariates"),
+        doc="small-area (Fay-Herriot) estimates of every area of a frame, written to build/<survey>/sae.csv"),
     "domains": List(Table({"id": Str(doc="name of the domain in the estimates table (unique)"),
                            "by": Default(NAMES, [], doc="columns whose values make the domains (default: none, "
                                                         "the whole population)"),
@@ -477,6 +501,16 @@ def _cross_checks(c: dict, err) -> None:
             if x in ids[:i]:
                 err(f"{key}[{i}].id", f"duplicate id {x!r}")
     _check_design(c, err)
+    sae = c.get("sae")
+    if sae:
+        ids = {ind["id"]: ind for ind in c["indicators"]}
+        for i, k in enumerate(sae["indicators"]):
+            if k not in ids:
+                err(f"sae.indicators[{i}]", f"no indicator with id {k!r}")
+        if sae.get("benchmark") and sae["benchmark"] not in {d["id"] for d in c["domains"]}:
+            err("sae.benchmark", f"no domain with id {sae['benchmark']!r}")
+        if "benchmark_weight" in sae and not sae.get("benchmark"):
+            err("sae.benchmark_weight", "needs sae.benchmark")
     for i, d in enumerate(c["domains"]):
         if d.get("chart") and len(d["by"]) != 1:
             err(f"domains[{i}].chart", f"a by-area chart needs exactly one by variable, got {len(d['by'])}")
@@ -601,6 +635,8 @@ def _path_items(c: dict) -> list[tuple[str, str, str]]:
               for stage in ("clean", "weight")]
     w = c.get("weighting") or {}
     items += [("weight", f"weighting.controls[{i}].path", x["path"]) for i, x in enumerate(w.get("controls", []))]
+    if c.get("sae"):
+        items.append(("estimate", "sae.frame", c["sae"]["frame"]))
     if (c.get("raw") or {}).get("generator"):
         items.append(("generator", "raw.generator", c["raw"]["generator"]))
     return items
@@ -672,7 +708,7 @@ def _check_output_names(c: dict, err) -> None:
 def inputs(c: dict) -> dict[str, list[Path]]:
     """Input files of each stage, as paths under the survey folder (checked by :func:`load`)."""
     d = c["_dir"]
-    out: dict[str, list[Path]] = {"ingest": [], "clean": [], "weight": [], "generator": []}
+    out: dict[str, list[Path]] = {"ingest": [], "clean": [], "weight": [], "estimate": [], "generator": []}
     for stage, _, rel in _path_items(c):
         out[stage].append(d / rel)
     # the generator with the Python modules it may import from sub-folders of its folder (a package)
@@ -731,7 +767,7 @@ def make_deps(survey_dir) -> str:
     make_word(survey_dir)
     c = load(survey_dir)
     ins = inputs(c)
-    names = {"ingest": "INGEST_INPUTS", "clean": "CLEAN_INPUTS", "weight": "WEIGHT_INPUTS",
+    names = {"ingest": "INGEST_INPUTS", "clean": "CLEAN_INPUTS", "weight": "WEIGHT_INPUTS", "estimate": "ESTIMATE_INPUTS",
              "generator": "GENERATOR", "generator_files": "GENERATOR_FILES"}
     lines = []
     for stage in STAGES:

@@ -17,7 +17,7 @@ import pandas as pd
 from . import config, io
 from .calibration import calibration_steps
 from .errors import Log, parse_args, run
-from .indicators import estimate_unit, label_columns
+from .indicators import AREA_DOMAIN, area_estimates, estimate_unit, label_columns
 from .reliability import flags
 from .text import label_text
 from .units import units
@@ -42,6 +42,7 @@ def main(argv=None) -> None:
         steps = calibration_steps(data, cfg, args.survey, spec)
         for unit, df in data.items():
             rows += estimate_unit(df, cfg, unit, codebook, spec, steps=steps.get(unit, ()))
+        sae = small_areas(data, cfg, codebook, spec, steps, args.survey) if cfg.get("sae") else None
     log.warnings(caught)
     order = {ind["id"]: k for k, ind in enumerate(cfg["indicators"])}
     dorder = {d["id"]: k for k, d in enumerate(cfg["domains"])}
@@ -64,9 +65,33 @@ def main(argv=None) -> None:
         out.csv(table, "estimates.csv")
         out.parquet(table, "estimates.parquet")
         out.xlsx({"estimates": published, "indicators": definitions, "reporting rules": rules}, "estimates.xlsx")
+        if sae is not None:
+            out.csv(sae.table, "sae.csv")
+            out.json(sae.fits, "sae_fit.json")
+    if sae is None:  # a survey that no longer has [sae] keeps no stale small-area files
+        for name in ("sae.csv", "sae_fit.json"):
+            (args.build / name).unlink(missing_ok=True)
+    else:
+        log(f"small areas: {sae.table['area'].nunique()} areas x {sae.table['indicator'].nunique()} indicators "
+            f"({int((sae.table['method'] == 'synthetic').sum())} synthetic estimates); wrote {args.build}/sae.csv")
     log(f"{len(table)} estimates ({int(table['suppress'].sum())} suppressed); "
         f"wrote {args.build}/estimates.csv, .parquet, .xlsx")
     log.done()
+
+
+def small_areas(data, cfg, codebook, spec, steps, survey):
+    """Fay-Herriot estimates of every area of the ``[sae]`` frame (:mod:`pipeline.small_area`)."""
+    from .small_area import small_area_estimates
+    direct = area_estimates(data, cfg, codebook, spec, steps)
+    bench = cfg["sae"].get("benchmark")
+    if bench:  # the group-level direct estimates the areas are benchmarked to
+        direct = pd.concat([direct, pd.DataFrame(
+            [r for unit, df in data.items() for r in estimate_unit(
+                df, {**cfg, "domains": [d for d in cfg["domains"] if d["id"] == bench],
+                     "indicators": [i for i in cfg["indicators"] if i["id"] in set(cfg["sae"]["indicators"])]},
+                unit, codebook, spec, steps=steps.get(unit, ()))])], ignore_index=True)
+    frame = io.read_table(survey / cfg["sae"]["frame"])
+    return small_area_estimates(direct, frame, {**cfg["sae"], "domain": AREA_DOMAIN, "_path": cfg["_path"]})
 
 
 if __name__ == "__main__":

@@ -17,6 +17,27 @@ from .formats import code_text, value_label
 from .text import label_languages, label_text
 
 
+AREA_DOMAIN = "_area"  # the domain id of the small-area direct estimates (not in estimates.csv)
+
+
+def area_estimates(data: dict, cfg: dict, codebook: dict, spec: dict, steps: dict) -> pd.DataFrame:
+    """Direct estimates of the ``[sae]`` indicators by ``sae.by`` (every area with a sample), inside the full design.
+
+    Only the small-area indicators are estimated by area, so a survey with hundreds of areas
+    does not multiply the work of every indicator (nor the estimates table).
+    """
+    sae = cfg["sae"]
+    sub = {**cfg, "domains": [{"id": AREA_DOMAIN, "by": [sae["by"]], "label": sae["by"]}],
+           "indicators": [ind for ind in cfg["indicators"] if ind["id"] in set(sae["indicators"])]}
+    rows = []
+    for unit, df in data.items():
+        if any(ind["unit"] == unit for ind in sub["indicators"]):
+            if sae["by"] not in df.columns:
+                raise PipelineError(cfg["_path"], "sae.by", f"column {sae['by']!r} not found in the {unit} data")
+            rows += estimate_unit(df, sub, unit, codebook, spec, steps=steps.get(unit, ()))
+    return pd.DataFrame(rows)
+
+
 def label_columns(cfg: dict) -> list[tuple[str, str]]:
     """(column, language) of the indicator labels in the estimates table: ``label_<code>`` per language used
     in the config (in order of first use), or one ``label`` column when every label is a plain string."""
