@@ -69,6 +69,36 @@ def person_counts(households, persons, tables, hk, pk) -> tuple[dict, pd.DataFra
     return totals, pd.DataFrame(cols, index=households.index)
 
 
+class time_limit:
+    """Stop a calibration that runs longer than *seconds* of wall-clock time (SIGALRM; main thread only).
+
+    Iterations are bounded too (``rake.max_iter`` <= 10,000), but one iteration on a large
+    design with many cells can be slow: an operator gets one line instead of a run that never ends.
+    """
+    def __init__(self, seconds: float, cfg: dict):
+        self.seconds, self.cfg = float(seconds), cfg
+
+    def _expire(self, signum, frame):
+        raise PipelineError(self.cfg["_path"], "weighting.rake.max_seconds", f"the calibration did not finish in "
+                            f"{self.seconds:g} s of wall-clock time; check the control tables, or allow more time")
+
+    def __enter__(self):
+        import signal
+        import threading
+        self.armed = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+        if self.armed:
+            self.previous = signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            import signal
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
 def calibrate_weights(design, controls, person_totals, cfg, reports=None):
     """Raking to the household controls (or integrated calibration with the person counts), then trimming.
 
@@ -78,6 +108,13 @@ def calibrate_weights(design, controls, person_totals, cfg, reports=None):
     from analysis.weighting import calibrate, rake, trim
     wcfg = cfg["weighting"]
     tol, max_iter = wcfg.get("rake", {}).get("tol", 1e-10), wcfg.get("rake", {}).get("max_iter", 100)
+    with time_limit(wcfg.get("rake", {}).get("max_seconds", 600), cfg):
+        return _calibrate(design, controls, person_totals, cfg, reports, tol, max_iter)
+
+
+def _calibrate(design, controls, person_totals, cfg, reports, tol, max_iter):
+    from analysis.weighting import calibrate, rake, trim
+    wcfg = cfg["weighting"]
     hh_controls = [t for _, unit, t in controls if unit == "household"]
     reports = {} if reports is None else reports
     if person_totals:  # integrated weighting: household controls and person counts together

@@ -351,7 +351,9 @@ SCHEMA = Table({
                                                       "(default: one class)"),
         "controls": Default(List(CONTROL), [], doc="control totals to calibrate to"),
         "rake": Table({"tol": Default(Num(lo=1e-15, doc="convergence tolerance of raking"), 1e-10),
-                       "max_iter": Default(Num(integer=True, lo=1, hi=10_000, doc="most raking iterations"), 100)},
+                       "max_iter": Default(Num(integer=True, lo=1, hi=10_000, doc="most raking iterations"), 100),
+                       "max_seconds": Default(Num(lo=0.000001, hi=86_400, doc="wall-clock limit of the calibration "
+                                                                             "and trimming, in seconds"), 600)},
                       doc="raking settings"),
         "trim": Table({"upper": Num(lo=1, doc="largest weight, in multiples of relative_to"),
                        "lower": Num(lo=0, doc="smallest weight, in multiples of relative_to"),

@@ -363,3 +363,23 @@ def test_labels_reach_matplotlib_as_plain_text(loaded, tmp_path):
     assert fig._suptitle.get_text() == label.replace("$", r"\$")
     P.save(fig, tmp_path / "x.png", tmp_path / "x.svg")   # mathtext would fail on \bogus
     assert (tmp_path / "x.png").stat().st_size > 1000
+
+
+def test_figures_no_longer_drawn_are_removed(demo, tmp_path):
+    """An indicator taken out of the key indicators loses its chart: the figures stage removes the old files."""
+    import shutil
+    survey, build, out = demo
+    s, o = tmp_path / "qb2022", tmp_path / "figs"
+    shutil.copytree(survey, s)
+    shutil.copytree(out, o)
+    text = (s / "survey.toml").read_text(encoding="utf-8")
+    (s / "survey.toml").write_text(text.replace('key_indicators = ["hh_smartphone", ', 'key_indicators = ['), encoding="utf-8")
+    old = o / "by-district-urban_hh_smartphone.png"
+    assert old.exists()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "pipeline.figures", "--part", "estimates", "--survey", str(s), "--build",
+                        str(build), "--out", str(o)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert not old.exists() and not old.with_suffix(".svg").exists()
+    assert f"removed {old} (no longer drawn)" in p.stderr
+    assert (o / "by-district-urban_hh_fiber.png").read_bytes() == (out / "by-district-urban_hh_fiber.png").read_bytes()
