@@ -25,7 +25,8 @@ ANALYSIS := $(sort $(wildcard analysis/*.py analysis/*/*.py))
 INGEST    := $(BUILD)/ingest/manifest.json
 CLEAN     := $(BUILD)/clean/manifest.json
 WEIGHT    := $(BUILD)/weight/manifest.json
-ESTIMATES := $(BUILD)/estimates.csv $(BUILD)/estimates.parquet $(BUILD)/estimates.xlsx
+ESTIMATES := $(BUILD)/estimates.csv $(BUILD)/estimates.parquet $(BUILD)/estimates.xlsx \
+             $(BUILD)/models.csv $(BUILD)/comparisons.csv
 
 # What `make all` builds.  The figures-and-report stage adds its targets here,
 # e.g. `ALL_TARGETS += $(FIGS)/report.html` with its rule below the estimate rule.
