@@ -262,3 +262,82 @@ def test_small_survey_models_and_errors(make_survey, tmp_path):
     toml.write_text(base + COMP.format(indicator="hh_smartphone", domain="district", pairs="[[1, 7]]"), encoding="utf-8")
     p = run_stage("estimate", s, build)
     assert p.returncode == 2 and "comparisons[0].pairs[0]: expected values of 'district'" in p.stderr, p.stderr
+
+
+# --- figures and report -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def report(demo):
+    import os
+    import sys
+    survey, build = demo
+    out = build.parent / "figures"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for stage in ("figures", "report"):
+        p = subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "--survey", str(survey), "--build", str(build),
+                            "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+    return out
+
+
+@demo_only
+def test_forest_plot_per_model_shows_every_term(demo, report):
+    import json
+    import re
+    survey, build = demo
+    models = pd.read_csv(build / "models.csv")
+    manifest = json.loads((report / "manifest_estimates.json").read_text(encoding="utf-8"))
+    figs = {f["name"]: f for f in manifest["figures"] if f["kind"] == "models"}
+    assert sorted(figs) == ["model_fiber", "model_internet_use"]
+    for name, f in figs.items():
+        assert f["group"] == "models" and "tỷ số chênh" in f["caption"]
+        ids = set(re.findall(r'id="term:([^":]+):([^"]+?)"', (report / f["svg"]).read_text(encoding="utf-8")))
+        want = models[(models["model"] == name[len("model_"):]) & (models["term"] != "(Intercept)")]
+        assert {t for m, t in ids if not t.endswith((":ci",))} == set(want["term"])
+
+
+@demo_only
+def test_report_shows_models_and_comparisons_as_in_the_tables(demo, report):
+    import html
+    import re
+    from pipeline import formats as F
+    survey, build = demo
+    text = (report / "report.html").read_text(encoding="utf-8")
+    assert '<h2 id="models">' in text and 'href="#models"' in text
+    models = pd.read_csv(build / "models.csv")
+    for m in ("fiber", "internet_use"):
+        sec = re.search(rf'<section id="model-{m}".*?</section>', text, re.S).group(0)
+        terms = re.findall(r'<tr data-term="([^"]+)"><td>[^<]*</td><td class="num">([^<]*)</td>', sec)
+        want = models[(models["model"] == m) & (models["term"] != "(Intercept)")]
+        assert [t for t, _ in terms] == list(want["term"])
+        assert [html.unescape(v) for _, v in terms] == [F.fmt_coef(x, "vi") for x in want["exp_estimate"]]
+    comps = pd.read_csv(build / "comparisons.csv", dtype={"a": str, "b": str})
+    rows = re.findall(r'<tr data-comparison="([^"]+)">(.*?)</tr>', text, re.S)
+    assert [r[0] for r in rows] == list(comps["comparison"])
+    for (_, cells), (_, c) in zip(rows, comps.iterrows()):
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", x)).strip() for x in re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)]
+        assert cells[5] == F.fmt_gap(c["difference"], c["kind"], "vi")
+        assert cells[6] == F.fmt_gap_ci(c["ci_low"], c["ci_high"], c["kind"], "vi")
+        assert cells[7] == F.fmt_p(c["p"], "vi") and cells[8] == F.fmt_p(c["p_adjusted"], "vi")
+    # the urban-rural gap of fiber, as a reader sees it
+    urban = dict(rows)["hh_fiber_urban"]
+    assert "Thành thị" in urban and "Nông thôn" in urban
+
+
+@demo_only
+def test_without_models_the_kind_is_skipped_with_the_reason(demo):
+    from pipeline import figure_registry, stage_outputs
+    survey, build = demo
+    cfg = config.load(survey)
+    inputs = stage_outputs.load_inputs(cfg, build, survey, ("estimates",))
+    cfg = {**cfg, "models": []}
+    figs, skipped = figure_registry.figures(cfg, inputs, "en", "estimates")
+    assert not [f for f in figs if f["kind"] == "models"]
+    assert {"kind": "models", "group": "models", "why": "no models ([[models]] in survey.toml)"} in skipped
+
+
+def test_p_and_gap_formats():
+    from pipeline import formats as F
+    assert F.fmt_p(0.0004, "vi") == "<0,001" and F.fmt_p(0.0456, "en") == "0.046" and F.fmt_p(np.nan, "en") == "—"
+    assert F.fmt_gap(0.1108, "proportion", "vi") == "+11,1" and F.fmt_gap(-0.0044, "proportion", "en") == "−0.4"
+    assert F.fmt_gap_ci(-0.0151, 0.0063, "proportion", "en") == "[−1.5; 0.6]"
+    assert F.fmt_coef(0.6184, "vi") == "0,62" and F.fmt_coef(0.0412, "en") == "0.041"
