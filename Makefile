@@ -102,7 +102,7 @@ REPORT     := $(FIGS)/report.html
 DIAG_INPUTS := $(WEIGHT) $(CLEAN) $(INGEST) $(call EXISTING,$(WEIGHT_INPUTS))
 FIG_INPUTS := $(ESTIMATES) $(DIAG_INPUTS)
 
-$(FIG_EST): $(FIGURES_MODULES) $(CONFIG) $(ESTIMATES) | $(STAMP)
+$(FIG_EST): $(FIGURES_MODULES) $(CONFIG) $(ESTIMATES) $(INGEST) | $(STAMP)
 	$(PY) -m pipeline.figures --part estimates --survey $(SURVEY) --build $(BUILD) --out $(FIGS)
 
 # one process: it shares the cores with the estimate stage
