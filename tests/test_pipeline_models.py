@@ -341,3 +341,64 @@ def test_p_and_gap_formats():
     assert F.fmt_gap(0.1108, "proportion", "vi") == "+11,1" and F.fmt_gap(-0.0044, "proportion", "en") == "−0.4"
     assert F.fmt_gap_ci(-0.0151, 0.0063, "proportion", "en") == "[−1.5; 0.6]"
     assert F.fmt_coef(0.6184, "vi") == "0,62" and F.fmt_coef(0.0412, "en") == "0.041"
+
+
+# --- live R: the demo's model and gap on the pipeline's design (before calibration, which R would redo) ----
+R_DEMO = r"""
+suppressMessages(library(survey))
+args <- commandArgs(TRUE)
+df <- read.csv(args[1])
+options(survey.lonely.psu = "adjust")
+d <- svydesign(id = ~psu, strata = ~stratum, fpc = ~fpc, weights = ~w, data = df, nest = TRUE)
+m <- svyglm(fiber ~ factor(urban) + factor(district) + hh_size, design = d, family = quasibinomial())
+ci <- confint(m, df = df.residual(m))
+b <- svyby(~y, ~urban, subset(d, !is.na(y)), svymean, covmat = TRUE)  # missing y: out of the domain, as na.rm
+g <- svycontrast(b, c(1, -1))
+out <- c(coef(m), SE(m), ci[, 1], ci[, 2], df.residual(m), coef(g), SE(g), degf(d))
+cat(sprintf("%.17g", out), sep = "\n")
+"""
+
+
+def _have_r() -> bool:
+    return shutil.which("Rscript") is not None and subprocess.run(
+        ["Rscript", "-e", "library(survey)"], capture_output=True).returncode == 0
+
+
+@pytest.mark.r
+@demo_only
+def test_demo_model_and_gap_match_r_on_the_pipeline_design(demo, tmp_path):
+    if not _have_r():
+        pytest.skip("Rscript with the survey package is not available")
+    from pipeline import io
+    from pipeline.designs import unit_design
+    survey, build = demo
+    cfg = config.load(survey)
+    hh = io.read_parquet(build / "weight" / "household.parquet")
+    spec = io.read_json(build / "weight" / "design.json")
+    design = unit_design(hh, spec)  # no calibration steps: R gets the same design from svydesign
+    formula = "fiber ~ C(urban) + C(district) + hh_size"
+    fit = design.glm(formula, family="quasibinomial")
+    y = (hh["q_internet_home"] == 1) & (hh["q_fiber"] == 1)
+    y = y.astype(float).where(hh["q_internet_home"].notna() & ~((hh["q_internet_home"] == 1) & hh["q_fiber"].isna()))
+    data = pd.DataFrame({"psu": hh[spec["psu"]], "stratum": hh[spec["strata"]], "fpc": hh[spec["fpc"]],
+                         "w": hh[spec["weights"]], "fiber": hh["fiber"].astype("Float64").astype(float),
+                         "urban": hh["urban"], "district": hh["district"], "hh_size": hh["hh_size"], "y": y})
+    assert np.array_equal(np.isnan(data["fiber"]), np.isnan(y)) and (data["fiber"].fillna(-1) == y.fillna(-1)).all()
+    data.to_csv(tmp_path / "hh.csv", index=False, na_rep="NA")
+    (tmp_path / "demo.R").write_text(R_DEMO, encoding="utf-8")
+    run = subprocess.run(["Rscript", str(tmp_path / "demo.R"), str(tmp_path / "hh.csv")], capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr
+    r = np.array(run.stdout.split(), float)
+    k = len(fit.params)
+    ci = fit.conf_int()
+    _close(fit.params, r[:k], rtol=1e-6)
+    _close(fit.bse, r[k:2 * k], rtol=1e-6)
+    _close(ci["ci_low"], r[2 * k:3 * k], rtol=1e-6)
+    _close(ci["ci_high"], r[3 * k:4 * k], rtol=1e-6)
+    assert fit.df_resid == r[4 * k]
+    # the urban - rural gap of hh_fiber, as pipeline.modelling.compare computes it (on the same design)
+    from pipeline.modelling import compare
+    gap = compare(hh, cfg, "household", spec).set_index("comparison").loc["hh_fiber_urban"]
+    _close([gap["difference"], gap["se"]], r[4 * k + 1:4 * k + 3], rtol=1e-6)
+    assert gap["df"] == r[4 * k + 3] == design.degf
