@@ -43,7 +43,8 @@ MODEL_COLUMNS = ["model", "unit", "family", "formula", "term", "variable", "leve
                  "ci_low", "ci_high", "ratio", "exp_estimate", "exp_ci_low", "exp_ci_high", "df", "n"]
 COMPARISON_COLUMNS = ["comparison", "indicator", "unit", "kind", "domain", "by", "a", "b", "estimate_a",
                       "estimate_b", "difference", "se", "ci_low", "ci_high", "df", "t", "p", "adjust", "p_adjusted"]
-RATIO = {"logit": "odds ratio", "log": "rate ratio"}
+RATIO = {"binomial": "odds ratio", "quasibinomial": "odds ratio",  # logit link (R's canonical links)
+         "poisson": "rate ratio", "quasipoisson": "rate ratio"}    # log link
 
 
 def adjust_p(p, method: str) -> np.ndarray:
@@ -119,7 +120,7 @@ def fit_models(df: pd.DataFrame, cfg: dict, unit: str, spec: dict, steps=()) -> 
         split = [(v, _level_text(lv)) for v, lv in split]
         # factor codes stored as floats (2.0) are named as R names integer codes: urban2
         t["term"] = [f"{v}{lv}" if lv and ":" not in term else term for term, (v, lv) in zip(t["term"], split)]
-        ratio = RATIO.get(fit._fam.link, "") if fit._fam is not None else ""
+        ratio = RATIO.get(m["family"], "")
         for c in ("exp_estimate", "exp_ci_low", "exp_ci_high"):
             if c not in t:
                 t[c] = np.nan
