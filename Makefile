@@ -42,7 +42,8 @@ ANALYSIS := $(sort $(wildcard analysis/*.py analysis/*/*.py))
 INGEST    := $(BUILD_M)/ingest/manifest.json
 CLEAN     := $(BUILD_M)/clean/manifest.json
 WEIGHT    := $(BUILD_M)/weight/manifest.json
-ESTIMATES := $(BUILD_M)/estimates.csv $(BUILD_M)/estimates.parquet $(BUILD_M)/estimates.xlsx
+ESTIMATES := $(BUILD_M)/estimates.csv $(BUILD_M)/estimates.parquet $(BUILD_M)/estimates.xlsx \
+             $(BUILD_M)/models.csv $(BUILD_M)/comparisons.csv
 
 # What `make all` builds.  The figures-and-report stage adds its targets here,
 # e.g. `ALL_TARGETS += $(FIGS)/report.html` with its rule below the estimate rule.
@@ -123,7 +124,7 @@ REPORT     := $(FIGS_M)/report.html
 DIAG_INPUTS := $(WEIGHT) $(CLEAN) $(INGEST) $(call EXISTING,$(WEIGHT_INPUTS))
 FIG_INPUTS := $(ESTIMATES) $(DIAG_INPUTS)
 
-$(FIG_EST): $(FIGURES_MODULES) $(CONFIG) $(ESTIMATES) | $(STAMP)
+$(FIG_EST): $(FIGURES_MODULES) $(CONFIG) $(ESTIMATES) $(INGEST) | $(STAMP)
 	$(PY) -m pipeline.figures --part estimates --survey $(SURVEY_Q) --build $(BUILD_Q) --out $(FIGS_Q)
 
 # one process: it shares the cores with the estimate stage

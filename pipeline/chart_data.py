@@ -198,3 +198,44 @@ def response_data(hh: pd.DataFrame, strata: str | None, eligible, respondent, co
     g["label"] = labels
     g["rate"] = g["respondents"] / g["eligible"].where(g["eligible"] > 0)
     return g
+
+
+# --- models and comparisons (the estimate stage's models.csv, comparisons.csv) -----------------
+def variable_label(codebook: dict, cfg: dict, col: str, lang: str) -> str:
+    """What a column is, for readers: a derived column's label, else the codebook's, else the name."""
+    for d in cfg["clean"]["derive"]:
+        if d["name"] == col and d.get("label"):
+            return label_text(d["label"], lang)
+    for tbl in codebook.values():
+        if tbl.get(col, {}).get("label"):
+            return tbl[col]["label"]
+    return col
+
+
+def term_label(codebook: dict, cfg: dict, variable: str, level: str, lang: str) -> str:
+    """A model coefficient as readers know it: ``District: Ba Đồn``; a numeric term by its variable's label."""
+    name = variable_label(codebook, cfg, variable, lang)
+    return f"{name}: {category_label(codebook, variable, level)}" if level else name
+
+
+def model_data(models: pd.DataFrame, cfg: dict, codebook: dict, lang: str) -> list[tuple[dict, pd.DataFrame]]:
+    """Per ``[[models]]`` entry with rows: the model's config and its coefficients but the intercept, labelled."""
+    out = []
+    for m in cfg["models"]:
+        rows = models[(models["model"] == m["id"]) & (models["term"] != "(Intercept)")].copy()
+        if not len(rows):
+            continue
+        rows["label"] = [term_label(codebook, cfg, v, "" if pd.isna(lv) else code_text(lv), lang)
+                         for v, lv in zip(rows["variable"], rows["level"])]
+        out.append((m, rows.reset_index(drop=True)))
+    return out
+
+
+def comparison_rows(comparisons: pd.DataFrame, cfg: dict, codebook: dict, lang: str) -> pd.DataFrame:
+    """comparisons.csv with the indicator's label and the compared values' labels."""
+    labels = indicator_labels(cfg, lang)
+    c = comparisons.copy()
+    c["label"] = [labels.get(i, i) for i in c["indicator"]]
+    c["a_label"] = [category_label(codebook, by, a) for by, a in zip(c["by"], c["a"])]
+    c["b_label"] = [category_label(codebook, by, b) for by, b in zip(c["by"], c["b"])]
+    return c

@@ -5,7 +5,8 @@ path and the problem, e.g. ``survey.toml: indicators[3].numerator: expected
 string, got integer``.  Expressions are checked by :mod:`pipeline.expr` here
 (syntax and whitelist); whether their columns exist is checked by the stages
 that have the data.  Only the standard library is imported so that Make can
-run ``python -m pipeline.config --make-deps`` cheaply.
+run ``python -m pipeline.config --make-deps`` cheaply; patsy is imported only
+to parse the formulas of a config with ``[[models]]``.
 
 Run ``python -m pipeline.config --make-deps SURVEY [--out FILE]`` to print
 (or atomically write) the Make variables (inputs of each stage) derived from a
@@ -296,6 +297,38 @@ CONTROL = Table({"path": Str(doc="CSV of control totals: margin columns plus `co
                                  "household")},
                 required=("path",), doc="a table of population control totals")
 
+FAMILIES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")  # as analysis glm
+ADJUST = ("none", "holm", "bonferroni")
+
+MODEL = Table({
+    "id": Str(doc="name of the model in models.csv (unique)"),
+    "label": LABELS,
+    "unit": Str(choices=("household", "person"), doc="the file whose records are modelled"),
+    "universe": Expr(doc="the records modelled, estimated inside the full design (default: everyone)"),
+    "formula": Str(doc="R/patsy formula over the unit's columns (derived columns included), e.g. "
+                       "`fiber ~ C(urban) + C(district) + hh_size`; `C(x)`: x as a factor, first level the reference"),
+    "family": Default(Str(choices=FAMILIES, doc="as R's svyglm: gaussian (identity link), binomial or "
+                                                "quasibinomial (logit link: odds ratios; quasibinomial is R's usual "
+                                                "choice for survey data, same estimates and SEs), poisson or "
+                                                "quasipoisson (log link: rate ratios); default gaussian, as R"),
+                      "gaussian")},
+    required=("id", "label", "unit", "formula"),
+    doc="a design-based generalised linear model (R's svyglm), one row per term in models.csv")
+
+COMPARISON = Table({
+    "id": Str(doc="name of the comparison in comparisons.csv (default: `<indicator>_<domain>`)"),
+    "indicator": Str(doc="indicator id"),
+    "domain": Str(doc="id of a [[domains]] entry with exactly one by variable"),
+    "pairs": Default(OneOf(Str(choices=("all",)), List(List(Scalar(), min_len=2), min_len=1),
+                           expected='"all" or a list of [a, b] pairs of domain values'),
+                     "all", doc='"all" (every pair of the domain\'s values) or a list of [a, b] pairs of values: '
+                                "the difference a - b is estimated"),
+    "adjust": Default(Str(choices=ADJUST, doc="multiple-comparison adjustment of the p-values of this comparison's "
+                                              "pairs (as R's p.adjust)"), "holm")},
+    required=("indicator", "domain"),
+    doc="differences of an indicator between values of a domain, estimated inside the full design, with t tests "
+        "on the design df")
+
 SCHEMA = Table({
     "survey": Table({"name": Str(doc="short name (the build folders are named after the survey folder)"),
                      "title": LABELS}, required=("name",), doc="the survey's name and title"),
@@ -432,6 +465,10 @@ SCHEMA = Table({
         "rel_width_from": Default(Num(lo=0, doc="(the relative rule applies above this CI width)"), 0.05),
         "min_df": Default(Num(lo=0, doc="flag for review when the design df is smaller"), 8)},
         doc="intervals and the NCHS reliability rules for proportions (Parker et al. 2017)"), None),
+    "models": Default(List(MODEL), [], doc="survey regression models, fitted by the estimate stage "
+                                           "(models.csv)"),
+    "comparisons": Default(List(COMPARISON), [], doc="differences between domains of an indicator, tested by the "
+                                                     "estimate stage (comparisons.csv)"),
     # [report]: figures and report stages (optional; English, no targets by default)
     "report": Default(Table({
         "language": Default(Language(doc="language of figure labels and the report (a language code; built-in "
@@ -516,6 +553,57 @@ def _cross_checks(c: dict, err) -> None:
     for i, d in enumerate(c["domains"]):
         if d.get("chart") and len(d["by"]) != 1:
             err(f"domains[{i}].chart", f"a by-area chart needs exactly one by variable, got {len(d['by'])}")
+    _check_models(c, err)
+
+
+def _check_models(c: dict, err) -> None:
+    """[[models]] and [[comparisons]]: units, ids, formulas (parsed here, columns checked by the estimate stage)."""
+    ids = [m["id"] for m in c["models"]]
+    for i, m in enumerate(c["models"]):
+        if m["id"] in ids[:i]:
+            err(f"models[{i}].id", f"duplicate id {m['id']!r}")
+        if m["unit"] not in c["files"]:
+            err(f"models[{i}].unit", f"no [files.{m['unit']}] table")
+        problem = formula_problem(m["formula"])
+        if problem:
+            err(f"models[{i}].formula", problem)
+    inds = {x["id"]: x for x in c["indicators"]}
+    doms = {x["id"]: x for x in c["domains"]}
+    seen = []
+    for i, k in enumerate(c["comparisons"]):
+        p = f"comparisons[{i}]"
+        if k["indicator"] not in inds:
+            err(f"{p}.indicator", f"no indicator with id {k['indicator']!r}" + suggest(k["indicator"], inds))
+        if k["domain"] not in doms:
+            err(f"{p}.domain", f"no domain with id {k['domain']!r}" + suggest(k["domain"], doms))
+        if len(doms[k["domain"]]["by"]) != 1:
+            err(f"{p}.domain", f"expected a domain with exactly one by variable, got {k['domain']!r} with "
+                               f"{len(doms[k['domain']]['by'])}")
+        if k["pairs"] != "all":
+            for j, pair in enumerate(k["pairs"]):
+                if len(pair) != 2:
+                    err(f"{p}.pairs[{j}]", f"expected a pair [a, b], got {len(pair)} values")
+                if pair[0] == pair[1]:
+                    err(f"{p}.pairs[{j}]", f"expected two different values, got {pair!r}")
+        k.setdefault("id", f"{k['indicator']}_{k['domain']}")
+        if k["id"] in seen:
+            err(f"{p}.id", f"duplicate id {k['id']!r}")
+        seen.append(k["id"])
+
+
+def formula_problem(formula: str) -> str | None:
+    """Why *formula* is not a model formula ``response ~ terms`` (patsy's syntax), or None."""
+    if formula.count("~") != 1 or not formula.split("~")[0].strip():
+        return f"expected 'response ~ terms', got {formula!r}"
+    try:
+        from patsy import ModelDesc, PatsyError
+    except ImportError:  # the formula is parsed again when the model is fitted
+        return None
+    try:
+        ModelDesc.from_formula(formula)
+    except PatsyError as e:
+        return f"not a valid formula: {str(e).splitlines()[0]} in {formula!r}"
+    return None
 
 
 def _check_design(c: dict, err) -> None:

@@ -90,6 +90,15 @@ def make_design(df: pd.DataFrame, spec: dict):
                         lonely_psu=spec["lonely_psu"])
 
 
+def unit_design(df: pd.DataFrame, spec: dict, steps=()):
+    """:func:`make_design` with the weight stage's calibration steps of the rows
+    (:func:`pipeline.calibration.calibration_steps`), for calibrated Taylor variances."""
+    design = make_design(df, spec)
+    for step in steps:
+        design = design._replace_weights(design.weights, step=step)
+    return design
+
+
 def variance_columns(data: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     """Add the pseudo-strata columns of ``[design.pseudo_strata]`` to the responding households.
 

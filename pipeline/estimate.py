@@ -6,7 +6,9 @@ own weight).  For each indicator and domain: estimate, SE, CI
 (``[reporting].ci_method``, default ``beta`` = Korn-Graubard), df, deff, CV,
 unweighted n, n_eff, weighted n, and the NCHS suppression/review flags
 (:mod:`pipeline.reliability`); see :mod:`pipeline.indicators`.  Writes
-``build/<survey>/estimates.csv``, ``estimates.parquet`` and ``estimates.xlsx``.
+``build/<survey>/estimates.csv``, ``estimates.parquet`` and ``estimates.xlsx``, and the
+``[[models]]`` and ``[[comparisons]]`` of the config (:mod:`pipeline.modelling`) to
+``models.csv`` and ``comparisons.csv`` (always written: a header only when the survey has none).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from . import config, io
 from .calibration import calibration_steps
 from .errors import Log, parse_args, run
 from .indicators import AREA_DOMAIN, area_estimates, estimate_unit, label_columns
+from .modelling import models_and_comparisons
 from .reliability import flags
 from .text import label_text
 from .units import units
@@ -42,6 +45,7 @@ def main(argv=None) -> None:
         steps = calibration_steps(data, cfg, args.survey, spec)
         for unit, df in data.items():
             rows += estimate_unit(df, cfg, unit, codebook, spec, steps=steps.get(unit, ()))
+        models, comparisons = models_and_comparisons(data, cfg, spec, steps)
         sae = small_areas(data, cfg, codebook, spec, steps, args.survey) if cfg.get("sae") else None
     log.warnings(caught)
     order = {ind["id"]: k for k, ind in enumerate(cfg["indicators"])}
@@ -64,7 +68,11 @@ def main(argv=None) -> None:
     with io.Outputs(args.build) as out:
         out.csv(table, "estimates.csv")
         out.parquet(table, "estimates.parquet")
-        out.xlsx({"estimates": published, "indicators": definitions, "reporting rules": rules}, "estimates.xlsx")
+        out.csv(models, "models.csv")
+        out.csv(comparisons, "comparisons.csv")
+        sheets = {"estimates": published, "indicators": definitions, "reporting rules": rules}
+        sheets.update({k: v for k, v in (("models", models), ("comparisons", comparisons)) if len(v)})
+        out.xlsx(sheets, "estimates.xlsx")
         if sae is not None:
             out.csv(sae.table, "sae.csv")
             out.json(sae.fits, "sae_fit.json")
@@ -75,7 +83,8 @@ def main(argv=None) -> None:
         log(f"small areas: {sae.table['area'].nunique()} areas x {sae.table['indicator'].nunique()} indicators "
             f"({int((sae.table['method'] == 'synthetic').sum())} synthetic estimates); wrote {args.build}/sae.csv")
     log(f"{len(table)} estimates ({int(table['suppress'].sum())} suppressed); "
-        f"wrote {args.build}/estimates.csv, .parquet, .xlsx")
+        f"{len(models)} model terms, {len(comparisons)} comparisons; "
+        f"wrote {args.build}/estimates.csv, .parquet, .xlsx, models.csv, comparisons.csv")
     log.done()
 
 

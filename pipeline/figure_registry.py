@@ -25,7 +25,7 @@ from .text import REPORT, label_text, t, table
 class FigureKind:
     kind: str
     part: str                      # "estimates" | "diagnostics"
-    group: str                     # report section: "headline" | "areas" | "weights" | "quality"
+    group: str                     # report section: "headline" | "areas" | "models" | "weights" | "quality"
     items: Callable[[dict, dict, str], list[tuple[str, Any]]]   # (cfg, inputs, lang) -> [(name, data)]
     draw: Callable[[Any, dict, str], Any]                        # (data, cfg, lang) -> matplotlib Figure
     caption: Callable[[Any, dict, str], str]                     # (data, cfg, lang) -> caption
@@ -53,6 +53,21 @@ def _areas(cfg, inputs, lang):
                 ids = "-".join(re.sub(r"[^A-Za-z0-9_]+", "_", d["id"]) for d in chunk)
                 out.append((f"by-{ids}_{ind}", data))
     return out
+
+
+def _models(cfg, inputs, lang):
+    out = []
+    for m, rows in C.model_data(inputs.get("models", pd.DataFrame(columns=["model", "term"])), cfg,
+                                inputs.get("codebook") or {}, lang):
+        out.append((f"model_{re.sub(r'[^A-Za-z0-9_]+', '_', m['id'])}",
+                    {"model": m, "rows": rows, "label": label_text(m["label"], lang)}))
+    return out
+
+
+def _model_caption(d, cfg, lang):
+    ratio = d["rows"]["ratio"].iloc[0] if isinstance(d["rows"]["ratio"].iloc[0], str) else ""
+    return _report(lang, "fig_model", label=d["label"], ratio=table(REPORT, lang)["ratio_names"][ratio],
+                   level=P.level_text(cfg, lang))
 
 
 def _weights(cfg, inputs, lang):
@@ -99,6 +114,8 @@ REGISTRY: tuple[FigureKind, ...] = (
                lambda d, cfg, lang: _report(lang, "fig_district", label=d["label"], domains=_report(lang, "and").join(
                    P.lower_first(p["title"]) for p in d["panels"])),
                "why_no_areas", cost=3),
+    FigureKind("models", "estimates", "models", _models, lambda d, cfg, lang: P.model_figure(d, cfg, lang),
+               _model_caption, "why_no_models", cost=7),
     FigureKind("weights", "diagnostics", "weights", _weights,
                lambda d, cfg, lang: P.weights_figure(d, cfg, lang),
                lambda d, cfg, lang: _report(lang, "fig_weights" if "w_base" in d.columns else "fig_weights_plain"),

@@ -150,3 +150,33 @@ def value_label(codebook: dict, col: str, v) -> str:
         if key in labels:
             return labels[key]
     return ""
+
+
+def fmt_p(p, lang: str) -> str:
+    """A p-value: three decimals, ``<0,001`` (vi) / ``<0.001`` (en) below that, ``—`` when missing."""
+    if p is None or pd.isna(p):
+        return "—"
+    return "<" + fmt_num(0.001, lang, 3) if p < 0.001 else fmt_num(p, lang, 3)
+
+
+def fmt_coef(x, lang: str) -> str:
+    """A coefficient or an odds/rate ratio: two decimals (three below 0.1)."""
+    if x is None or pd.isna(x):
+        return "—"
+    return fmt_num(x, lang, 3 if abs(x) < 0.1 else 2)
+
+
+def fmt_gap(d, kind: str, lang: str) -> str:
+    """A difference of two estimates: percentage points for proportions (signed), else the value's digits."""
+    if d is None or pd.isna(d):
+        return "—"
+    if kind == "proportion":
+        return ("+" if d > 0 else "") + fmt_num(100 * d, lang, 1)
+    return ("+" if d > 0 else "") + fmt_num(d, lang, mean_digits(d))
+
+
+def fmt_gap_ci(lo, hi, kind: str, lang: str) -> str:
+    if pd.isna(lo) or pd.isna(hi):
+        return "—"
+    scale, d = (100, 1) if kind == "proportion" else (1, mean_digits(max(abs(lo), abs(hi))))
+    return f"[{fmt_num(scale * lo, lang, d)}; {fmt_num(scale * hi, lang, d)}]"

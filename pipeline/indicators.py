@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .designs import make_design
+from .designs import unit_design
 from .errors import PipelineError
 from .expr import ExpressionError, evaluate, evaluate_bool
 from .formats import code_text, value_label
@@ -81,9 +81,7 @@ def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: 
     if not inds:
         return []
     from analysis import SurveyError
-    design = make_design(data, spec)
-    for step in steps:
-        design = design.with_weights(design.weights, calibration=step)
+    design = unit_design(data, spec, steps)
     labels = label_columns(cfg)
     lang = cfg["report"]["language"]
     level = cfg["reporting"]["level"]

@@ -21,7 +21,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from .formats import fmt_num, fmt_pct, fmt_value, review_flags, tick_pct
+from .formats import fmt_coef, fmt_num, fmt_pct, fmt_value, review_flags, tick_pct
 from .text import CI_METHODS, label_text, t, table
 
 # matplotlib is imported by the drawing functions (pyplot()), not with this module: the import takes about 0.5 s.
@@ -413,4 +413,42 @@ def response_figure(data: pd.DataFrame, cfg: dict, lang: str):
     ax.tick_params(axis="y", length=0)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False, fontsize=8.5, borderaxespad=0)
     fig.suptitle(t(lang, "response"), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
+    return fig
+
+
+# --- models ------------------------------------------------------------------------------
+def model_figure(data: dict, cfg: dict, lang: str):
+    """A forest plot of one model: each coefficient but the intercept with its CI, as odds or rate ratios
+    on a log axis (reference line at 1) for logit/log links, else as coefficients (reference line at 0)."""
+    rows, m = data["rows"], data["model"]
+    ratio = rows["ratio"].iloc[0] if isinstance(rows["ratio"].iloc[0], str) else ""
+    level = level_text(cfg, lang)
+    note = plain("\n".join(textwrap.fill(p, 150) for p in (
+        t(lang, "model_note", level=level, family=m["family"], n=fmt_num(rows["n"].iloc[0], lang),
+          df=fmt_num(rows["df"].iloc[0], lang)), t(lang, "source", source=source_text(cfg, lang)))))
+    fig = new_figure(9.5, 1.5 + 0.34 * len(rows), note)
+    ax = fig.subplots()
+    cols = ("exp_estimate", "exp_ci_low", "exp_ci_high") if ratio else ("estimate", "ci_low", "ci_high")
+    ys = np.arange(len(rows))[::-1]
+    for y, (_, r) in zip(ys, rows.iterrows()):
+        est, lo, hi = (float(r[c]) for c in cols)
+        gid = f"term:{m['id']}:{r['term']}"
+        ax.plot([lo, hi], [y, y], color=BLUE, linewidth=1.8, solid_capstyle="butt", zorder=2, gid=gid + ":ci")
+        ax.plot([est], [y], linestyle="none", marker="s", markersize=6, color=BLUE, zorder=3, gid=gid)
+        ax.annotate(fmt_coef(est, lang), (est, y), xytext=(0, 5), textcoords="offset points", ha="center",
+                    va="bottom", fontsize=7.5, bbox=LABEL_BOX, zorder=5)
+    ax.axvline(1.0 if ratio else 0.0, color=GREY, linewidth=1, linestyle="--", zorder=1)
+    if ratio:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(formatter(lambda v: fmt_coef(v, lang)))
+        ax.xaxis.set_minor_formatter(formatter(lambda v: ""))
+    else:
+        ax.xaxis.set_major_formatter(formatter(lambda v: fmt_coef(v, lang)))
+    ax.set_yticks(ys, [wrap(x, 46) for x in rows["label"]])
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel(t(lang, ratio) if ratio else t(lang, "coefficient"))
+    ax.tick_params(axis="y", length=0)
+    ax.grid(axis="x", color="#e5e5e5", linewidth=0.6, zorder=0)
+    fig.suptitle(plain(t(lang, "model_title", label=data["label"])), x=0.01, ha="left", fontsize=11.5,
+                 fontweight="bold")
     return fig

@@ -226,10 +226,45 @@ def validation(build: Path, out: Path, cfg: dict, est: pd.DataFrame, lang: str) 
     return {"tables": tables, "figures": uris}
 
 
+def model_tables(cfg: dict, inputs: dict, lang: str) -> list[dict]:
+    """Each model's coefficients (but the intercept) as printed: odds/rate ratio or coefficient, CI, p."""
+    T, out = table(REPORT, lang), []
+    for m, rows in C.model_data(inputs["models"], cfg, inputs["codebook"], lang):
+        ratio = rows["ratio"].iloc[0] if isinstance(rows["ratio"].iloc[0], str) else ""
+        cols = ("exp_estimate", "exp_ci_low", "exp_ci_high") if ratio else ("estimate", "ci_low", "ci_high")
+        out.append({"id": m["id"], "label": label_text(m["label"], lang), "formula": m["formula"],
+                    "family": m["family"], "value_name": T["ratio_col"][ratio],
+                    "n": F.fmt_num(rows["n"].iloc[0], lang), "df": F.fmt_num(rows["df"].iloc[0], lang),
+                    "rows": [{"term": r["term"], "label": r["label"], "value": F.fmt_coef(r[cols[0]], lang),
+                              "ci": f"{F.fmt_coef(r[cols[1]], lang)}–{F.fmt_coef(r[cols[2]], lang)}",
+                              "p": F.fmt_p(r["p"], lang)} for _, r in rows.iterrows()]})
+    return out
+
+
+def comparison_rows(cfg: dict, inputs: dict, lang: str) -> list[dict]:
+    """Each pair of each comparison as printed: the two values, the gap (pp for proportions), CI, p, adjusted p."""
+    c = C.comparison_rows(inputs["comparisons"], cfg, inputs["codebook"], lang)
+    est = inputs["estimates"]
+    hidden = set(zip(est.loc[est["suppress"], "indicator"], est.loc[est["suppress"], "domain"],
+                     est.loc[est["suppress"], "domain_value"]))
+
+    def value(r, side):  # a domain estimate the estimates table suppresses is not shown here either
+        if (r["indicator"], r["domain"], str(r[side])) in hidden:
+            return "—"
+        return F.fmt_value(r[f"estimate_{side}"], r["kind"], lang)
+
+    return [{"id": r["comparison"], "indicator": r["indicator"], "label": r["label"], "a": r["a_label"],
+             "b": r["b_label"], "estimate_a": value(r, "a"), "estimate_b": value(r, "b"),
+             "difference": F.fmt_gap(r["difference"], r["kind"], lang),
+             "ci": F.fmt_gap_ci(r["ci_low"], r["ci_high"], r["kind"], lang), "p": F.fmt_p(r["p"], lang),
+             "p_adjusted": F.fmt_p(r["p_adjusted"], lang) if r["adjust"] != "none" else "",
+             "significant": bool(r["p_adjusted"] < 1 - cfg["reporting"]["level"])} for _, r in c.iterrows()]
+
+
 def context(cfg: dict, inputs: dict, manifest: dict, build: Path, out: Path) -> dict:
     lang = cfg["report"]["language"]
     T, est = table(REPORT, lang), inputs["estimates"]
-    figs = {"headline": [], "areas": [], "weights": [], "quality": []}
+    figs = {"headline": [], "areas": [], "models": [], "weights": [], "quality": []}
     for fg in manifest["figures"]:
         figs[fg["group"]].append({"name": fg["name"], "caption": fg["caption"], "src": data_uri(out / fg["png"]),
                                   "svg": fg["svg"]})
@@ -240,7 +275,9 @@ def context(cfg: dict, inputs: dict, manifest: dict, build: Path, out: Path) -> 
             "summary": summary_rows(est, cfg, lang), "groups": groups, "indicators": estimate_rows(est, cfg, lang),
             "ci_text": ci_text(est["ci_method"], cfg["reporting"]["level"], lang), "level": level_text(cfg, lang),
             "figs": figs, "skipped": skipped, "methods": methods(cfg, inputs, lang), "quality": quality(cfg, inputs, lang),
-            "validation": validation(build, out, cfg, est, lang), "name": cfg["survey"]["name"]}
+            "validation": validation(build, out, cfg, est, lang), "name": cfg["survey"]["name"],
+            "has_models": bool(cfg["models"] or cfg["comparisons"]), "models": model_tables(cfg, inputs, lang),
+            "comparisons": comparison_rows(cfg, inputs, lang)}
 
 
 def render(ctx: dict) -> str:

@@ -29,11 +29,21 @@ def read_estimates(path) -> pd.DataFrame:
     return e
 
 
+def read_results(path) -> pd.DataFrame:
+    """models.csv or comparisons.csv of the estimate stage (codes and levels as text)."""
+    if not Path(path).is_file():
+        raise PipelineError(path, None, "missing stage input (run the earlier stage first: make all)")
+    return pd.read_csv(path, dtype={"level": str, "a": str, "b": str, "variable": str}, keep_default_na=True)
+
+
 def load_inputs(cfg: dict, build: Path, survey: Path, parts=PARTS) -> dict:
     """What the figures of *parts* (and the report: all) read, as tables."""
+    results = {"models": read_results(build / "models.csv"), "comparisons": read_results(build / "comparisons.csv")} \
+        if "estimates" in parts else {}
     if tuple(parts) == ("estimates",):
-        return {"estimates": read_estimates(build / "estimates.csv")}
-    inputs = {"estimates": read_estimates(build / "estimates.csv") if "estimates" in parts else None,
+        return {"estimates": read_estimates(build / "estimates.csv"), **results,
+                "codebook": io.read_json(build / "ingest" / "codebook.json")}
+    inputs = {"estimates": read_estimates(build / "estimates.csv") if "estimates" in parts else None, **results,
               "codebook": io.read_json(build / "ingest" / "codebook.json"),
               "ingest": io.read_json(build / "ingest" / "manifest.json"),
               "clean": io.read_json(build / "clean" / "manifest.json"),

@@ -94,6 +94,9 @@ FIGURE = {
         "response": "Tỷ lệ trả lời theo tầng (không quyền số)", "response_x": "Tỷ lệ trả lời (%)",
         "overall": "Chung", "n_fmt": "{resp}/{elig}",
         "no_data": "Không có dữ liệu", "w_delivered": "Quyền số được cung cấp",
+        "odds ratio": "Tỷ số chênh (thang log)", "rate ratio": "Tỷ số tỷ suất (thang log)",
+        "coefficient": "Hệ số", "model_title": "{label}", "model_note": "Mỗi điểm: hệ số so với nhóm tham chiếu, "
+        "với khoảng tin cậy {level}; mô hình {family}, {n} quan sát, bậc tự do {df}.",
     },
     "en": {
         "headline": "Key indicators ({overall}), with {level} confidence intervals and targets",
@@ -121,6 +124,9 @@ FIGURE = {
         "response": "Response rates by stratum (unweighted)", "response_x": "Response rate (%)",
         "overall": "Overall", "n_fmt": "{resp}/{elig}",
         "no_data": "No data", "w_delivered": "Delivered weight",
+        "odds ratio": "Odds ratio (log scale)", "rate ratio": "Rate ratio (log scale)",
+        "coefficient": "Coefficient", "model_title": "{label}", "model_note": "Each point: a coefficient against the "
+        "reference group, with its {level} confidence interval; {family} model, {n} observations, {df} df.",
     },
 }
 
@@ -215,6 +221,18 @@ REPORT = {
         "delivered_unit": "Quyền số của {unit}: biến {col}",
         "delivered_reps": "Quyền số lặp lại do cuộc điều tra cung cấp: {type}, {n} bộ",
         "not_drawn": "Không vẽ: {why}", "and": " và ",
+        "models": "Mô hình hồi quy và so sánh", "model_figures": "Mô hình hồi quy",
+        "why_no_models": "không có mô hình ([[models]] trong survey.toml)",
+        "fig_model": "{label}: {ratio} với khoảng tin cậy {level} (nhóm tham chiếu: nhóm đầu tiên của mỗi biến).",
+        "ratio_names": {"odds ratio": "tỷ số chênh", "rate ratio": "tỷ số tỷ suất", "": "hệ số"},
+        "model_table": "Hệ số của mô hình", "term": "Biến", "ratio_col": {"odds ratio": "Tỷ số chênh",
+                                                                          "rate ratio": "Tỷ số tỷ suất", "": "Hệ số"},
+        "p": "p", "comparisons": "So sánh giữa các nhóm",
+        "comparisons_note": "Chênh lệch a − b (điểm phần trăm đối với tỷ lệ) ước lượng trong toàn bộ thiết kế mẫu, "
+                            "với khoảng tin cậy {level} và kiểm định t theo bậc tự do của thiết kế; p điều chỉnh: "
+                            "điều chỉnh cho nhiều so sánh (Holm hoặc Bonferroni) trong từng so sánh.",
+        "compare_a": "Nhóm a", "compare_b": "Nhóm b", "difference": "Chênh lệch", "p_adjusted": "p điều chỉnh",
+        "no_comparisons": "Không có so sánh ([[comparisons]] trong survey.toml).",
         "why_no_weights": "không có quyền số",
         "n_raw": "Số bản ghi trong tệp thu thập ({unit})",
         "n_used": "Số bản ghi dùng để ước lượng ({unit})",
@@ -284,6 +302,18 @@ REPORT = {
         "delivered_unit": "Weight of the {unit} file: column {col}",
         "delivered_reps": "Replicate weights delivered with the data: {type}, {n} replicates",
         "not_drawn": "Not drawn: {why}", "and": " and ",
+        "models": "Models and comparisons", "model_figures": "Regression models",
+        "why_no_models": "no models ([[models]] in survey.toml)",
+        "fig_model": "{label}: {ratio} with {level} confidence intervals (reference: the first group of each variable).",
+        "ratio_names": {"odds ratio": "odds ratios", "rate ratio": "rate ratios", "": "coefficients"},
+        "model_table": "Model coefficients", "term": "Term", "ratio_col": {"odds ratio": "Odds ratio",
+                                                                          "rate ratio": "Rate ratio", "": "Coefficient"},
+        "p": "p", "comparisons": "Comparisons between groups",
+        "comparisons_note": "Differences a − b (percentage points for proportions) estimated inside the full design, "
+                            "with {level} confidence intervals and t tests on the design df; adjusted p: adjusted for "
+                            "multiple comparisons (Holm or Bonferroni) within each comparison.",
+        "compare_a": "Group a", "compare_b": "Group b", "difference": "Difference", "p_adjusted": "adjusted p",
+        "no_comparisons": "No comparisons ([[comparisons]] in survey.toml).",
         "why_no_weights": "no weights",
         "n_raw": "Records in the collected file ({unit})",
         "n_used": "Records used in the estimates ({unit})",

@@ -49,9 +49,10 @@ def test_columns_and_rows(fast):
     assert list(fast.columns[:len(COLUMNS)]) == COLUMNS
     assert set(fast["indicator"]) == set(KEY)
     assert set(fast["ci_method"]) == {"logit", "beta", "wilson", "mean"}
-    assert set(fast["domain"]) == {"province", "district", "urban"}
-    # one row per indicator x domain value x method: 6 x (1 + 8 + 2) x 4
-    assert len(fast) == len(KEY) * 11 * 4
+    assert set(fast["domain"]) == {"province", "district", "urban", "sex"}
+    # one row per indicator x domain value x method: 3 household x (1 + 8 + 2) and 3 person indicators
+    # x (1 + 8 + 2 + 2: the demo's domain by sex, for the male-female comparisons), x 4 methods
+    assert len(fast) == (3 * 11 + 3 * 13) * 4
     assert not fast.duplicated(["indicator", "domain", "level", "ci_method"]).any()
     assert (fast["replicates"] == R_FAST).all()
     assert (fast["n_missing"] == 0).all()
