@@ -95,7 +95,7 @@ def unit_design(df: pd.DataFrame, spec: dict, steps=()):
     (:func:`pipeline.calibration.calibration_steps`), for calibrated Taylor variances."""
     design = make_design(df, spec)
     for step in steps:
-        design = design._replace_weights(design.weights, step=step)
+        design = design.with_weights(design.weights, calibration=step)
     return design
 
 

@@ -172,7 +172,7 @@ def test_no_config_mistake_is_an_internal_error():
     import tomllib
     from conftest import ROOT
     raw = tomllib.loads((ROOT / "surveys" / "qb2022" / "survey.toml").read_text(encoding="utf-8"))
-    bad_values = (None, 7, -1, 1e308, "x", "", [], ["x"], [1], {}, {"x": 1}, True)
+    bad_values = (None, -1, 1e308, "", ["x"], {"x": 1}, True)  # missing, and one of each wrong type
     n = 0
     for path in _paths(raw):
         for value in bad_values:
@@ -189,4 +189,4 @@ def test_no_config_mistake_is_an_internal_error():
             except PipelineError as e:
                 assert e.key or e.problem, path
             n += 1
-    assert n > 2000
+    assert n > 1500
