@@ -144,7 +144,11 @@ class Ledger:
                 self.set(bad, v, None, rule["id"])
         else:
             for v, value in rule["set"].items():
-                self.column(v, f"{where}.set")
+                col = self.column(v, f"{where}.set")
+                numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+                if numeric == isinstance(value, str):  # "abc" into a numeric column, or 3 into a text one
+                    raise PipelineError(self.cfg_path, f"{where}.set.{v}", f"value {value!r} does not fit column {v!r} "
+                                        f"of the {self.name} data ({'numeric' if numeric else 'text'}, {col.dtype})")
                 self.set(bad, v, value, rule["id"])
 
     def accounting(self) -> dict:

@@ -814,3 +814,29 @@ def test_calibration_has_a_wall_clock_guard(demo, tmp_path):
                                                 "[weighting.trim]"), encoding="utf-8")
     with pytest.raises(PipelineError, match=r"weighting.rake.max_seconds: the calibration did not finish in 1e-06 s"):
         _weigh(s, b)
+
+
+def test_a_set_rule_value_of_the_wrong_type_is_refused(make_survey, tmp_path):
+    s = make_survey(fmt="csv", name="settype")
+    text = (s / "survey.toml").read_text(encoding="utf-8")
+    text = text.replace('action = "set_missing"\nvariables = ["q_fiber"]', 'action = "set"\nset = { q_fiber = "abc" }')
+    (s / "survey.toml").write_text(text, encoding="utf-8")
+    b = tmp_path / "b"
+    run_stage("ingest", s, b, check=True)
+    p = run_stage("clean", s, b)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1].endswith(
+        "clean.rules[2].set.q_fiber: value 'abc' does not fit column 'q_fiber' of the household data (numeric, float64)")
+
+
+def test_a_raw_column_named_like_the_quarantine_reasons_is_refused(make_survey, tmp_path):
+    s = make_survey(fmt="csv", name="rulecol")
+    hh = pd.read_csv(s / "raw" / "household.csv")
+    hh["_rule"] = 1
+    hh.to_csv(s / "raw" / "household.csv", index=False)
+    b = tmp_path / "b"
+    run_stage("ingest", s, b, check=True)
+    p = run_stage("clean", s, b)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1] == (f"error: {s / 'raw' / 'household.csv'}: _rule: column name reserved "
+                                                 "for the quarantine file's reason columns (rename it in the raw file)")
