@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .validation import EstimationError, as_column_list, check_choice, check_columns
+from .validation import EstimationError, as_column_list, check_choice, check_columns, domain_rows
 
 __all__ = ["ChisqTest", "TTest", "AssociationMethods", "CHISQ_STATISTICS", "chisq", "ttest", "table"]
 
@@ -50,19 +50,7 @@ CHISQ_STATISTICS = ("F", "Chisq", "Wald", "adjWald")
 
 
 def _domain_rows(design, where) -> np.ndarray:
-    n = design.n
-    if where is None:
-        return np.arange(n)
-    mask = np.asarray(where)
-    if mask.shape != (n,) or not pd.api.types.is_bool_dtype(mask.dtype):
-        raise EstimationError(
-            f"where: expected a boolean mask of length {n}, got "
-            f"{'dtype ' + str(mask.dtype) if mask.shape == (n,) else 'shape ' + str(mask.shape)}"
-        )
-    rows = np.flatnonzero(mask)
-    if rows.shape[0] == 0:
-        raise EstimationError("where: expected a domain with at least one row, got an empty domain")
-    return rows
+    return domain_rows(where, design.data.index)  # a Series is aligned by index
 
 
 def _codes(design, column: str, rows: np.ndarray):

@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .validation import EstimationError, ModelConvergenceWarning, SeparationWarning, check_choice, check_level
+from .validation import (EstimationError, ModelConvergenceWarning, SeparationWarning, check_choice, check_level,
+                         domain_rows)
 
 __all__ = ["FAMILIES", "ModelResult", "WaldTest", "ModelMethods", "glm"]
 
@@ -461,18 +462,7 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
 
     fam = _family(family)
     n = design.n
-    if where is None:
-        rows = np.arange(n)
-    else:
-        mask = np.asarray(where)
-        if mask.shape != (n,) or not pd.api.types.is_bool_dtype(mask.dtype):
-            raise EstimationError(
-                f"where: expected a boolean mask of length {n}, got "
-                f"{'dtype ' + str(mask.dtype) if mask.shape == (n,) else 'shape ' + str(mask.shape)}"
-            )
-        rows = np.flatnonzero(mask)
-        if rows.shape[0] == 0:
-            raise EstimationError("where: expected a domain with at least one row, got an empty domain")
+    rows = domain_rows(where, design.data.index)  # a Series is aligned by index
     frame, used = model_frame(formula, design.data, rows, na_rm=na_rm)
     y, X = frame.y, frame.X
     w = np.asarray(design.weights, float)[used]

@@ -29,6 +29,7 @@ __all__ = [
     "check_level",
     "check_weights",
     "check_where",
+    "domain_rows",
     "check_positive",
     "check_replicate_count",
     "check_rscales",
@@ -188,6 +189,16 @@ def check_where(where, index: pd.Index) -> np.ndarray:
             f"{'dtype ' + str(keep.dtype) if keep.shape == (n,) else 'shape ' + str(keep.shape)}"
         )
     return keep.astype(bool)
+
+
+def domain_rows(where, index: pd.Index) -> np.ndarray:
+    """Positions of the rows of the domain ``where`` (all rows for None); an empty domain is an error."""
+    if where is None:
+        return np.arange(len(index))
+    rows = np.flatnonzero(check_where(where, index))
+    if rows.shape[0] == 0:
+        raise EstimationError("where: expected a domain with at least one row, got an empty domain")
+    return rows
 
 
 def check_positive(value, parameter: str) -> float:

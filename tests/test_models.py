@@ -294,3 +294,24 @@ def test_live_random_designs_agree_with_r(tmp_path, seed):
     assert set(got) == set(want)
     for k, v in got.items():
         close(np.asarray(v, float), want[k], rtol=1e-6)
+
+
+def test_where_series_is_aligned_by_index():
+    """A boolean Series `where=` is matched to the design's rows by index, as the estimators do (issue 13)."""
+    import numpy as np
+    import pandas as pd
+    from analysis import SurveyDesign
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60), "g": np.repeat([1, 2, 3], 20),
+                       "w": rng.uniform(1, 3, 60)}, index=np.arange(100, 160))
+    d = SurveyDesign(df, weights="w", strata="g")
+    mask = df["x"] > 0
+    shuffled = mask.sample(frac=1, random_state=1)
+    a = d.glm("y ~ x", where=mask).params
+    b = d.glm("y ~ x", where=shuffled).params
+    pd.testing.assert_series_equal(a, b)
+    with pytest.raises(Exception, match="where: expected a boolean Series with the index"):
+        d.glm("y ~ x", where=mask.reset_index(drop=True))
+    t1 = d.ttest("y", "g", where=df["g"] != 3)
+    t2 = d.ttest("y", "g", where=(df["g"] != 3).sample(frac=1, random_state=2))
+    assert t1.statistic == t2.statistic
