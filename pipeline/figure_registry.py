@@ -119,7 +119,7 @@ def _report(lang, key, **kw):
     return s.format(**kw) if kw else s
 
 
-# In report order.  cost: drawing rank, the slowest first (about 1 s down to 0.3 s each on the demo), so
+# In report order.  cost: drawing rank, the slowest first (the tall small-area charts, 2-4 s, then about 1 s down to 0.3 s each on the demo), so
 # that two workers finish together rather than one waiting for the other's last slow figure.
 REGISTRY: tuple[FigureKind, ...] = (
     FigureKind("headline", "estimates", "headline", _headline,
@@ -137,10 +137,10 @@ REGISTRY: tuple[FigureKind, ...] = (
                _model_caption, "why_no_models", cost=7),
     FigureKind("sae", "estimates", "small_areas", _sae,
                lambda d, cfg, lang: P.sae_figure(d["rows"], cfg, lang, d["label"]),
-               lambda d, cfg, lang: _report(lang, "fig_sae", label=d["label"]), "why_no_sae", cost=8),
+               lambda d, cfg, lang: _report(lang, "fig_sae", label=d["label"]), "why_no_sae", cost=-2),
     FigureKind("sae_diagnostics", "estimates", "small_areas", _sae_diagnostics,
                lambda d, cfg, lang: P.sae_diagnostics_figure(d, cfg, lang),
-               lambda d, cfg, lang: _report(lang, "fig_sae_diag"), "why_no_sae", cost=6),
+               lambda d, cfg, lang: _report(lang, "fig_sae_diag"), "why_no_sae", cost=-1),
     FigureKind("weights", "diagnostics", "weights", _weights,
                lambda d, cfg, lang: P.weights_figure(d, cfg, lang),
                lambda d, cfg, lang: _report(lang, "fig_weights" if "w_base" in d.columns else "fig_weights_plain"),

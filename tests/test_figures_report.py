@@ -64,7 +64,8 @@ def test_every_figure_file_is_written(demo, loaded):
     manifest = read_manifests(out)
     names = [f["name"] for f in manifest["figures"]]
     expected = (["headline"] + [f"by-district-urban_{k}" for k in cfg["report"]["key_indicators"]]
-                + [f"model_{m['id']}" for m in cfg["models"]] + ["weights", "controls", "quality_rules", "quality_quarantine", "response_rates"])
+                + [f"model_{m['id']}" for m in cfg["models"]] + [f"sae_{k}" for k in cfg["sae"]["indicators"]]
+                + ["sae_diagnostics", "weights", "controls", "quality_rules", "quality_quarantine", "response_rates"])
     assert names == expected
     sizes = {e["path"]: e["bytes"] for e in manifest["outputs"]}
     for f in manifest["figures"]:
