@@ -335,7 +335,8 @@ def test_figure_parts_need_only_their_own_inputs(demo, tmp_path):
     diag_build, est_build = tmp_path / "b_diag", tmp_path / "b_est"
     shutil.copytree(build, diag_build, ignore=shutil.ignore_patterns("estimates.*"))
     est_build.mkdir()
-    for name in ("estimates.csv", "models.csv", "comparisons.csv", "ingest/codebook.json"):  # the estimate stage's
+    for name in ("estimates.csv", "models.csv", "comparisons.csv", "sae.csv", "sae_fit.json",
+                 "ingest/codebook.json"):  # the estimate stage's
         (est_build / name).parent.mkdir(exist_ok=True)                                      # outputs, the codebook
         shutil.copy(build / name, est_build / name)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
