@@ -531,7 +531,7 @@ def sae_diagnostics_figure(panels: list[dict], cfg: dict, lang: str):
         left.axhline(0, color="#222222", linewidth=0.8)
         for v in (-2, 2):
             left.axhline(v, color=VERMILLION, linestyle=(0, (3, 2)), linewidth=1)
-        left.set_xlabel(t(lang, "sae_areas") + " — n")
+        left.set_xlabel(t(lang, "sae_areas"))
         left.set_ylabel(t(lang, "sae_residual"))
         left.set_title(wrap(p["label"], 50), fontsize=9.5)
         left.grid(color="#e5e5e5", linewidth=0.6)

@@ -100,7 +100,7 @@ FIGURE = {
         "sae_direct": "Ước lượng trực tiếp từ mẫu", "sae_interval": "EBLUP ± 1,96·RMSE",
         "sae_note": "Xã xếp theo EBLUP trong từng huyện. Khoảng: EBLUP ± 1,96·RMSE (sai số toàn phương trung bình của mô hình).",
         "sae_diag_title": "Chẩn đoán mô hình diện hẹp: phần dư chuẩn hóa và ước lượng trực tiếp so với mô hình",
-        "sae_residual": "Phần dư chuẩn hóa", "sae_areas": "Số xã có mẫu",
+        "sae_residual": "Phần dư chuẩn hóa", "sae_areas": "Cỡ mẫu của xã (số hộ hoặc người, n)",
         "sae_direct_axis": "Ước lượng trực tiếp", "sae_model_axis": "EBLUP (mô hình)",
         "sae_diag_note": "Trái: phần dư chuẩn hóa (y − x'β)/√(σ²u + ψ) của các xã có mẫu (đường ±2). Phải: ước lượng trực tiếp và EBLUP, đường 45°; điểm càng to khi mẫu càng lớn.",
         "coefficient": "Hệ số", "model_title": "{label}", "model_note": "Mỗi điểm: hệ số so với nhóm tham chiếu, "
@@ -115,7 +115,7 @@ FIGURE = {
         "sae_direct": "Direct survey estimate", "sae_interval": "EBLUP ± 1.96·RMSE",
         "sae_note": "Communes ranked by EBLUP within each district. Interval: EBLUP ± 1.96·RMSE (the model's root mean squared error).",
         "sae_diag_title": "Small-area model diagnostics: standardised residuals and direct vs model estimates",
-        "sae_residual": "Standardised residual", "sae_areas": "Sampled communes",
+        "sae_residual": "Standardised residual", "sae_areas": "Sample size of the commune (households or persons, n)",
         "sae_direct_axis": "Direct estimate", "sae_model_axis": "EBLUP (model)",
         "sae_diag_note": "Left: standardised residuals (y − x'β)/√(σ²u + ψ) of the sampled communes (lines at ±2). Right: direct estimate against EBLUP with the 45° line; larger points, larger samples.",
         "estimate": "Estimate", "ci": "{level} confidence interval", "target": "Target",
