@@ -25,7 +25,7 @@ from .text import REPORT, label_text, t, table
 class FigureKind:
     kind: str
     part: str                      # "estimates" | "diagnostics"
-    group: str                     # report section: "headline" | "areas" | "models" | "weights" | "quality"
+    group: str                     # report section: "headline" | "areas" | "models" | "small_areas" | "weights" | "quality"
     items: Callable[[dict, dict, str], list[tuple[str, Any]]]   # (cfg, inputs, lang) -> [(name, data)]
     draw: Callable[[Any, dict, str], Any]                        # (data, cfg, lang) -> matplotlib Figure
     caption: Callable[[Any, dict, str], str]                     # (data, cfg, lang) -> caption
@@ -70,6 +70,25 @@ def _model_caption(d, cfg, lang):
                    level=P.level_text(cfg, lang))
 
 
+def _sae(cfg, inputs, lang):
+    sae = inputs.get("sae")
+    if not sae:
+        return []
+    labels = C.indicator_labels(cfg, lang)
+    return [(f"sae_{ind}", {"rows": C.sae_data(sae, cfg, ind), "label": labels.get(ind, ind)})
+            for ind in cfg["sae"]["indicators"] if (sae["table"]["indicator"] == ind).any()]
+
+
+def _sae_diagnostics(cfg, inputs, lang):
+    sae = inputs.get("sae")
+    if not sae:
+        return []
+    labels = C.indicator_labels(cfg, lang)
+    panels = [{"indicator": ind, "label": labels.get(ind, ind), "rows": C.sae_residuals(sae, ind)}
+              for ind in cfg["sae"]["indicators"] if ind in sae["fits"]]
+    return [("sae_diagnostics", panels)] if panels else []
+
+
 def _weights(cfg, inputs, lang):
     return [("weights", C.weights_data(inputs["weighted"]))]
 
@@ -100,7 +119,7 @@ def _report(lang, key, **kw):
     return s.format(**kw) if kw else s
 
 
-# In report order.  cost: drawing rank, the slowest first (about 1 s down to 0.3 s each on the demo), so
+# In report order.  cost: drawing rank, the slowest first (the tall small-area charts, 2-4 s, then about 1 s down to 0.3 s each on the demo), so
 # that two workers finish together rather than one waiting for the other's last slow figure.
 REGISTRY: tuple[FigureKind, ...] = (
     FigureKind("headline", "estimates", "headline", _headline,
@@ -116,6 +135,12 @@ REGISTRY: tuple[FigureKind, ...] = (
                "why_no_areas", cost=3),
     FigureKind("models", "estimates", "models", _models, lambda d, cfg, lang: P.model_figure(d, cfg, lang),
                _model_caption, "why_no_models", cost=7),
+    FigureKind("sae", "estimates", "small_areas", _sae,
+               lambda d, cfg, lang: P.sae_figure(d["rows"], cfg, lang, d["label"]),
+               lambda d, cfg, lang: _report(lang, "fig_sae", label=d["label"]), "why_no_sae", cost=-2),
+    FigureKind("sae_diagnostics", "estimates", "small_areas", _sae_diagnostics,
+               lambda d, cfg, lang: P.sae_diagnostics_figure(d, cfg, lang),
+               lambda d, cfg, lang: _report(lang, "fig_sae_diag"), "why_no_sae", cost=-1),
     FigureKind("weights", "diagnostics", "weights", _weights,
                lambda d, cfg, lang: P.weights_figure(d, cfg, lang),
                lambda d, cfg, lang: _report(lang, "fig_weights" if "w_base" in d.columns else "fig_weights_plain"),

@@ -452,3 +452,101 @@ def model_figure(data: dict, cfg: dict, lang: str):
     fig.suptitle(plain(t(lang, "model_title", label=data["label"])), x=0.01, ha="left", fontsize=11.5,
                  fontweight="bold")
     return fig
+
+
+# --- small areas -------------------------------------------------------------------------
+def sae_figure(data: pd.DataFrame, cfg: dict, lang: str, label: str):
+    """One indicator's EBLUP of every area (:func:`pipeline.chart_data.sae_data`): a tall chart, one row per
+    area, districts as blocks (a band each) and the areas ranked within them; the interval as a line, the
+    EBLUP as a filled circle (sampled area) or a hollow square (synthetic), the direct estimate as an orange
+    cross beside it, the national targets of the indicator as vertical lines.  Each EBLUP point has the SVG
+    id ``est:<indicator>:<sae.by>:<area>``."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+    ind, by = data["indicator"].iloc[0], cfg["sae"]["by"]
+    level = level_text(cfg, lang)
+    note = footnote(cfg, lang, [], [t(lang, "sae_note")])
+    n = max(len(data), 1)
+    fig = new_figure(9.5, 2.2 + 0.15 * n, note)
+    grid = fig.subplots(2, 1, gridspec_kw={"height_ratios": [0.35, 0.15 * n]})
+    grid[0].axis("off")
+    ax = grid[1]
+    ys = np.arange(len(data))[::-1].astype(float)
+    dist = data["district"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, dist[1:] != dist[:-1]])
+    ends = np.r_[starts[1:], len(data)]
+    for k, (a, b) in enumerate(zip(starts, ends)):
+        if k % 2 == 0:
+            ax.axhspan(ys[b - 1] - 0.5, ys[a] + 0.5, color="#f0f0f0", zorder=0, linewidth=0)
+        ax.text(1.0, (ys[a] + ys[b - 1]) / 2, " " + plain(dist[a]), transform=ax.get_yaxis_transform(),
+                ha="left", va="center", fontsize=8, fontweight="bold", color="#222222", clip_on=False)
+    syn = data["synthetic"].to_numpy(bool)
+    segs = np.stack([np.c_[data["ci_low"], ys], np.c_[data["ci_high"], ys]], axis=1)
+    ax.add_collection(LineCollection(segs[~syn], colors=BLUE, linewidths=1.2, zorder=2, gid=f"sae-ci:{ind}:eblup"))
+    ax.add_collection(LineCollection(segs[syn], colors=GREY, linewidths=1.2, linestyles=(0, (2, 1)), zorder=2,
+                                     gid=f"sae-ci:{ind}:synthetic"))
+    for y, area, est, s in zip(ys, data["area"], data["eblup"], syn):
+        ax.plot([est], [y], linestyle="none", marker="s" if s else "o", markersize=4.2 if s else 4.5, zorder=4,
+                markerfacecolor="white" if s else BLUE, markeredgecolor=GREY if s else BLUE, markeredgewidth=1.1,
+                gid=f"est:{ind}:{by}:{area}")
+    has_direct = np.isfinite(data["direct"].to_numpy(float))
+    ax.plot(data["direct"].to_numpy(float)[has_direct], ys[has_direct] - 0.28, linestyle="none", marker="x",
+            markersize=4, color=ORANGE, markeredgewidth=1.2, zorder=3, gid=f"direct:{ind}")
+    targets = [tg for tg in cfg["report"]["targets"] if tg["indicator"] == ind]
+    for tg in targets:
+        ax.axvline(tg["value"], color=VERMILLION, linestyle=(0, (1, 1.5)), linewidth=1.8, zorder=1,
+                   gid=f"target:{ind}:{tg['value']}")
+    ax.set_yticks(ys, [plain(x) for x in data["area_label"]], fontsize=6.5)
+    ax.set_ylim(-0.6, len(data) - 0.4)
+    pct_axis(ax, lang)
+    ax.tick_params(axis="y", length=0)
+    ax.xaxis.set_tick_params(labeltop=True, top=True)
+    handles = [Line2D([], [], color=BLUE, marker="o", markersize=5, linewidth=1.2,
+                      label=f"{t(lang, 'sae_eblup')}, {t(lang, 'sae_interval')}"),
+               Line2D([], [], color=GREY, marker="s", markersize=5, markerfacecolor="white", linewidth=1.2,
+                      linestyle=(0, (2, 1)), label=t(lang, "sae_synthetic")),
+               Line2D([], [], color=ORANGE, marker="x", markersize=5, linestyle="none", markeredgewidth=1.2,
+                      label=t(lang, "sae_direct"))]
+    for tg in targets:
+        handles.append(Line2D([], [], color=VERMILLION, linestyle=(0, (1, 1.5)), linewidth=1.8,
+                              label=plain(t(lang, "target_short", year=tg.get("year", ""),
+                                            value=fmt_pct(tg["value"], lang, 0)))))
+    grid[0].legend(handles=handles, loc="center left", ncol=2, frameon=False, fontsize=8, borderaxespad=0)
+    fig.suptitle(wrap(t(lang, "sae_title", label=label, level=level), 95), x=0.01, ha="left", fontsize=11.5,
+                 fontweight="bold")
+    return fig
+
+
+def sae_diagnostics_figure(panels: list[dict], cfg: dict, lang: str):
+    """Per indicator (a row): the standardised residuals of the sampled areas against their sample size (lines
+    at 0 and ±2), and the direct estimate against the EBLUP with the 45° line (shrinkage towards the model)."""
+    note = footnote(cfg, lang, [], [t(lang, "sae_diag_note")])
+    fig = new_figure(9.5, 1.2 + 3.0 * len(panels), note)
+    axes = np.atleast_2d(fig.subplots(len(panels), 2))
+    for (left, right), p in zip(axes, panels):
+        d, ind = p["rows"], p["indicator"]
+        size = 6 + 30 * np.sqrt(d["n"].to_numpy(float) / max(d["n"].max(), 1))
+        left.scatter(d["n"], d["residual"], s=size, color=BLUE, alpha=0.7, edgecolors="white", linewidths=0.4,
+                     gid=f"sae-residual:{ind}")
+        left.axhline(0, color="#222222", linewidth=0.8)
+        for v in (-2, 2):
+            left.axhline(v, color=VERMILLION, linestyle=(0, (3, 2)), linewidth=1)
+        left.set_xlabel(t(lang, "sae_areas"))
+        left.set_ylabel(t(lang, "sae_residual"))
+        left.set_title(wrap(p["label"], 50), fontsize=9.5)
+        left.grid(color="#e5e5e5", linewidth=0.6)
+        right.scatter(d["eblup"], d["direct"], s=size, color=GREEN, alpha=0.7, edgecolors="white", linewidths=0.4,
+                      gid=f"sae-scatter:{ind}")
+        right.plot([0, 1], [0, 1], color="#222222", linewidth=0.9, linestyle="--", gid=f"sae-45:{ind}")
+        lo = max(0.0, min(d["eblup"].min(), d["direct"].min()) - 0.05) if len(d) else 0.0
+        hi = min(1.0, max(d["eblup"].max(), d["direct"].max()) + 0.05) if len(d) else 1.0
+        right.set_xlim(lo, hi)
+        right.set_ylim(lo, hi)
+        right.set_aspect("equal", adjustable="box")
+        for axis in (right.xaxis, right.yaxis):
+            axis.set_major_formatter(formatter(lambda v: tick_pct(v, lang)))
+        right.set_xlabel(t(lang, "sae_model_axis"))
+        right.set_ylabel(t(lang, "sae_direct_axis"))
+        right.grid(color="#e5e5e5", linewidth=0.6)
+    fig.suptitle(wrap(t(lang, "sae_diag_title"), 95), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
+    return fig

@@ -261,10 +261,42 @@ def comparison_rows(cfg: dict, inputs: dict, lang: str) -> list[dict]:
              "significant": bool(r["p_adjusted"] < 1 - cfg["reporting"]["level"])} for _, r in c.iterrows()]
 
 
+def small_areas(cfg: dict, inputs: dict, lang: str) -> dict | None:
+    """The small-area section (only with ``[sae]``): per indicator its model fit as printed (sigma2_u, the
+    R²-like squared correlation of direct and synthetic estimates, residual summaries, areas sampled and
+    synthetic) and the 10 areas with the lowest EBLUP; the full table stays in ``sae.csv``."""
+    sae = inputs.get("sae")
+    if not sae:
+        return None
+    T, labels, t = table(REPORT, lang), C.indicator_labels(cfg, lang), sae["table"]
+    f = lambda x, d=0: F.fmt_num(x, lang, d)  # noqa: E731
+    out = []
+    for ind in cfg["sae"]["indicators"]:
+        fit = sae["fits"].get(ind)
+        if fit is None:
+            continue
+        res = fit.get("residuals", {})
+        rows = [(T["sae_method_row"], fit["method"]), (T["sae_transform"], fit.get("transform", "none")),
+                (T["sae_sigma2"], f(fit["sigma2_u"], 4)), (T["sae_r2"], f(fit["r2_synthetic"], 3)),
+                (T["sae_resid_sd"], f(res.get("sd", np.nan), 2)),
+                (T["sae_resid_out"], F.fmt_pct(res.get("share_abs_over_2", np.nan), lang)),
+                (T["sae_sampled"], f(fit["areas_sampled"])), (T["sae_synthetic_n"], f(fit["areas_synthetic"]))]
+        d = t[t["indicator"] == ind].sort_values("eblup", kind="stable").head(10)
+        lowest = [{"area": r["area"], "label": r["area_label"] if isinstance(r["area_label"], str) else r["area"],
+                   "district": r["district"] if isinstance(r["district"], str) else "",
+                   "eblup": F.fmt_pct(r["eblup"], lang), "rmse": F.fmt_num(100 * r["rmse"], lang, 1),
+                   "direct": F.fmt_pct(r["direct"], lang) if np.isfinite(r["direct"]) else "—",
+                   "n": f(r["n"]), "synthetic": r["method"] == "synthetic"} for _, r in d.iterrows()]
+        out.append({"id": ind, "label": labels.get(ind, ind), "fit": rows, "lowest": lowest})
+    return {"indicators": out,
+            "csv": T["sae_csv"].format(n=F.fmt_num(t["area"].nunique(), lang),
+                                       k=F.fmt_num(t["indicator"].nunique(), lang), file="sae.csv")}
+
+
 def context(cfg: dict, inputs: dict, manifest: dict, build: Path, out: Path) -> dict:
     lang = cfg["report"]["language"]
     T, est = table(REPORT, lang), inputs["estimates"]
-    figs = {"headline": [], "areas": [], "models": [], "weights": [], "quality": []}
+    figs = {"headline": [], "areas": [], "models": [], "small_areas": [], "weights": [], "quality": []}
     for fg in manifest["figures"]:
         figs[fg["group"]].append({"name": fg["name"], "caption": fg["caption"], "src": data_uri(out / fg["png"]),
                                   "svg": fg["svg"]})
@@ -277,7 +309,7 @@ def context(cfg: dict, inputs: dict, manifest: dict, build: Path, out: Path) -> 
             "figs": figs, "skipped": skipped, "methods": methods(cfg, inputs, lang), "quality": quality(cfg, inputs, lang),
             "validation": validation(build, out, cfg, est, lang), "name": cfg["survey"]["name"],
             "has_models": bool(cfg["models"] or cfg["comparisons"]), "models": model_tables(cfg, inputs, lang),
-            "comparisons": comparison_rows(cfg, inputs, lang)}
+            "comparisons": comparison_rows(cfg, inputs, lang), "small_areas": small_areas(cfg, inputs, lang)}
 
 
 def render(ctx: dict) -> str:

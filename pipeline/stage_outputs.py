@@ -36,10 +36,23 @@ def read_results(path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"level": str, "a": str, "b": str, "variable": str}, keep_default_na=True)
 
 
+def read_sae(cfg: dict, build: Path) -> dict | None:
+    """``sae.csv`` and ``sae_fit.json`` of the estimate stage as ``{"table", "fits"}``; None without ``[sae]``."""
+    if not cfg.get("sae"):
+        return None
+    path = build / "sae.csv"
+    if not path.is_file():
+        raise PipelineError(path, None, "missing stage input (run the earlier stage first: make all)")
+    table = pd.read_csv(path, dtype={"area": str, "area_label": str, "district": str}, keep_default_na=True)
+    return {"table": table, "fits": io.read_json(build / "sae_fit.json")}
+
+
 def load_inputs(cfg: dict, build: Path, survey: Path, parts=PARTS) -> dict:
     """What the figures of *parts* (and the report: all) read, as tables."""
     results = {"models": read_results(build / "models.csv"), "comparisons": read_results(build / "comparisons.csv")} \
         if "estimates" in parts else {}
+    if "estimates" in parts:
+        results["sae"] = read_sae(cfg, build)
     if tuple(parts) == ("estimates",):
         return {"estimates": read_estimates(build / "estimates.csv"), **results,
                 "codebook": io.read_json(build / "ingest" / "codebook.json")}

@@ -64,7 +64,8 @@ def test_every_figure_file_is_written(demo, loaded):
     manifest = read_manifests(out)
     names = [f["name"] for f in manifest["figures"]]
     expected = (["headline"] + [f"by-district-urban_{k}" for k in cfg["report"]["key_indicators"]]
-                + [f"model_{m['id']}" for m in cfg["models"]] + ["weights", "controls", "quality_rules", "quality_quarantine", "response_rates"])
+                + [f"model_{m['id']}" for m in cfg["models"]] + [f"sae_{k}" for k in cfg["sae"]["indicators"]]
+                + ["sae_diagnostics", "weights", "controls", "quality_rules", "quality_quarantine", "response_rates"])
     assert names == expected
     sizes = {e["path"]: e["bytes"] for e in manifest["outputs"]}
     for f in manifest["figures"]:
@@ -334,7 +335,8 @@ def test_figure_parts_need_only_their_own_inputs(demo, tmp_path):
     diag_build, est_build = tmp_path / "b_diag", tmp_path / "b_est"
     shutil.copytree(build, diag_build, ignore=shutil.ignore_patterns("estimates.*"))
     est_build.mkdir()
-    for name in ("estimates.csv", "models.csv", "comparisons.csv", "ingest/codebook.json"):  # the estimate stage's
+    for name in ("estimates.csv", "models.csv", "comparisons.csv", "sae.csv", "sae_fit.json",
+                 "ingest/codebook.json"):  # the estimate stage's
         (est_build / name).parent.mkdir(exist_ok=True)                                      # outputs, the codebook
         shutil.copy(build / name, est_build / name)
     env = dict(os.environ, PYTHONPATH=str(ROOT))

@@ -1,0 +1,173 @@
+"""Figures and report of the small-area estimates (issue 14) on the demo, and their absence without [sae].
+
+The demo's ``[sae]`` (hh_smartphone, hh_fiber, p_internet for 151 communes)
+gives one commune chart per indicator (``sae_<indicator>``) and the
+``sae_diagnostics`` figure.  Checked: every commune is drawn once, under the
+id ``est:<indicator>:<sae.by>:<area>``, at its EBLUP of ``sae.csv`` with the
+interval ``eblup ± 1.96·rmse`` clipped to [0, 1] and the direct estimate
+beside it; the bytes are the same when drawn twice; the residuals the
+diagnostics draw are the model's standardised residuals
+(``FayHerriotResult.standardized_residuals``) recovered from the columns of
+``sae.csv``; the report's small-area section prints the fit of
+``sae_fit.json`` and only the 10 lowest communes; a survey without ``[sae]``
+gets no small-area figure (skipped with the reason) and no section.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+DEMO = ROOT / "surveys" / "qb2022"
+pytestmark = pytest.mark.skipif(not (DEMO / "generate.py").exists(), reason="demo generator not present")
+Z = 1.959963984540054
+
+
+@pytest.fixture(scope="module")
+def demo(demo_built):
+    from pipeline import config, stage_outputs
+    survey, build, out = demo_built
+    cfg = config.load(survey)
+    return survey, build, out, cfg, stage_outputs.load_inputs(cfg, build, survey, ("estimates",))
+
+
+def test_one_commune_chart_per_indicator_with_every_commune_once(demo):
+    survey, build, out, cfg, _ = demo
+    sae = pd.read_csv(build / "sae.csv", dtype={"area": str})
+    manifest = json.loads((out / "manifest_estimates.json").read_text(encoding="utf-8"))
+    names = [f["name"] for f in manifest["figures"] if f["group"] == "small_areas"]
+    assert names == [f"sae_{k}" for k in cfg["sae"]["indicators"]] + ["sae_diagnostics"]
+    for ind in cfg["sae"]["indicators"]:
+        svg = (out / f"sae_{ind}.svg").read_text(encoding="utf-8")
+        ids = re.findall(r'id="(est:[^"]+)"', svg)
+        areas = sae.loc[sae["indicator"] == ind, "area"]
+        assert len(areas) == 151 and len(ids) == 151
+        assert set(ids) == {f"est:{ind}:{cfg['sae']['by']}:{a}" for a in areas}
+        assert f'id="direct:{ind}"' in svg
+    assert 'id="target:hh_fiber:0.8"' in (out / "sae_hh_fiber.svg").read_text(encoding="utf-8")
+
+
+def test_eblups_and_intervals_drawn_are_those_of_sae_csv(demo):
+    from pipeline import chart_data as C
+    from pipeline import plots as P
+    survey, build, out, cfg, inputs = demo
+    sae = pd.read_csv(build / "sae.csv", dtype={"area": str})
+    ind, by = "hh_fiber", cfg["sae"]["by"]
+    s = sae[sae["indicator"] == ind].set_index("area")
+    data = C.sae_data(inputs["sae"], cfg, ind)
+    # districts are blocks (each appears in one run) and communes are ranked by EBLUP inside them
+    runs = data["district"].ne(data["district"].shift()).sum()
+    assert runs == data["district"].nunique() == s["district"].nunique()
+    assert all((g["eblup"].diff().dropna() <= 0).all() for _, g in data.groupby("district"))
+    fig = P.sae_figure(data, cfg, "en", "Fiber")
+    ax = fig.axes[1]
+    pts = {a.get_gid(): a for a in ax.lines if a.get_gid()}
+    drawn = pd.Series({g.split(":")[-1]: a.get_xdata()[0] for g, a in pts.items() if g.startswith("est:")})
+    assert drawn.sort_index().to_numpy().tolist() == s["eblup"].sort_index().to_numpy().tolist()
+    y_of = {g.split(":")[-1]: a.get_ydata()[0] for g, a in pts.items() if g.startswith("est:")}
+    segs = {c.get_gid(): c.get_segments() for c in ax.collections if c.get_gid()}
+    ends = {}
+    for gid in (f"sae-ci:{ind}:eblup", f"sae-ci:{ind}:synthetic"):
+        for seg in segs[gid]:
+            ends[seg[0][1]] = (seg[0][0], seg[1][0])
+    lo = np.clip(s["eblup"] - Z * s["rmse"], 0, 1)
+    hi = np.clip(s["eblup"] + Z * s["rmse"], 0, 1)
+    for area in s.index:
+        assert ends[y_of[area]] == pytest.approx((lo[area], hi[area]), abs=1e-12)
+    direct = pts[f"direct:{ind}"].get_xdata()
+    assert sorted(direct) == sorted(s["direct"].dropna())
+    synthetic = {g.split(":")[-1] for g, a in pts.items() if g.startswith("est:") and a.get_marker() == "s"}
+    assert synthetic == set(s.index[s["method"] == "synthetic"]) and len(synthetic) == 34
+    P.pyplot().close(fig)
+
+
+def test_commune_chart_bytes_are_reproducible(demo, tmp_path):
+    from pipeline import chart_data as C
+    from pipeline import plots as P
+    survey, build, out, cfg, inputs = demo
+    data = C.sae_data(inputs["sae"], cfg, "hh_smartphone")
+    P.save(P.sae_figure(data, cfg, "vi", "x"), tmp_path / "a.png", tmp_path / "a.svg")
+    P.save(P.sae_figure(data, cfg, "vi", "x"), tmp_path / "b.png", tmp_path / "b.svg")
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+@pytest.mark.parametrize("transform", [None, "arcsin"])
+def test_residuals_recovered_from_sae_columns_are_the_models(transform):
+    """sae_residuals on a table shaped like sae.csv equals the fit's own model-scale residuals."""
+    from analysis.sae import fay_herriot_frame
+    from pipeline import chart_data as C
+    rng = np.random.default_rng(14)
+    m = 60
+    x = rng.uniform(0, 1, m)
+    n = rng.integers(10, 60, m).astype(float)
+    theta = np.clip(0.25 + 0.4 * x + rng.normal(0, 0.08, m), 0.02, 0.98)
+    p = rng.binomial(n.astype(int), theta) / n
+    p = np.clip(p, 0.5 / n, 1 - 0.5 / n)
+    v = p * (1 - p) / n
+    frame = pd.DataFrame({"y": p, "v": v, "x": x})
+    frame.loc[:4, ["y", "v"]] = np.nan  # five areas without a sample
+    opts = {} if transform is None else {"transform": "arcsin", "n_eff": np.where(frame["y"].notna(), n, np.nan),
+                                         "B": 20, "seed": 1}
+    res = fay_herriot_frame(frame, "y", "v", ["x"], **opts)
+    t = res.table
+    table = pd.DataFrame({"indicator": "i", "area": [str(k) for k in range(m)], "direct": t["direct"],
+                          "direct_se": np.sqrt(frame["v"]), "eblup": t["estimate"], "gamma": t["gamma"],
+                          "method": t["method"], "n": n})
+    fits = {"i": {"sigma2_u": float(res.fit.sigma2_u), "transform": transform or "none"}}
+    r = C.sae_residuals({"table": table, "fits": fits}, "i")
+    assert len(r) == m - 5 and res.fit.sigma2_u > 0
+    expected = res.fit.standardized_residuals
+    np.testing.assert_allclose(r["residual"].to_numpy(), expected, rtol=1e-8, atol=1e-10)
+
+
+def test_report_section_prints_the_fit_and_ten_lowest_communes(demo):
+    from pipeline import formats as F
+    survey, build, out, cfg, _ = demo
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="small-areas"' in page and page.count('id="sae-') == 3
+    fits = json.loads((build / "sae_fit.json").read_text(encoding="utf-8"))
+    sae = pd.read_csv(build / "sae.csv", dtype={"area": str})
+    lang = cfg["report"]["language"]
+    for ind in cfg["sae"]["indicators"]:
+        i = page.index(f'id="sae-{ind}"')
+        sec = page[i:page.index("</section>", i)]
+        cells = [html.unescape(c) for c in re.findall(r'<td class="num">([^<]*)</td>', sec)]
+        fit = fits[ind]
+        for v in (F.fmt_num(fit["sigma2_u"], lang, 4), F.fmt_num(fit["r2_synthetic"], lang, 3),
+                  F.fmt_num(fit["areas_sampled"], lang), F.fmt_num(fit["areas_synthetic"], lang),
+                  F.fmt_num(fit["residuals"]["sd"], lang, 2)):
+            assert v in cells
+        assert fit["areas_sampled"] == 117 and fit["areas_synthetic"] == 34
+        lowest = sae[sae["indicator"] == ind].sort_values("eblup", kind="stable").head(10)
+        assert re.findall(r'data-area="([^"]+)"', sec) == list(lowest["area"])
+        assert f'id="fig-sae_{ind}"' in sec
+    assert 'id="fig-sae_diagnostics"' in page and "sae.csv" in page
+
+
+def test_without_sae_no_small_area_figures_nor_section(demo):
+    from pipeline import figure_registry as R
+    from pipeline import report
+    from pipeline import stage_outputs
+    from pipeline.text import REPORT, table
+    survey, build, out, cfg, _ = demo
+    plain = {k: v for k, v in cfg.items() if k != "sae"}
+    inputs = stage_outputs.load_inputs(plain, build, survey, ("estimates",))
+    assert inputs["sae"] is None
+    figs, skipped = R.figures(plain, inputs, "en", "estimates")
+    assert not [f for f in figs if f["group"] == "small_areas"]
+    why = table(REPORT, "en")["why_no_sae"]
+    assert [(s["kind"], s["why"]) for s in skipped if s["group"] == "small_areas"] == [("sae", why),
+                                                                                        ("sae_diagnostics", why)]
+    full = stage_outputs.load_inputs(plain, build, survey)
+    manifest = {"figures": [f for p in ("estimates", "diagnostics")
+                            for f in json.loads((out / f"manifest_{p}.json").read_text(encoding="utf-8"))["figures"]
+                            if f["group"] != "small_areas"], "skipped": []}
+    page = report.render(report.context(plain, full, manifest, build, out))
+    assert 'id="small-areas"' not in page and "sae.csv" not in page
