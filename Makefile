@@ -152,7 +152,7 @@ $(BUILD_M)/validation/replicates.txt: FORCE
 	  echo $(call shq,$(REPLICATES)) > $(call shq,$(BUILD)/validation/replicates.txt)
 
 $(VALIDATION): $(VALIDATE_MODULES) $(CONFIG) $(GENERATOR_FILES) $(call EXISTING,$(WEIGHT_INPUTS)) \
-               $(INGEST) $(BUILD_M)/validation/replicates.txt | $(STAMP)
+               $(call EXISTING,$(ESTIMATE_INPUTS)) $(INGEST) $(BUILD_M)/validation/replicates.txt | $(STAMP)
 	$(PY) -m pipeline.validate --survey $(SURVEY_Q) --build $(BUILD_Q) --replicates $(call shq,$(REPLICATES))
 
 ## validate : coverage study of the CIs: REPLICATES samples (default 1000) of the demo's population

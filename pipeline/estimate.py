@@ -19,9 +19,10 @@ import pandas as pd
 from . import config, io
 from .calibration import calibration_steps
 from .errors import Log, parse_args, run
-from .indicators import AREA_DOMAIN, area_estimates, estimate_unit, label_columns
+from .indicators import estimate_unit, label_columns
 from .modelling import models_and_comparisons
 from .reliability import flags
+from .small_area import survey_small_areas
 from .text import label_text
 from .units import units
 
@@ -46,7 +47,7 @@ def main(argv=None) -> None:
         for unit, df in data.items():
             rows += estimate_unit(df, cfg, unit, codebook, spec, steps=steps.get(unit, ()))
         models, comparisons = models_and_comparisons(data, cfg, spec, steps)
-        sae = small_areas(data, cfg, codebook, spec, steps, args.survey) if cfg.get("sae") else None
+        sae = survey_small_areas(data, cfg, codebook, spec, steps, args.survey) if cfg.get("sae") else None
     log.warnings(caught)
     order = {ind["id"]: k for k, ind in enumerate(cfg["indicators"])}
     dorder = {d["id"]: k for k, d in enumerate(cfg["domains"])}
@@ -86,21 +87,6 @@ def main(argv=None) -> None:
         f"{len(models)} model terms, {len(comparisons)} comparisons; "
         f"wrote {args.build}/estimates.csv, .parquet, .xlsx, models.csv, comparisons.csv")
     log.done()
-
-
-def small_areas(data, cfg, codebook, spec, steps, survey):
-    """Fay-Herriot estimates of every area of the ``[sae]`` frame (:mod:`pipeline.small_area`)."""
-    from .small_area import small_area_estimates
-    direct = area_estimates(data, cfg, codebook, spec, steps)
-    bench = cfg["sae"].get("benchmark")
-    if bench:  # the group-level direct estimates the areas are benchmarked to
-        direct = pd.concat([direct, pd.DataFrame(
-            [r for unit, df in data.items() for r in estimate_unit(
-                df, {**cfg, "domains": [d for d in cfg["domains"] if d["id"] == bench],
-                     "indicators": [i for i in cfg["indicators"] if i["id"] in set(cfg["sae"]["indicators"])]},
-                unit, codebook, spec, steps=steps.get(unit, ()))])], ignore_index=True)
-    frame = io.read_table(survey / cfg["sae"]["frame"])
-    return small_area_estimates(direct, frame, {**cfg["sae"], "domain": AREA_DOMAIN, "_path": cfg["_path"]})
 
 
 if __name__ == "__main__":

@@ -222,6 +222,19 @@ def validation(build: Path, out: Path, cfg: dict, est: pd.DataFrame, lang: str) 
     else:
         tables.append({"title": V["rows"], "columns": list(t.columns),
                        "rows": [[num(v) for v in row] for row in t.head(40).itertuples(index=False)]})
+    sae_path = build / "validation" / "coverage_sae.csv"
+    if sae_path.is_file():  # the small areas: MSE gain and EBLUP interval coverage per indicator
+        q = pd.read_csv(sae_path, dtype={"area": str}).groupby("indicator", sort=False)
+        q = pd.DataFrame({"areas": q.size(), "mse_gain": q["mse_gain"].median(), "coverage_mean": q["coverage"].mean(),
+                          "coverage_p05": q["coverage"].quantile(0.05), "coverage_p95": q["coverage"].quantile(0.95),
+                          "replicates": q["replicates"].max()}).reset_index()
+        labels = C.indicator_labels(cfg, lang)
+        tables.append({"title": V["sae"].format(R=F.fmt_num(q["replicates"].max(), lang)),
+                       "columns": [V["indicator"], V["sae_areas"], V["sae_gain"], V["mean_cov"], V["sae_cov_range"]],
+                       "rows": [[labels.get(r["indicator"], r["indicator"]), F.fmt_num(r["areas"], lang),
+                                 num(r["mse_gain"], 2), F.fmt_pct(r["coverage_mean"], lang),
+                                 f"{F.fmt_pct(r['coverage_p05'], lang)}–{F.fmt_pct(r['coverage_p95'], lang)}"]
+                                for _, r in q.iterrows()]})
     uris = list(dict.fromkeys(data_uri(p) for p in figs))  # the same figure in both places is shown once
     return {"tables": tables, "figures": uris}
 

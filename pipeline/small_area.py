@@ -1,6 +1,9 @@
 """Small-area estimates (Fay-Herriot EBLUPs) of every area of an area frame, from a domain's direct estimates.
 
-A shared service, not a stage: it reads and writes nothing.  It takes
+A shared service, not a stage: :func:`small_area_estimates` reads and writes
+nothing; :func:`survey_small_areas` (the estimate stage's and the coverage
+study's entry point) makes the direct estimates from the weighted data and
+reads the area frame unless it is given.  :func:`small_area_estimates` takes
 
 * ``estimates``: the estimate stage's table (``estimates.csv``: one row per
   indicator x domain value, with ``indicator, kind, domain, domain_value,
@@ -84,10 +87,12 @@ import pandas as pd
 from analysis.sae import fay_herriot_frame, gvf_proportion, ratio_benchmark
 from analysis.validation import SurveyError
 
+from . import io
 from .errors import PipelineError
 from .formats import code_text
+from .indicators import AREA_DOMAIN, area_estimates, estimate_unit
 
-__all__ = ["SAE_COLUMNS", "SmallAreaResult", "small_area_estimates"]
+__all__ = ["SAE_COLUMNS", "SmallAreaResult", "small_area_estimates", "survey_small_areas"]
 
 SAE_COLUMNS = ["indicator", "area", "area_label", "district", "n", "direct", "direct_se", "eblup", "rmse", "cv",
                "gamma", "method"]
@@ -321,3 +326,46 @@ def _fit_summary(fit, sampled, psi, gvf, variance, bench) -> dict:
                       "share_abs_over_2": float(np.mean(np.abs(r) > 2))},
         "benchmark": bench,
     }
+
+
+def survey_small_areas(data: dict, cfg: dict, codebook: dict, spec: dict, steps: dict, survey,
+                       frame: pd.DataFrame | None = None, bootstrap: int | None = None,
+                       seed: int | None = None) -> SmallAreaResult:
+    """Fay-Herriot estimates of every area of the ``[sae]`` frame from the weighted data of a survey.
+
+    The estimate stage's small-area step, shared with the coverage study
+    (:mod:`pipeline.validate`), so both run the same code: the direct
+    estimates of the ``[sae]`` indicators by ``sae.by`` inside the full design
+    (:func:`pipeline.indicators.area_estimates`), the benchmark domain's
+    direct estimates if ``[sae] benchmark`` is set, then
+    :func:`small_area_estimates`.
+
+    Parameters
+    ----------
+    data : the weighted tables by unit (the weight stage's outputs).
+    cfg : the survey config (with ``[sae]``).
+    codebook : the ingest stage's codebook.
+    spec : the design spec (``design.json``).
+    steps : calibration steps by unit (:func:`pipeline.calibration.calibration_steps`).
+    survey : the survey folder (the area frame ``[sae] frame`` is read from it when *frame* is None).
+    frame : the area frame, if already read.
+    bootstrap : number of parametric-bootstrap samples of the arcsine MSE, instead of ``[sae] bootstrap``.
+    seed : seed of that bootstrap, instead of ``[sae] seed``.
+    """
+    direct = area_estimates(data, cfg, codebook, spec, steps)
+    sae = cfg["sae"]
+    bench = sae.get("benchmark")
+    if bench:  # the group-level direct estimates the areas are benchmarked to
+        direct = pd.concat([direct, pd.DataFrame(
+            [r for unit, df in data.items() for r in estimate_unit(
+                df, {**cfg, "domains": [d for d in cfg["domains"] if d["id"] == bench],
+                     "indicators": [i for i in cfg["indicators"] if i["id"] in set(sae["indicators"])]},
+                unit, codebook, spec, steps=steps.get(unit, ()))])], ignore_index=True)
+    if frame is None:
+        frame = io.read_table(survey / sae["frame"])
+    opts = {**sae, "domain": AREA_DOMAIN, "_path": cfg["_path"]}
+    if bootstrap is not None:
+        opts["bootstrap"] = int(bootstrap)
+    if seed is not None:
+        opts["seed"] = int(seed)
+    return small_area_estimates(direct, frame, opts)

@@ -377,12 +377,18 @@ VALIDATION = {
            "relative_bias": "Độ chệch tương đối", "coverage": "Độ phủ KTC", "se_ratio": "SE ước lượng / SE thực nghiệm",
            "replicates": "Số lần lặp", "domain": "Nhóm", "cells": "Số ô", "mean_cov": "Độ phủ trung bình",
            "min_cov": "Độ phủ thấp nhất", "by_domain": "Độ phủ theo loại nhóm (phương pháp KTC: {m})",
-           "province": "Các chỉ tiêu, {overall} (phương pháp KTC: {m})", "rows": "Các dòng đầu của tệp"},
+           "province": "Các chỉ tiêu, {overall} (phương pháp KTC: {m})", "rows": "Các dòng đầu của tệp",
+           "sae": "Ước lượng cấp xã (mô hình Fay–Herriot), {R} mẫu mô phỏng: độ phủ của EBLUP ± 1,96·RMSE",
+           "sae_areas": "Số xã", "sae_gain": "Lợi ích MSE (trung vị MSE trực tiếp / MSE EBLUP, các xã có mẫu)",
+           "sae_cov_range": "Độ phủ các xã, phân vị 5–95%"},
     "en": {"indicator": "Indicator", "truth": "True value", "mean_estimate": "Mean estimate",
            "relative_bias": "Relative bias", "coverage": "CI coverage", "se_ratio": "Estimated SE / empirical SE",
            "replicates": "Replicates", "domain": "Domain", "cells": "Cells", "mean_cov": "Mean coverage",
            "min_cov": "Lowest coverage", "by_domain": "Coverage by domain type (CI method: {m})",
-           "province": "Indicators, {overall} (CI method: {m})", "rows": "First rows of the file"},
+           "province": "Indicators, {overall} (CI method: {m})", "rows": "First rows of the file",
+           "sae": "Commune estimates (Fay–Herriot model), {R} simulated samples: coverage of EBLUP ± 1.96·RMSE",
+           "sae_areas": "Communes", "sae_gain": "MSE gain (median direct / EBLUP MSE, sampled communes)",
+           "sae_cov_range": "Commune coverage, 5th–95th percentile"},
 }
 
 COVERAGE_FIGURE = {

@@ -23,6 +23,26 @@ number of worker processes.
     python -m pipeline.validate --survey surveys/qb2022 --replicates 1000 [--jobs 2] [--seed 1]
 
 Writes ``build/<survey>/validation/coverage.csv`` and ``coverage.png``.
+
+Small areas.  When the config has ``[sae]``, every replicate also runs the
+estimate stage's small-area step (:func:`pipeline.small_area.survey_small_areas`,
+the same code path) and keeps, per indicator x area of the frame, the direct
+estimate (NaN where the sample has no household of the area), the EBLUP (or
+synthetic estimate) and its rmse.  The truth is each ``[sae]`` indicator's
+expression evaluated on every household/person of each area.  Per indicator x
+area (:func:`summarise_sae`, ``coverage_sae.csv``, columns ``SAE_COLUMNS``):
+bias and empirical MSE of the direct estimate over the replicates where the
+area was sampled, and of the EBLUP over all replicates (and over the sampled
+ones, ``eblup_mse_sampled``, so that ``mse_gain`` = direct MSE / EBLUP MSE
+compares like with like), the mean estimated MSE (rmse²) over the empirical
+MSE of the EBLUP (``mse_ratio``; Rao and Molina 2015, sec. 6.2), and the share
+of replicates whose EBLUP ± 1.96·rmse holds the truth.  The arcsine
+transformation's MSE is a parametric bootstrap (``[sae] bootstrap``, 200
+samples); ``--sae-bootstrap B`` uses B samples in the study instead (each
+replicate's bootstrap seed is drawn from ``default_rng([seed, r, 1])``): the
+MSE estimate of one replicate is then noisier, but its mean over the
+replicates, the coverage and the EBLUPs themselves (which do not use the
+bootstrap) are hardly affected.
 """
 from __future__ import annotations
 
@@ -44,7 +64,8 @@ from .calibration import calibration_steps
 from .errors import Log, PipelineError, run
 from .expr import evaluate_bool
 from .formats import code_text
-from .indicators import estimate_unit, expression, prepare
+from .indicators import AREA_DOMAIN, estimate_unit, expression, prepare
+from .small_area import survey_small_areas
 from .units import HOUSEHOLD, PERSON, inherit, person_link
 from .weighting import weigh
 
@@ -54,6 +75,10 @@ COLUMNS = ["indicator", "domain", "level", "ci_method", "replicates", "truth", "
            # extras: SE ratio, Monte-Carlo SE of the coverage, missing estimates, unit, kind, mean sample size
            "se_ratio", "coverage_mc_se", "n_missing", "unit", "kind", "level_label", "mean_n"]
 DEFAULT_SEED = 20260101
+SAE_COLUMNS = ["indicator", "area", "area_label", "district", "replicates", "truth", "n_sampled", "mean_n",
+               "direct_bias", "direct_mse", "eblup_bias", "eblup_mse", "eblup_mse_sampled", "mse_gain",
+               "mean_mse_estimate", "mse_ratio", "coverage", "coverage_sampled", "coverage_unsampled"]
+SAE_MIN_SAMPLED = 5  # an area's MSE gain needs the area sampled in this many replicates at least
 
 _CTX: dict = {}  # the study's context, set before the worker processes fork
 
@@ -176,6 +201,7 @@ def replicate(r: int) -> dict[str, np.ndarray]:
     for unit, df in data.items():
         rows += estimate_unit(df, cfg, unit, c["codebook"], w["spec"], ci_methods=c["methods"], steps=steps.get(unit, ()))
     est = pd.DataFrame(rows)
+    sae = _small_areas(r, data, w["spec"], steps) if c.get("sae_cfg") is not None else {}
     pos = c["index"].get_indexer(pd.MultiIndex.from_arrays([est["indicator"], est["domain"], est["domain_value"]]))
     keep = pos >= 0
     out = {"quarantined": np.array([sum(a["quarantined"] for a in accounting.values())], float)}
@@ -183,6 +209,25 @@ def replicate(r: int) -> dict[str, np.ndarray]:
         a = np.full(len(c["index"]), np.nan)
         a[pos[keep]] = est[col].to_numpy(float)[keep]
         out[col] = a
+    out.update(sae)
+    return out
+
+
+def _small_areas(r: int, data: dict, spec: dict, steps: dict) -> dict[str, np.ndarray]:
+    """The estimate stage's small-area estimates of replicate *r*, aligned with the area truth rows."""
+    c = _CTX
+    t0 = time.perf_counter()
+    seed = int(np.random.default_rng([c["seed"], r, 1]).integers(2**31)) if c["sae_bootstrap"] else None
+    res = survey_small_areas(data, c["sae_cfg"], c["codebook"], spec, steps, c["survey"], frame=c["sae_frame"],
+                             bootstrap=c["sae_bootstrap"], seed=seed)
+    t = res.table
+    pos = c["sae_index"].get_indexer(pd.MultiIndex.from_arrays([t["indicator"], t["area"]]))
+    keep = pos >= 0
+    out = {"sae_seconds": np.array([time.perf_counter() - t0])}
+    for col in ("direct", "eblup", "rmse", "n"):
+        a = np.full(len(c["sae_index"]), np.nan)
+        a[pos[keep]] = t[col].to_numpy(float)[keep]
+        out[f"sae_{col}"] = a
     return out
 
 
@@ -205,7 +250,7 @@ def _chunk(reps: list[int]) -> list[dict]:
 
 # --- the study -------------------------------------------------------------------
 def coverage_study(survey_dir, replicates: int = 1000, seed: int = DEFAULT_SEED, jobs: int = 2, indicators=None,
-                   build=None, log=None) -> pd.DataFrame:
+                   build=None, log=None, sae_bootstrap: int | None = None, small_areas: bool = False):
     """Coverage, relative bias and SE ratio of every indicator x domain value x CI method.
 
     Parameters
@@ -216,6 +261,16 @@ def coverage_study(survey_dir, replicates: int = 1000, seed: int = DEFAULT_SEED,
     jobs : worker processes.
     indicators : indicator ids to study (default: all).
     build : build folder holding ``ingest/codebook.json`` (default ``build/<survey name>``).
+    sae_bootstrap : bootstrap samples of the arcsine MSE in each replicate's small-area
+        estimates (default: the config's ``[sae] bootstrap``).
+    small_areas : also return the small-area summary.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The coverage table (``COLUMNS``); with ``small_areas=True`` a pair
+        ``(coverage, coverage_sae)``, the second None when the config has no
+        ``[sae]`` (or none of its indicators is studied).
     """
     log = log or _quiet
     survey = Path(survey_dir)
@@ -236,7 +291,8 @@ def coverage_study(survey_dir, replicates: int = 1000, seed: int = DEFAULT_SEED,
     frame = io.read_table(frame_path)
 
     t0 = time.perf_counter()
-    pop, truth = _population(gen, cfg, codebook, survey)
+    sae_cfg = _sae_config(cfg)
+    pop, truth, sae_truth = _population(gen, cfg, codebook, survey, sae_cfg)
     log(f"population: {len(pop.households):,} households, {len(pop.persons):,} persons; truth of "
         f"{truth['indicator'].nunique()} indicators x {len(truth) // max(truth['indicator'].nunique(), 1)} domain values "
         f"({time.perf_counter() - t0:.1f} s)")
@@ -244,7 +300,11 @@ def coverage_study(survey_dir, replicates: int = 1000, seed: int = DEFAULT_SEED,
     _CTX.clear()
     _CTX.update(cfg=cfg, gen=gen, pop=pop, survey=survey, codebook=codebook, frame=frame, frame_path=frame_path,
                 seed=seed, methods=CI_METHODS,
-                index=pd.MultiIndex.from_arrays([truth["indicator"], truth["domain"], truth["level"]]))
+                index=pd.MultiIndex.from_arrays([truth["indicator"], truth["domain"], truth["level"]]),
+                sae_cfg=sae_cfg, sae_bootstrap=sae_bootstrap)
+    if sae_cfg is not None:
+        sae_frame = io.read_table(survey / sae_cfg["sae"]["frame"])
+        _CTX.update(sae_frame=sae_frame, sae_index=pd.MultiIndex.from_arrays([sae_truth["indicator"], sae_truth["area"]]))
     t1 = time.perf_counter()
     reps = list(range(replicates))
     jobs = max(1, min(jobs, replicates))
@@ -259,19 +319,45 @@ def coverage_study(survey_dir, replicates: int = 1000, seed: int = DEFAULT_SEED,
     elapsed = time.perf_counter() - t1
     log(f"{replicates} replicates in {elapsed:.1f} s ({jobs} process(es), {elapsed * jobs / replicates:.2f} s per "
         "replicate per process)")
+    if sae_cfg is not None:
+        sae_s = np.array([res["sae_seconds"][0] for res in results])
+        log(f"small areas: {sae_s.mean():.2f} s per replicate (median {np.median(sae_s):.2f} s) of the above, "
+            f"{len(sae_cfg['sae']['indicators'])} indicators x {len(sae_truth) // len(sae_cfg['sae']['indicators'])} areas"
+            + (f", {sae_bootstrap} bootstrap samples" if sae_bootstrap else ""))
     _CTX.clear()
     quarantined = int(sum(res["quarantined"][0] for res in results))
     if quarantined:  # the generator's samples are defect-free: the clean rules should keep every record
         log(f"warning: the clean rules quarantined {quarantined} records over the {replicates} samples")
-    return summarise(truth, results, CI_METHODS)
+    table = summarise(truth, results, CI_METHODS)
+    if not small_areas:
+        return table
+    if sae_cfg is None:
+        return table, None
+    s = sae_cfg["sae"]
+    keys = sae_frame[s["area"]].map(code_text)
+    group = s.get("group_label", s.get("group"))
+    labels = pd.DataFrame({"area": keys.to_numpy(),
+                           "area_label": sae_frame[s["label"]].astype(str).to_numpy() if "label" in s else keys.to_numpy(),
+                           "district": sae_frame[group].map(code_text).to_numpy() if group else ""})
+    sae = summarise_sae(sae_truth, results).merge(labels, on="area", how="left")
+    return table, sae[SAE_COLUMNS]
+
+
+def _sae_config(cfg: dict) -> dict | None:
+    """The config with its ``[sae]`` indicators restricted to the studied ones (None: no small areas)."""
+    if not cfg.get("sae"):
+        return None
+    studied = {i["id"] for i in cfg["indicators"]}
+    inds = [i for i in cfg["sae"]["indicators"] if i in studied]
+    return {**cfg, "sae": {**cfg["sae"], "indicators": inds}} if inds else None
 
 
 _CACHE: dict = {}  # population and truth of the last survey studied in this process (tests run several studies)
 
 
-def _population(gen, cfg, codebook, survey):
+def _population(gen, cfg, codebook, survey, sae_cfg=None):
     key = (str(Path(survey).resolve()), id(gen), tuple(i["id"] for i in cfg["indicators"]),
-           Path(cfg["_path"]).stat().st_mtime_ns)
+           Path(cfg["_path"]).stat().st_mtime_ns, None if sae_cfg is None else tuple(sae_cfg["sae"]["indicators"]))
     if _CACHE.get("key") != key:
         _CACHE.clear()
         pop = gen.build_population()
@@ -279,13 +365,74 @@ def _population(gen, cfg, codebook, survey):
         tables, _ = _clean(hh, person, cfg, codebook, None, survey)
         if PERSON in tables and HOUSEHOLD in tables:
             tables[PERSON] = inherit(tables[PERSON], tables[HOUSEHOLD], *person_link(cfg))
-        _CACHE.update(key=key, pop=pop, truth=population_truth(cfg, tables))
-    return _CACHE["pop"], _CACHE["truth"]
+        _CACHE.update(key=key, pop=pop, truth=population_truth(cfg, tables),
+                      sae_truth=None if sae_cfg is None else area_truth(sae_cfg, tables))
+    return _CACHE["pop"], _CACHE["truth"], _CACHE["sae_truth"]
+
+
+def area_truth(cfg: dict, tables: dict) -> pd.DataFrame:
+    """Each ``[sae]`` indicator's value in each area (``sae.by``) of the population: ``indicator, area, truth``."""
+    sae = cfg["sae"]
+    sub = {**cfg, "domains": [{"id": AREA_DOMAIN, "by": [sae["by"]]}],
+           "indicators": [i for i in cfg["indicators"] if i["id"] in set(sae["indicators"])]}
+    t = population_truth(sub, tables)
+    t = t[t["domain"] == AREA_DOMAIN]
+    order = {k: i for i, k in enumerate(sae["indicators"])}
+    t = t.assign(_i=t["indicator"].map(order)).sort_values("_i", kind="stable")
+    return pd.DataFrame({"indicator": t["indicator"].to_numpy(), "area": t["level"].to_numpy(),
+                         "truth": t["truth"].to_numpy(float)})
+
+
+def summarise_sae(truth: pd.DataFrame, results: list[dict]) -> pd.DataFrame:
+    """Bias, empirical MSE, MSE ratio and coverage of the direct and EBLUP estimates per indicator x area.
+
+    Direct estimates are summarised over the replicates where the area was
+    sampled (``n_sampled``); the EBLUP over all replicates
+    (``eblup_*``) and over the sampled ones (``eblup_mse_sampled``).
+    ``mse_gain`` = ``direct_mse / eblup_mse_sampled`` where the area was
+    sampled in ``SAE_MIN_SAMPLED`` replicates or more (NaN otherwise).
+    Coverage: share of replicates with ``|eblup - truth| <= 1.96 rmse`` (a
+    missing EBLUP or rmse covers nothing), overall and split by whether the
+    area was sampled.
+    """
+    R = len(results)
+    d, e, rmse, n = (np.vstack([res[f"sae_{k}"] for res in results]) for k in ("direct", "eblup", "rmse", "n"))
+    t = truth["truth"].to_numpy(float)
+    sampled = np.isfinite(d)
+    ns = sampled.sum(axis=0)
+    covered = np.abs(e - t) <= 1.96 * rmse
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ed, ee = d - t, e - t
+        direct_bias = np.where(ns > 0, np.nansum(ed, axis=0) / ns, np.nan)
+        direct_mse = np.where(ns > 0, np.nansum(ed ** 2, axis=0) / ns, np.nan)
+        eblup_mse = np.nanmean(ee ** 2, axis=0)
+        eblup_mse_s = np.where(ns > 0, np.where(sampled, ee ** 2, 0.0).sum(axis=0) / ns, np.nan)
+        gain = np.where(ns >= SAE_MIN_SAMPLED, direct_mse / eblup_mse_s, np.nan)
+        mean_mse = np.nanmean(rmse ** 2, axis=0)
+        cov_s = np.where(ns > 0, (covered & sampled).sum(axis=0) / ns, np.nan)
+        cov_u = np.where(ns < R, (covered & ~sampled).sum(axis=0) / (R - ns), np.nan)
+        mean_n = np.where(ns > 0, np.where(sampled, n, 0.0).sum(axis=0) / ns, 0.0)
+    out = truth.assign(replicates=R, n_sampled=ns, mean_n=mean_n, direct_bias=direct_bias, direct_mse=direct_mse,
+                       eblup_bias=np.nanmean(ee, axis=0), eblup_mse=eblup_mse, eblup_mse_sampled=eblup_mse_s,
+                       mse_gain=gain, mean_mse_estimate=mean_mse, mse_ratio=mean_mse / eblup_mse,
+                       coverage=covered.mean(axis=0), coverage_sampled=cov_s, coverage_unsampled=cov_u)
+    return out
+
+
+def sae_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per indicator: MSE gain (median direct/EBLUP MSE over sampled areas), mean and 5th-95th percentile coverage."""
+    g = table.groupby("indicator", sort=False)
+    return pd.DataFrame({"areas": g.size(), "areas_gain": g["mse_gain"].count(), "mse_gain": g["mse_gain"].median(),
+                         "coverage_mean": g["coverage"].mean(), "coverage_p05": g["coverage"].quantile(0.05),
+                         "coverage_p95": g["coverage"].quantile(0.95),
+                         "mse_ratio_median": g["mse_ratio"].median()}).reset_index()
+
 
 
 def summarise(truth: pd.DataFrame, results: list[dict], methods) -> pd.DataFrame:
     R = len(results)
-    stack = {k: np.vstack([res[k] for res in results]) for k in results[0] if k != "quarantined"}  # (R, rows)
+    stack = {k: np.vstack([res[k] for res in results]) for k in results[0]
+             if k != "quarantined" and not k.startswith("sae_")}  # (R, rows)
     est, se = stack["estimate"], stack["se"]
     t = truth["truth"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -325,21 +472,28 @@ def _args(argv):
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="study seed")
     p.add_argument("--indicators", default=None, help="comma-separated indicator ids (default: all)")
     p.add_argument("--no-figure", action="store_true", help="write the CSV only")
+    p.add_argument("--sae-bootstrap", type=int, default=None,
+                   help="bootstrap samples of the small areas' arcsine MSE in each replicate (default: [sae] bootstrap)")
     a = p.parse_args(argv)
     a.survey = Path(a.survey)
     a.build = Path(a.build) if a.build else Path("build") / a.survey.resolve().name
     if a.replicates < 2:
         p.error("--replicates must be at least 2")
+    if a.sae_bootstrap is not None and a.sae_bootstrap < 10:
+        p.error(f"--sae-bootstrap: expected at least 10 samples, got {a.sae_bootstrap}")
     return a
 
 
 def main(argv=None) -> None:
     args, log = _args(argv), Log("validate")
     inds = [s.strip() for s in args.indicators.split(",")] if args.indicators else None
-    table = coverage_study(args.survey, args.replicates, args.seed, args.jobs, inds, args.build, log)
+    table, sae = coverage_study(args.survey, args.replicates, args.seed, args.jobs, inds, args.build, log,
+                                sae_bootstrap=args.sae_bootstrap, small_areas=True)
     out_dir = args.build / "validation"
     with io.Outputs(out_dir) as out:
         out.csv(table, "coverage.csv")
+        if sae is not None:
+            out.csv(sae, "coverage_sae.csv")
         if not args.no_figure:
             from .validation_plot import coverage_figure
             out._tmp("coverage.png").write_bytes(coverage_figure(table, config.load(args.survey)))
@@ -347,7 +501,14 @@ def main(argv=None) -> None:
     for m, g in prov.groupby("ci_method", sort=False):
         log(f"{g['domain'].iloc[0]}: coverage ({m}) {g['coverage'].min():.3f}-{g['coverage'].max():.3f} over "
             f"{len(g)} indicators; max |relative bias| {g['relative_bias'].abs().max():.4f}")
-    log(f"wrote {out_dir}/coverage.csv")
+    if sae is not None:
+        for _, s in sae_summary(sae).iterrows():
+            log(f"small areas, {s['indicator']}: MSE gain (median direct/EBLUP MSE over {s['areas_gain']} sampled "
+                f"areas) {s['mse_gain']:.2f}; EBLUP ± 1.96 rmse coverage {s['coverage_mean']:.3f} on average over "
+                f"{s['areas']} areas (5-95%: {s['coverage_p05']:.3f}-{s['coverage_p95']:.3f})")
+    else:  # a survey that no longer has [sae] keeps no stale small-area file
+        (out_dir / "coverage_sae.csv").unlink(missing_ok=True)
+    log(f"wrote {out_dir}/coverage.csv" + (" and coverage_sae.csv" if sae is not None else ""))
     log.done()
 
 

@@ -6,7 +6,11 @@ stage and estimate stage on both cores.  At province level, for every CI
 method, the coverage of the 95% intervals must be within 3 Monte-Carlo SEs of
 0.95 (sqrt(0.95 x 0.05 / 100) = 0.0218, so [0.885, 1.0]) and the relative bias
 under 1%.  A tiny run checks the CSV columns, the one-line error without a
-generator and that the same seed gives the same bytes.
+generator and that the same seed gives the same bytes.  The same study runs the
+demo's ``[sae]`` small-area estimates in every replicate (50 bootstrap samples
+of the arcsine MSE instead of 200, for speed): coverage_sae.csv has one row per
+indicator x commune, the commune truth is the generator's, and the EBLUP is
+better than the direct estimate with about nominal interval coverage.
 """
 from __future__ import annotations
 
@@ -39,10 +43,61 @@ def demo(demo_built, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fast(demo):
+def fast_both(demo):
     from pipeline.validate import coverage_study
     survey, build = demo
-    return coverage_study(survey, replicates=R_FAST, seed=7, jobs=2, indicators=KEY, build=build)
+    return coverage_study(survey, replicates=R_FAST, seed=7, jobs=2, indicators=KEY, build=build, sae_bootstrap=50,
+                          small_areas=True)
+
+
+@pytest.fixture(scope="module")
+def fast(fast_both):
+    return fast_both[0]
+
+
+@pytest.fixture(scope="module")
+def fast_sae(fast_both):
+    return fast_both[1]
+
+
+SAE_INDICATORS = ["hh_smartphone", "hh_fiber", "p_internet"]  # the demo's [sae] indicators
+
+
+def test_sae_columns_and_rows(fast_sae, demo):
+    from pipeline.validate import SAE_COLUMNS
+    communes = pd.read_csv(demo[0] / "communes.csv")
+    assert list(fast_sae.columns) == SAE_COLUMNS
+    assert len(communes) == 151 and len(fast_sae) == 151 * 3
+    assert list(fast_sae["indicator"].drop_duplicates()) == SAE_INDICATORS
+    for ind in SAE_INDICATORS:  # every commune of the frame, in frame order
+        assert list(fast_sae.loc[fast_sae["indicator"] == ind, "area"]) == [str(c) for c in communes["commune_code"]]
+    assert not fast_sae.duplicated(["indicator", "area"]).any()
+    assert (fast_sae["replicates"] == R_FAST).all()
+    assert fast_sae["area_label"].notna().all() and fast_sae["district"].nunique() == 8
+    # 150 EAs in 151 communes: most communes are sampled in some replicates, none in all of them by chance alone
+    assert (fast_sae["n_sampled"] > 0).mean() > 0.9
+    ok = fast_sae["n_sampled"] > 0
+    assert fast_sae.loc[ok, ["direct_mse", "eblup_mse_sampled", "coverage_sampled"]].notna().all().all()
+    assert fast_sae[["truth", "eblup_mse", "mean_mse_estimate", "coverage"]].notna().all().all()
+
+
+def test_sae_truth_is_the_generators(fast_sae, demo):
+    """The commune truth (config expressions on the population by commune) equals generator.truth.commune_truth."""
+    gen = pd.read_csv(demo[0] / "raw" / "truth_communes.csv", dtype={"level": str})
+    gen = gen.set_index(["indicator", "level"])["value"]
+    got = fast_sae.set_index(["indicator", "area"])["truth"]
+    np.testing.assert_allclose(got.to_numpy(), gen.reindex(got.index).to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_sae_gain_and_coverage(fast_sae):
+    """Over 100 samples: the EBLUP's MSE is well below the direct estimate's in the sampled communes, and
+    EBLUP ± 1.96 rmse covers each commune's truth in about 95% of samples on average."""
+    from pipeline.validate import sae_summary
+    s = sae_summary(fast_sae).set_index("indicator")
+    assert (s["areas_gain"] > 100).all()
+    assert (s["mse_gain"] > 1.5).all(), s.to_string()
+    assert s["coverage_mean"].between(0.90, 0.99).all(), s.to_string()
+    assert s["mse_ratio_median"].between(0.6, 1.6).all(), s.to_string()
 
 
 def test_columns_and_rows(fast):
@@ -97,8 +152,10 @@ def test_same_seed_same_bytes_and_no_generator_error(demo, fast, tmp_path):
             run(main, ["--survey", str(survey), "--replicates", "4", "--indicators", ",".join(KEY), "--seed", "3",
                        "--no-figure", "--build", str(b), "--jobs", jobs])
         assert ex.value.code == 0
-        outs.append((b / "validation" / "coverage.csv").read_bytes())
+        outs.append([(b / "validation" / f).read_bytes() for f in ("coverage.csv", "coverage_sae.csv")])
     assert outs[0] == outs[1]  # same seed: same bytes, whatever the number of processes
+    sae = pd.read_csv(tmp_path / "b0" / "validation" / "coverage_sae.csv")
+    assert len(sae) == 151 * 3 and (sae["replicates"] == 4).all()
 
     nogen = tmp_path / "nogen"
     shutil.copytree(survey, nogen, ignore=shutil.ignore_patterns("raw", "generate.py"))
@@ -146,6 +203,24 @@ def test_person_variance_with_household_calibration(demo):
     # and the calibration matters: without it the SEs differ
     r_plain = make_design(p2, spec).mean("y", by="district", na_rm=True)
     assert not np.allclose(r_plain.se, r_p.se, rtol=1e-4)
+
+
+def test_report_shows_small_area_validation(fast, fast_sae, demo, tmp_path):
+    """The report's validation section: per [sae] indicator the MSE gain and the commune coverage."""
+    from pipeline import config
+    from pipeline.report import validation
+    from pipeline.validate import sae_summary
+    (tmp_path / "validation").mkdir()
+    fast.to_csv(tmp_path / "validation" / "coverage.csv", index=False)
+    cfg = config.load(demo[0])
+    assert len(validation(tmp_path, tmp_path, cfg, None, "en")["tables"]) == 2
+    fast_sae.to_csv(tmp_path / "validation" / "coverage_sae.csv", index=False)
+    sec = validation(tmp_path, tmp_path, cfg, None, "en")
+    t = sec["tables"][-1]
+    assert "Commune" in t["title"] and "100" in t["title"] and len(t["rows"]) == 3
+    s = sae_summary(fast_sae)
+    assert t["rows"][0][1] == "151" and t["rows"][0][2] == f"{s['mse_gain'].iloc[0]:.2f}"
+    assert validation(tmp_path, tmp_path, cfg, None, "vi")["tables"][-1]["title"].startswith("Ước lượng cấp xã")
 
 
 def test_coverage_figure(fast, demo):
