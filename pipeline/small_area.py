@@ -312,8 +312,9 @@ def _benchmark(estimates, sae, ind, data, est, mse):
 
 
 def _fit_summary(fit, sampled, psi, gvf, variance, bench) -> dict:
-    y, syn = fit.direct, fit.synthetic
-    r = (y - syn) / np.sqrt(fit.sigma2_u + psi)
+    model = fit.model or fit  # the model's own scale (arcsin(sqrt(p)) with transform = "arcsin")
+    y, syn = model.direct, model.synthetic
+    r = fit.standardized_residuals  # (y - x'beta) / sqrt(sigma2_u + psi), both on that scale
     r2 = float(np.corrcoef(y, syn)[0, 1] ** 2) if np.std(syn) > 0 else 0.0
     return {
         "method": fit.method, "sigma2_u": float(fit.sigma2_u), "sigma2_u_zero": bool(fit.sigma2_u_zero),
