@@ -339,8 +339,8 @@ class DesignBase:
             checked = self._cache("data", "binary_checked", set)
             if tuple(binary_cols) in checked:
                 bad = None
-            elif all(pd.api.types.is_integer_dtype(self.data[c].dtype) for c in binary_cols):
-                # integers (no NaN, exact in float64): all 0/1 iff the matrix's range is inside [0, 1];
+            elif all(isinstance(dt, np.dtype) and dt.kind in "iu" for dt in (self.data[c].dtype for c in binary_cols)):
+                # numpy integers (no NaN, exact in float64): all 0/1 iff the matrix's range is inside [0, 1];
                 # two contiguous reductions instead of four full-size temporaries
                 bad = None if B.min() >= 0 and B.max() <= 1 else ~((B == 0) | (B == 1))
                 if bad is None:
