@@ -198,7 +198,17 @@ class DesignBase:
         """Sorted codes (-1 = missing) and levels of a domain column, cached with the column matrices."""
         cache = self._cache("data", "factors")
         if column not in cache:
-            k, u = pd.factorize(self.data[column], sort=True)
+            s = self.data[column]
+            if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu" and s.dtype != np.uint64 and len(s):
+                # small-range integers (district, urban): a counting pass, the same codes and levels
+                # as pd.factorize(sort=True) without its hash table and sort
+                x = s.to_numpy().astype(np.int64, copy=False)
+                lo, hi = int(x.min()), int(x.max())
+                if hi - lo <= 4 * x.shape[0] + 4096:
+                    levels, k = kernel.compact_codes(x - lo if lo else x, hi - lo + 1)
+                    cache[column] = (k, pd.Index(levels + lo if lo else levels, dtype=s.dtype))
+                    return cache[column]
+            k, u = pd.factorize(s, sort=True)
             cache[column] = (k.astype(np.int64, copy=False), u)
         return cache[column]
 
@@ -214,9 +224,18 @@ class DesignBase:
         cache = self._cache("data", "columns")
         if key not in cache:
             cache.clear()
-            m = np.ascontiguousarray(self.data[names].to_numpy(dtype=float, na_value=np.nan))
+            dtypes = [self.data[c].dtype for c in names]
+            if all(isinstance(dt, np.dtype) and dt.kind in "iubf" for dt in dtypes):
+                m = _row_major_float([self.data[c].to_numpy() for c in names])
+            else:  # extension dtypes (nullable integers, ...): pandas converts, pd.NA -> NaN
+                m = np.ascontiguousarray(self.data[names].to_numpy(dtype=float, na_value=np.nan))
             m.setflags(write=False)
             cache[key] = m
+            if all(isinstance(dt, np.dtype) and dt.kind in "iub" for dt in dtypes):
+                # numpy integer and boolean columns hold no NaN: no pass over the matrix to find one
+                flags = self._cache("data", "nan_flags")
+                flags.clear()
+                flags[id(m)] = (m, False)
         return cache[key]
 
     def _has_nan(self, Y: np.ndarray) -> bool:
@@ -318,7 +337,16 @@ class DesignBase:
         if binary_cols:
             B = self._float_matrix(binary_cols)
             checked = self._cache("data", "binary_checked", set)
-            bad = None if tuple(binary_cols) in checked else ~((B == 0) | (B == 1) | np.isnan(B))
+            if tuple(binary_cols) in checked:
+                bad = None
+            elif all(isinstance(dt, np.dtype) and dt.kind in "iu" for dt in (self.data[c].dtype for c in binary_cols)):
+                # numpy integers (no NaN, exact in float64): all 0/1 iff the matrix's range is inside [0, 1];
+                # two contiguous reductions instead of four full-size temporaries
+                bad = None if B.min() >= 0 and B.max() <= 1 else ~((B == 0) | (B == 1))
+                if bad is None:
+                    checked.add(tuple(binary_cols))
+            else:
+                bad = ~((B == 0) | (B == 1) | np.isnan(B))
             if bad is not None and not bad.any():
                 checked.add(tuple(binary_cols))
             elif bad is not None:
@@ -417,7 +445,7 @@ class DesignBase:
             key_u, kc = kernel.compact_codes(ucode.astype(np.int64) * n_dom + dom, n_units * n_dom)
             K = key_u.shape[0]
             k_unit, k_dom = key_u // n_dom, key_u % n_dom
-            M = sparse.csr_matrix((w, (kc, np.arange(r_))), shape=(K, r_))
+            M = kernel.group_matrix(kc, K, w)
             TY = np.asarray(M @ Yz)
             Wk = np.bincount(kc, weights=w, minlength=K)
             pos = (w > 0).astype(float)
@@ -505,7 +533,7 @@ class DesignBase:
         if hit is not None and hit["Y"] is Y:
             return hit
         w = self._w
-        M = sparse.csr_matrix((w, (ucode, np.arange(w.shape[0]))), shape=(n_units, w.shape[0]))
+        M = kernel.group_matrix(ucode, n_units, w)
         TY = np.asarray(M @ Y)
         hit = dict(Y=Y, unit=np.arange(n_units), TY=TY, W=np.bincount(ucode, weights=w, minlength=n_units),
                    C=np.bincount(ucode, weights=(w > 0).astype(float), minlength=n_units),
@@ -836,6 +864,21 @@ class DesignBase:
             weighted_n=st["wn"][ia] + st["wn"][ib], n_rows=st["n_rows"][ia] + st["n_rows"][ib],
             ci_method="t", ci_kind="mean",
         )
+
+
+def _row_major_float(cols: list[np.ndarray], block: int = 4096) -> np.ndarray:
+    """Columns (numpy, numeric) as one C-ordered float64 (n x k) matrix, in one pass.
+
+    Converts and transposes a block of rows at a time (the block stays in
+    cache), instead of pandas' column-ordered copy of the frame followed by
+    a second, transposing copy.
+    """
+    n = cols[0].shape[0] if cols else 0
+    out = np.empty((n, len(cols)))
+    for s0 in range(0, n, block):
+        s = slice(s0, s0 + block)
+        out[s] = np.array([c[s] for c in cols]).T
+    return out
 
 
 def _nested_domain(ucode: np.ndarray, n_units: int, dom: np.ndarray):

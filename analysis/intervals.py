@@ -41,9 +41,11 @@ IntervalFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float], t
 def t_quantile(q: float, df) -> np.ndarray:
     """Student t quantile, normal where ``df`` is infinite, NaN where ``df < 1``."""
     df = np.asarray(df, dtype=float)
+    # one quantile per distinct df (a report has a few df values for thousands of estimates)
+    uniq, inv = np.unique(df, return_inverse=True)
     with np.errstate(invalid="ignore"):
-        out = np.where(np.isinf(df), special.ndtri(q), special.stdtrit(np.where(df >= 1, df, np.nan), q))
-    return out
+        out = np.where(np.isinf(uniq), special.ndtri(q), special.stdtrit(np.where(uniq >= 1, uniq, np.nan), q))
+    return out[inv.reshape(df.shape)]
 
 
 def _crit(df, level):

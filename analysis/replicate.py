@@ -137,7 +137,8 @@ def _gram_rank(m: np.ndarray, tol: float) -> int:
     c, info = lapack.dpotrf(g, lower=1)
     if info == 0:
         inv, info2 = lapack.dtrtri(c, lower=1)
-        if info2 == 0 and np.linalg.norm(g) * float((np.tril(inv) ** 2).sum()) < tol ** -2:
+        # dpotrf zeroes the upper triangle (clean=1) and dtrtri leaves it as it is: ``inv`` is lower triangular
+        if info2 == 0 and np.linalg.norm(g) * float(np.einsum("ij,ij->", inv, inv)) < tol ** -2:
             return k
     ev = np.linalg.eigvalsh(g)
     top = ev.max() if ev.size else 0.0
