@@ -16,6 +16,7 @@ from analysis import SurveyDesign
 DATA = Path(__file__).parent / "data"
 RTOL = 1e-6
 POP_STYPE = pd.DataFrame({"stype": ["E", "H", "M"], "count": [4421, 755, 1018]})
+POP_SCHWIDE = pd.DataFrame({"sch.wide": ["No", "Yes"], "count": [1072, 5122]})
 
 
 @functools.cache

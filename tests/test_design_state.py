@@ -10,7 +10,6 @@ new weights as a column.
 """
 from __future__ import annotations
 
-import pathlib
 import warnings
 
 import numpy as np
@@ -21,19 +20,17 @@ from analysis import DesignError, EstimationError, SurveyDesign
 from analysis.validation import ZeroDenominatorWarning
 from analysis.weighting import WeightingWarning, calibrate, poststratify, rake, trim
 
-DATA = pathlib.Path(__file__).parent / "data"
-POP_STYPE = pd.DataFrame({"stype": ["E", "H", "M"], "count": [4421, 755, 1018]})
-POP_SCHWIDE = pd.DataFrame({"sch.wide": ["No", "Yes"], "count": [1072, 5122]})
+from api_designs import POP_SCHWIDE, POP_STYPE, load
 
 
 @pytest.fixture(scope="module")
 def apiclus1():
-    return pd.read_csv(DATA / "apiclus1.csv", dtype={"cds": str})
+    return load("apiclus1").copy()
 
 
 @pytest.fixture(scope="module")
 def api99_total():
-    return float(pd.read_csv(DATA / "apipop.csv", dtype={"cds": str})["api99"].sum())
+    return float(load("apipop")["api99"].sum())
 
 
 def _design(data):
