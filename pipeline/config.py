@@ -486,7 +486,7 @@ SCHEMA = Table({
 }, required=("survey", "files", "design", "domains", "indicators"))
 
 
-def _cross_checks(c: dict, err) -> None:
+def _cross_checks(c: dict, err, parse_formulas: bool = True) -> None:
     files = c["files"]
     for name in files:
         if name not in UNITS:
@@ -553,10 +553,10 @@ def _cross_checks(c: dict, err) -> None:
     for i, d in enumerate(c["domains"]):
         if d.get("chart") and len(d["by"]) != 1:
             err(f"domains[{i}].chart", f"a by-area chart needs exactly one by variable, got {len(d['by'])}")
-    _check_models(c, err)
+    _check_models(c, err, parse_formulas)
 
 
-def _check_models(c: dict, err) -> None:
+def _check_models(c: dict, err, parse_formulas: bool = True) -> None:
     """[[models]] and [[comparisons]]: units, ids, formulas (parsed here, columns checked by the estimate stage)."""
     ids = [m["id"] for m in c["models"]]
     for i, m in enumerate(c["models"]):
@@ -564,7 +564,7 @@ def _check_models(c: dict, err) -> None:
             err(f"models[{i}].id", f"duplicate id {m['id']!r}")
         if m["unit"] not in c["files"]:
             err(f"models[{i}].unit", f"no [files.{m['unit']}] table")
-        problem = formula_problem(m["formula"])
+        problem = formula_problem(m["formula"], parse=parse_formulas)
         if problem:
             err(f"models[{i}].formula", problem)
     inds = {x["id"]: x for x in c["indicators"]}
@@ -591,10 +591,12 @@ def _check_models(c: dict, err) -> None:
         seen.append(k["id"])
 
 
-def formula_problem(formula: str) -> str | None:
+def formula_problem(formula: str, parse: bool = True) -> str | None:
     """Why *formula* is not a model formula ``response ~ terms`` (patsy's syntax), or None."""
     if formula.count("~") != 1 or not formula.split("~")[0].strip():
         return f"expected 'response ~ terms', got {formula!r}"
+    if not parse:
+        return None
     try:
         from patsy import ModelDesc, PatsyError
     except ImportError:  # the formula is parsed again when the model is fitted
@@ -671,8 +673,12 @@ def _check_report(c: dict, err) -> None:
             err(f"report.targets[{i}].indicator", f"no indicator with id {t['indicator']!r}")
 
 
-def load(survey_dir) -> dict:
-    """Read and validate ``<survey_dir>/survey.toml``; raise PipelineError on the first problem."""
+def load(survey_dir, *, parse_formulas: bool = True) -> dict:
+    """Read and validate ``<survey_dir>/survey.toml``; raise PipelineError on the first problem.
+
+    ``parse_formulas=False`` skips parsing the ``[[models]]`` formulas with patsy (which imports
+    pandas, 0.8 s): for ``--make-deps`` only, as every stage loads the config again in full.
+    """
     survey_dir = Path(survey_dir)
     path = survey_dir / "survey.toml"
     label = str(path)
@@ -687,10 +693,10 @@ def load(survey_dir) -> dict:
     except OSError as e:
         raise PipelineError(label, None, f"cannot read ({e.strerror})") from None
 
-    return validate(raw, survey_dir, label)
+    return validate(raw, survey_dir, label, parse_formulas=parse_formulas)
 
 
-def validate(raw: dict, survey_dir, label: str = "survey.toml") -> dict:
+def validate(raw: dict, survey_dir, label: str = "survey.toml", *, parse_formulas: bool = True) -> dict:
     """Check a parsed survey.toml against the schema and the cross-checks; fill the defaults."""
     def err(key, problem):
         raise PipelineError(label, key, problem)
@@ -703,7 +709,7 @@ def validate(raw: dict, survey_dir, label: str = "survey.toml") -> dict:
         c["reporting"] = SCHEMA.fields["reporting"].node.check({}, "reporting", err)
     _check_paths(c, survey_dir, err)
     _check_output_names(c, err)
-    _cross_checks(c, err)
+    _cross_checks(c, err, parse_formulas)
     _check_report(c, err)
     c["_dir"], c["_path"] = Path(survey_dir), label
     return c
@@ -820,13 +826,37 @@ def make_word(path) -> str:
 STAGES = ("ingest", "clean", "weight", "estimate", "figures", "report", "validate")
 
 
+def _module_imports(name: str) -> tuple[list[str], bool]:
+    """The pipeline modules that ``pipeline/<name>.py`` imports (anywhere in it), and whether it imports ``analysis``."""
+    import ast
+    path = Path(__file__).resolve().parent / f"{name}.py"
+    key = (path, path.stat().st_mtime_ns)
+    if key in _IMPORTS:  # each file is parsed once, however many stages import it
+        return _IMPORTS[key]
+    deps, uses_analysis = [], False
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level == 1:
+                deps += [mod.split(".")[0]] if mod else [a.name for a in node.names]
+            elif mod.startswith("pipeline"):
+                deps += [mod.split(".")[1]] if "." in mod else [a.name for a in node.names]
+            uses_analysis |= node.level == 0 and mod.split(".")[0] == "analysis"
+        elif isinstance(node, ast.Import):
+            uses_analysis |= any(a.name.split(".")[0] == "analysis" for a in node.names)
+    _IMPORTS[key] = deps, uses_analysis
+    return deps, uses_analysis
+
+
+_IMPORTS: dict = {}
+
+
 def stage_modules(stage: str) -> tuple[list[str], bool]:
     """The pipeline modules a stage imports, directly or not (its own script first), and whether it uses ``analysis``.
 
     Read from the import statements (including those inside functions), so that the
     Makefile's prerequisites of a stage follow the code without a hand-kept list.
     """
-    import ast
     root = Path(__file__).resolve().parent
     seen, todo, uses_analysis = [], [stage], False
     while todo:
@@ -834,16 +864,9 @@ def stage_modules(stage: str) -> tuple[list[str], bool]:
         if name in seen or not (root / f"{name}.py").is_file():
             continue
         seen.append(name)
-        for node in ast.walk(ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom):
-                mod = node.module or ""
-                if node.level == 1:
-                    todo += [mod.split(".")[0]] if mod else [a.name for a in node.names]
-                elif mod.startswith("pipeline"):
-                    todo += [mod.split(".")[1]] if "." in mod else [a.name for a in node.names]
-                uses_analysis |= node.level == 0 and mod.split(".")[0] == "analysis"
-            elif isinstance(node, ast.Import):
-                uses_analysis |= any(a.name.split(".")[0] == "analysis" for a in node.names)
+        deps, uses = _module_imports(name)
+        todo += deps
+        uses_analysis |= uses
     return [f"pipeline/{m}.py" for m in seen] + ["pipeline/__init__.py"], uses_analysis
 
 
@@ -855,7 +878,7 @@ def make_deps(survey_dir) -> str:
     are not written here: ``python -m pipeline.config --generate`` runs it without a shell.
     """
     make_word(survey_dir)
-    c = load(survey_dir)
+    c = load(survey_dir, parse_formulas=False)
     ins = inputs(c)
     names = {"ingest": "INGEST_INPUTS", "clean": "CLEAN_INPUTS", "weight": "WEIGHT_INPUTS", "estimate": "ESTIMATE_INPUTS",
              "generator": "GENERATOR", "generator_files": "GENERATOR_FILES"}

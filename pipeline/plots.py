@@ -31,11 +31,13 @@ BLUE, ORANGE, VERMILLION, SKY, GREEN, PURPLE, GREY = "#0072B2", "#E69F00", "#D55
 
 LABEL_BOX = dict(boxstyle="square,pad=0.12", facecolor="white", edgecolor="none", alpha=0.9)
 
+# SVG text stays text ("svg.fonttype": "none"): searchable and editable, a third of the size, and no
+# glyph outlines to compute (about a fifth of the drawing time); viewers draw it in DejaVu Sans or a sans-serif
 RC = {
     "font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10.5, "axes.titleweight": "bold",
     "axes.titlelocation": "left", "axes.spines.top": False, "axes.spines.right": False,
     "axes.edgecolor": "#444444", "axes.labelcolor": "#222222", "xtick.color": "#333333", "ytick.color": "#222222",
-    "svg.hashsalt": "hhsurvey-figures", "svg.fonttype": "path", "figure.dpi": 100, "savefig.dpi": 150,
+    "svg.hashsalt": "hhsurvey-figures", "svg.fonttype": "none", "figure.dpi": 100, "savefig.dpi": 150,
     "path.simplify": False,
     "figure.autolayout": False, "figure.constrained_layout.use": False,  # save() relies on no default engine
 }
