@@ -172,8 +172,9 @@ new-survey: | $(STAMP)
 	$(PY) -m pipeline.init $(SURVEY_Q) --from $(foreach f,$(FROM),$(call shq,$(f)))
 
 ## test     : set up .venv if needed and run the full test suite
+# on $(JOBS) worker processes; a test file's tests stay on one worker (its module fixtures are built once)
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(call shq,$(JOBS)) --dist loadfile
 
 ## bench    : run the speed and memory benchmarks and print a table
 bench: $(STAMP)

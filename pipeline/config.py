@@ -420,6 +420,12 @@ SCHEMA = Table({
         "label": Str(doc="frame column of the area names (default: the area code)"),
         "group": Str(doc="frame column of the area's group (e.g. district code)"),
         "group_label": Str(doc="frame column written as sae.csv's district (default: group)"),
+        "area_noun": Label(doc="what one area is, in the figure and report texts, e.g. "
+                               "`{ vi = \"xã\", en = \"commune\" }` (default: area)"),
+        "area_noun_plural": Label(doc="plural of area_noun (default: area_noun + s in English; "
+                                      "Vietnamese nouns do not change)"),
+        "group_noun": Label(doc="what one group is, e.g. `{ vi = \"huyện\", en = \"district\" }` (default: group)"),
+        "group_noun_plural": Label(doc="plural of group_noun (default as area_noun_plural)"),
         "indicators": List(Str(), min_len=1, unique=True, doc="indicator ids to estimate for every area"),
         "covariates": List(Str(), min_len=1, unique=True, doc="frame columns of the model (log(col) allowed)"),
         "categorical": Default(NAMES, [], doc="frame columns entered as categories (R factors)"),

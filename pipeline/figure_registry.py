@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import chart_data as C
 from . import plots as P
-from .text import REPORT, label_text, t, table
+from .text import REPORT, area_words, label_text, t, table
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,9 @@ def _response(cfg, inputs, lang):
     return [("response_rates", inputs["response"])] if inputs.get("response") is not None else []
 
 
-def _report(lang, key, **kw):
+def _report(lang, key, cfg=None, **kw):
     s = table(REPORT, lang)[key]
+    kw |= area_words(cfg.get("sae"), lang) if cfg else {}
     return s.format(**kw) if kw else s
 
 
@@ -137,10 +138,10 @@ REGISTRY: tuple[FigureKind, ...] = (
                _model_caption, "why_no_models", cost=7),
     FigureKind("sae", "estimates", "small_areas", _sae,
                lambda d, cfg, lang: P.sae_figure(d["rows"], cfg, lang, d["label"]),
-               lambda d, cfg, lang: _report(lang, "fig_sae", label=d["label"]), "why_no_sae", cost=-2),
+               lambda d, cfg, lang: _report(lang, "fig_sae", cfg, label=d["label"]), "why_no_sae", cost=-2),
     FigureKind("sae_diagnostics", "estimates", "small_areas", _sae_diagnostics,
                lambda d, cfg, lang: P.sae_diagnostics_figure(d, cfg, lang),
-               lambda d, cfg, lang: _report(lang, "fig_sae_diag"), "why_no_sae", cost=-1),
+               lambda d, cfg, lang: _report(lang, "fig_sae_diag", cfg), "why_no_sae", cost=-1),
     FigureKind("weights", "diagnostics", "weights", _weights,
                lambda d, cfg, lang: P.weights_figure(d, cfg, lang),
                lambda d, cfg, lang: _report(lang, "fig_weights" if "w_base" in d.columns else "fig_weights_plain"),

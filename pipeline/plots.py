@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .formats import fmt_coef, fmt_num, fmt_pct, fmt_value, review_flags, tick_pct
-from .text import CI_METHODS, label_text, t, table
+from .text import CI_METHODS, area_words, label_text, t, table
 
 # matplotlib is imported by the drawing functions (pyplot()), not with this module: the import takes about 0.5 s.
 
@@ -466,8 +466,9 @@ def sae_figure(data: pd.DataFrame, cfg: dict, lang: str, label: str):
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
     ind, by = data["indicator"].iloc[0], cfg["sae"]["by"]
+    words = area_words(cfg["sae"], lang)
     level = level_text(cfg, lang)
-    note = footnote(cfg, lang, [], [t(lang, "sae_note")])
+    note = footnote(cfg, lang, [], [t(lang, "sae_note", **words)])
     n = max(len(data), 1)
     fig = new_figure(9.5, 2.2 + 0.15 * n, note)
     grid = fig.subplots(2, 1, gridspec_kw={"height_ratios": [0.35, 0.15 * n]})
@@ -504,17 +505,17 @@ def sae_figure(data: pd.DataFrame, cfg: dict, lang: str, label: str):
     ax.tick_params(axis="y", length=0)
     ax.xaxis.set_tick_params(labeltop=True, top=True)
     handles = [Line2D([], [], color=BLUE, marker="o", markersize=5, linewidth=1.2,
-                      label=f"{t(lang, 'sae_eblup')}, {t(lang, 'sae_interval')}"),
+                      label=f"{t(lang, 'sae_eblup', **words)}, {t(lang, 'sae_interval', **words)}"),
                Line2D([], [], color=GREY, marker="s", markersize=5, markerfacecolor="white", linewidth=1.2,
-                      linestyle=(0, (2, 1)), label=t(lang, "sae_synthetic")),
+                      linestyle=(0, (2, 1)), label=t(lang, "sae_synthetic", **words)),
                Line2D([], [], color=ORANGE, marker="x", markersize=5, linestyle="none", markeredgewidth=1.2,
-                      label=t(lang, "sae_direct"))]
+                      label=t(lang, "sae_direct", **words))]
     for tg in targets:
         handles.append(Line2D([], [], color=VERMILLION, linestyle=(0, (1, 1.5)), linewidth=1.8,
                               label=plain(t(lang, "target_short", year=tg.get("year", ""),
                                             value=fmt_pct(tg["value"], lang, 0)))))
     grid[0].legend(handles=handles, loc="center left", ncol=2, frameon=False, fontsize=8, borderaxespad=0)
-    fig.suptitle(wrap(t(lang, "sae_title", label=label, level=level), 95), x=0.01, ha="left", fontsize=11.5,
+    fig.suptitle(wrap(t(lang, "sae_title", **words, label=label, level=level), 95), x=0.01, ha="left", fontsize=11.5,
                  fontweight="bold")
     return fig
 
@@ -522,7 +523,8 @@ def sae_figure(data: pd.DataFrame, cfg: dict, lang: str, label: str):
 def sae_diagnostics_figure(panels: list[dict], cfg: dict, lang: str):
     """Per indicator (a row): the standardised residuals of the sampled areas against their sample size (lines
     at 0 and ±2), and the direct estimate against the EBLUP with the 45° line (shrinkage towards the model)."""
-    note = footnote(cfg, lang, [], [t(lang, "sae_diag_note")])
+    words = area_words(cfg["sae"], lang)
+    note = footnote(cfg, lang, [], [t(lang, "sae_diag_note", **words)])
     fig = new_figure(9.5, 1.2 + 3.0 * len(panels), note)
     axes = np.atleast_2d(fig.subplots(len(panels), 2))
     for (left, right), p in zip(axes, panels):
@@ -533,8 +535,8 @@ def sae_diagnostics_figure(panels: list[dict], cfg: dict, lang: str):
         left.axhline(0, color="#222222", linewidth=0.8)
         for v in (-2, 2):
             left.axhline(v, color=VERMILLION, linestyle=(0, (3, 2)), linewidth=1)
-        left.set_xlabel(t(lang, "sae_areas"))
-        left.set_ylabel(t(lang, "sae_residual"))
+        left.set_xlabel(t(lang, "sae_areas", **words))
+        left.set_ylabel(t(lang, "sae_residual", **words))
         left.set_title(wrap(p["label"], 50), fontsize=9.5)
         left.grid(color="#e5e5e5", linewidth=0.6)
         right.scatter(d["eblup"], d["direct"], s=size, color=GREEN, alpha=0.7, edgecolors="white", linewidths=0.4,
@@ -547,8 +549,8 @@ def sae_diagnostics_figure(panels: list[dict], cfg: dict, lang: str):
         right.set_aspect("equal", adjustable="box")
         for axis in (right.xaxis, right.yaxis):
             axis.set_major_formatter(formatter(lambda v: tick_pct(v, lang)))
-        right.set_xlabel(t(lang, "sae_model_axis"))
-        right.set_ylabel(t(lang, "sae_direct_axis"))
+        right.set_xlabel(t(lang, "sae_model_axis", **words))
+        right.set_ylabel(t(lang, "sae_direct_axis", **words))
         right.grid(color="#e5e5e5", linewidth=0.6)
-    fig.suptitle(wrap(t(lang, "sae_diag_title"), 95), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
+    fig.suptitle(wrap(t(lang, "sae_diag_title", **words), 95), x=0.01, ha="left", fontsize=11.5, fontweight="bold")
     return fig

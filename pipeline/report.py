@@ -30,7 +30,7 @@ from . import formats as F
 from .errors import Log, PipelineError, run
 from .plots import ci_text, level_text, source_text
 from .stage_outputs import PARTS, load_inputs, manifest_name, out_args
-from .text import FILE_NAMES, LONELY, REPORT, VALIDATION, label_text, table
+from .text import FILE_NAMES, LONELY, REPORT, VALIDATION, area_words, label_text, table, with_words
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 
@@ -196,7 +196,7 @@ def validation(build: Path, out: Path, cfg: dict, est: pd.DataFrame, lang: str) 
     path = build / "validation" / "coverage.csv"
     if not path.is_file():
         return None
-    t, V = pd.read_csv(path, dtype={"level": str}), table(VALIDATION, lang)
+    t, V = pd.read_csv(path, dtype={"level": str}), with_words(table(VALIDATION, lang), area_words(cfg.get("sae"), lang))
     figs = sorted(set(out.glob("coverage*.png")) | set((build / "validation").glob("*.png")))
     num = lambda v, d=3: F.fmt_num(v, lang, d) if isinstance(v, (int, float, np.number)) else str(v)  # noqa: E731
     tables = []
@@ -281,7 +281,7 @@ def small_areas(cfg: dict, inputs: dict, lang: str) -> dict | None:
     sae = inputs.get("sae")
     if not sae:
         return None
-    T, labels, t = table(REPORT, lang), C.indicator_labels(cfg, lang), sae["table"]
+    T, labels, t = with_words(table(REPORT, lang), area_words(cfg["sae"], lang)), C.indicator_labels(cfg, lang), sae["table"]
     f = lambda x, d=0: F.fmt_num(x, lang, d)  # noqa: E731
     out = []
     for ind in cfg["sae"]["indicators"]:
@@ -308,7 +308,7 @@ def small_areas(cfg: dict, inputs: dict, lang: str) -> dict | None:
 
 def context(cfg: dict, inputs: dict, manifest: dict, build: Path, out: Path) -> dict:
     lang = cfg["report"]["language"]
-    T, est = table(REPORT, lang), inputs["estimates"]
+    T, est = with_words(table(REPORT, lang), area_words(cfg.get("sae"), lang)), inputs["estimates"]
     figs = {"headline": [], "areas": [], "models": [], "small_areas": [], "weights": [], "quality": []}
     for fg in manifest["figures"]:
         figs[fg["group"]].append({"name": fg["name"], "caption": fg["caption"], "src": data_uri(out / fg["png"]),

@@ -58,6 +58,44 @@ def label_text(label, lang: str, default: str = "") -> str:
     return next(iter(label.values()), default)
 
 
+class _Keep(dict):
+    """Format-map that leaves the placeholders it does not know, e.g. ``{label}``, for a later format."""
+
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+AREA_NOUNS = {"vi": {"area": "địa bàn", "group": "nhóm"}, "en": {"area": "area", "group": "group"}}
+
+
+def _plural(word: str, lang: str) -> str:
+    if interface_language(lang) == "vi":  # Vietnamese nouns do not inflect ("các xã")
+        return word
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "o", "u", ""):
+        return word[:-1] + "ies"
+    return word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
+
+
+def area_words(sae: dict | None, lang: str) -> dict:
+    """The nouns of the small-area texts: ``{area}``, ``{areas}``, ``{group}``, ``{groups}`` and their
+    capitalised forms (``{Area}`` ...), from ``[sae] area_noun``, ``group_noun`` (and their
+    ``_plural``) in *lang*, else the built-in "area" and "group"."""
+    sae, base = sae or {}, table(AREA_NOUNS, lang)
+    out = {}
+    for key in ("area", "group"):
+        one = label_text(sae.get(f"{key}_noun"), lang, base[key])
+        many = label_text(sae.get(f"{key}_noun_plural"), lang) or _plural(one, lang)
+        out |= {key: one, key + "s": many, key.title(): one[:1].upper() + one[1:],
+                key.title() + "s": many[:1].upper() + many[1:]}
+    return out
+
+
+def with_words(texts: dict, words: dict) -> dict:
+    """*texts* with the placeholders of *words* filled in (e.g. :func:`area_words`); others stay."""
+    keep = _Keep(words)
+    return {k: v.format_map(keep) if isinstance(v, str) and "{" in v else v for k, v in texts.items()}
+
+
 def label_languages(labels) -> list[str]:
     """Language codes used by a collection of labels, in order of first appearance ('' for plain strings)."""
     out: dict = {}
@@ -95,14 +133,14 @@ FIGURE = {
         "overall": "Chung", "n_fmt": "{resp}/{elig}",
         "no_data": "Không có dữ liệu", "w_delivered": "Quyền số được cung cấp",
         "odds ratio": "Tỷ số chênh (thang log)", "rate ratio": "Tỷ số tỷ suất (thang log)",
-        "sae_title": "{label}: ước lượng theo xã (EBLUP, mô hình Fay-Herriot) với khoảng {level}",
-        "sae_eblup": "EBLUP (xã có mẫu)", "sae_synthetic": "Ước lượng tổng hợp (xã không có mẫu)",
+        "sae_title": "{label}: ước lượng theo {area} (EBLUP, mô hình Fay-Herriot) với khoảng {level}",
+        "sae_eblup": "EBLUP ({area} có mẫu)", "sae_synthetic": "Ước lượng tổng hợp ({area} không có mẫu)",
         "sae_direct": "Ước lượng trực tiếp từ mẫu", "sae_interval": "EBLUP ± 1,96·RMSE",
-        "sae_note": "Xã xếp theo EBLUP trong từng huyện. Khoảng: EBLUP ± 1,96·RMSE (sai số toàn phương trung bình của mô hình).",
+        "sae_note": "{Areas} xếp theo EBLUP trong từng {group}. Khoảng: EBLUP ± 1,96·RMSE (sai số toàn phương trung bình của mô hình).",
         "sae_diag_title": "Chẩn đoán mô hình diện hẹp: phần dư chuẩn hóa và ước lượng trực tiếp so với mô hình",
-        "sae_residual": "Phần dư chuẩn hóa", "sae_areas": "Cỡ mẫu của xã (số hộ hoặc người, n)",
+        "sae_residual": "Phần dư chuẩn hóa", "sae_areas": "Cỡ mẫu của {area} (số hộ hoặc người, n)",
         "sae_direct_axis": "Ước lượng trực tiếp", "sae_model_axis": "EBLUP (mô hình)",
-        "sae_diag_note": "Trái: phần dư chuẩn hóa (y − x'β)/√(σ²u + ψ) của các xã có mẫu (đường ±2). Phải: ước lượng trực tiếp và EBLUP, đường 45°; điểm càng to khi mẫu càng lớn.",
+        "sae_diag_note": "Trái: phần dư chuẩn hóa (y − x'β)/√(σ²u + ψ) của các {areas} có mẫu (đường ±2). Phải: ước lượng trực tiếp và EBLUP, đường 45°; điểm càng to khi mẫu càng lớn.",
         "coefficient": "Hệ số", "model_title": "{label}", "model_note": "Mỗi điểm: hệ số so với nhóm tham chiếu, "
         "với khoảng tin cậy {level}; mô hình {family}, {n} quan sát, bậc tự do {df}.",
     },
@@ -110,14 +148,14 @@ FIGURE = {
         "headline": "Key indicators ({overall}), with {level} confidence intervals and targets",
         "headline_plain": "Key indicators ({overall}), with {level} confidence intervals",
         "household": "Households", "person": "Persons", "persons": "Persons",
-        "sae_title": "{label}: commune estimates (EBLUP, Fay-Herriot model) with {level} intervals",
-        "sae_eblup": "EBLUP (sampled commune)", "sae_synthetic": "Synthetic estimate (commune without sample)",
+        "sae_title": "{label}: {area} estimates (EBLUP, Fay-Herriot model) with {level} intervals",
+        "sae_eblup": "EBLUP (sampled {area})", "sae_synthetic": "Synthetic estimate ({area} without sample)",
         "sae_direct": "Direct survey estimate", "sae_interval": "EBLUP ± 1.96·RMSE",
-        "sae_note": "Communes ranked by EBLUP within each district. Interval: EBLUP ± 1.96·RMSE (the model's root mean squared error).",
+        "sae_note": "{Areas} ranked by EBLUP within each {group}. Interval: EBLUP ± 1.96·RMSE (the model's root mean squared error).",
         "sae_diag_title": "Small-area model diagnostics: standardised residuals and direct vs model estimates",
-        "sae_residual": "Standardised residual", "sae_areas": "Sample size of the commune (households or persons, n)",
+        "sae_residual": "Standardised residual", "sae_areas": "Sample size of the {area} (households or persons, n)",
         "sae_direct_axis": "Direct estimate", "sae_model_axis": "EBLUP (model)",
-        "sae_diag_note": "Left: standardised residuals (y − x'β)/√(σ²u + ψ) of the sampled communes (lines at ±2). Right: direct estimate against EBLUP with the 45° line; larger points, larger samples.",
+        "sae_diag_note": "Left: standardised residuals (y − x'β)/√(σ²u + ψ) of the sampled {areas} (lines at ±2). Right: direct estimate against EBLUP with the 45° line; larger points, larger samples.",
         "estimate": "Estimate", "ci": "{level} confidence interval", "target": "Target",
         "target_short": "Target {year}: {value}",
         "percent_of": "Percent", "value": "Value",
@@ -238,17 +276,17 @@ REPORT = {
         "delivered_reps": "Quyền số lặp lại do cuộc điều tra cung cấp: {type}, {n} bộ",
         "not_drawn": "Không vẽ: {why}", "and": " và ",
         "models": "Mô hình hồi quy và so sánh", "model_figures": "Mô hình hồi quy",
-        "small_areas": "Ước lượng diện hẹp (cấp xã)",
-        "sae_method": "Mẫu khảo sát chỉ có vài chục hộ ở mỗi xã, và nhiều xã không có hộ nào trong mẫu, nên ước lượng trực tiếp cho từng xã rất không chắc chắn hoặc không có. Mô hình Fay-Herriot kết hợp ước lượng trực tiếp của xã với dự báo từ các đặc điểm của xã theo tổng điều tra (ước lượng tổng hợp): xã có mẫu lớn dựa chủ yếu vào số liệu khảo sát của chính xã đó, xã có mẫu nhỏ dựa nhiều hơn vào mô hình, và xã không có mẫu chỉ dựa vào mô hình. Kết quả (EBLUP) có sai số nhỏ hơn ước lượng trực tiếp; độ bất định của mỗi xã được đo bằng RMSE và khoảng EBLUP ± 1,96·RMSE. Các ước lượng này dựa trên mô hình: nên dùng để so sánh và xếp hạng các xã, thận trọng khi đọc từng con số riêng lẻ, nhất là ở các xã không có mẫu.",
-        "sae_fit": "Mô hình", "sae_sigma2": "σ²u (phương sai giữa các xã)", "sae_r2": "R² (trực tiếp so với tổng hợp)",
-        "sae_sampled": "Số xã có mẫu", "sae_synthetic_n": "Số xã không có mẫu (ước lượng tổng hợp)",
+        "small_areas": "Ước lượng diện hẹp (cấp {area})",
+        "sae_method": "Mẫu khảo sát chỉ có ít đơn vị ở mỗi {area}, và nhiều {areas} không có đơn vị nào trong mẫu, nên ước lượng trực tiếp cho từng {area} rất không chắc chắn hoặc không có. Mô hình Fay-Herriot kết hợp ước lượng trực tiếp của {area} với dự báo từ các đặc điểm đã biết của {area} (ước lượng tổng hợp): {area} có mẫu lớn dựa chủ yếu vào số liệu khảo sát của chính {area} đó, {area} có mẫu nhỏ dựa nhiều hơn vào mô hình, và {area} không có mẫu chỉ dựa vào mô hình. Kết quả (EBLUP) có sai số nhỏ hơn ước lượng trực tiếp; độ bất định của mỗi {area} được đo bằng RMSE và khoảng EBLUP ± 1,96·RMSE. Các ước lượng này dựa trên mô hình: nên dùng để so sánh và xếp hạng các {areas}, thận trọng khi đọc từng con số riêng lẻ, nhất là ở các {areas} không có mẫu.",
+        "sae_fit": "Mô hình", "sae_sigma2": "σ²u (phương sai giữa các {areas})", "sae_r2": "R² (trực tiếp so với tổng hợp)",
+        "sae_sampled": "Số {areas} có mẫu", "sae_synthetic_n": "Số {areas} không có mẫu (ước lượng tổng hợp)",
         "sae_resid_sd": "Độ lệch chuẩn của phần dư chuẩn hóa", "sae_resid_out": "Tỷ lệ |phần dư| > 2",
         "sae_method_row": "Phương pháp ước lượng σ²u", "sae_transform": "Biến đổi",
-        "sae_lowest": "10 xã có EBLUP thấp nhất", "sae_area": "Xã", "sae_district": "Huyện", "sae_rmse": "RMSE",
-        "sae_direct": "Trực tiếp", "sae_csv": "Bảng đầy đủ của {n} xã × {k} chỉ tiêu: {file} (thư mục build của khảo sát).",
+        "sae_lowest": "10 {areas} có EBLUP thấp nhất", "sae_area": "{Area}", "sae_district": "{Group}", "sae_rmse": "RMSE",
+        "sae_direct": "Trực tiếp", "sae_csv": "Bảng đầy đủ của {n} {areas} × {k} chỉ tiêu: {file} (thư mục build của khảo sát).",
         "sae_synthetic_mark": "tổng hợp",
         "why_no_sae": "không có ước lượng diện hẹp ([sae] trong survey.toml)",
-        "fig_sae": "{label}: EBLUP từng xã với khoảng EBLUP ± 1,96·RMSE, xếp trong từng huyện; ước lượng trực tiếp bên cạnh nếu xã có mẫu.",
+        "fig_sae": "{label}: EBLUP từng {area} với khoảng EBLUP ± 1,96·RMSE, xếp trong từng {group}; ước lượng trực tiếp bên cạnh nếu {area} có mẫu.",
         "fig_sae_diag": "Chẩn đoán mô hình Fay-Herriot của mỗi chỉ tiêu: phần dư chuẩn hóa và ước lượng trực tiếp so với EBLUP.",
         "why_no_models": "không có mô hình ([[models]] trong survey.toml)",
         "fig_model": "{label}: {ratio} với khoảng tin cậy {level} (nhóm tham chiếu: nhóm đầu tiên của mỗi biến).",
@@ -331,18 +369,18 @@ REPORT = {
         "delivered_reps": "Replicate weights delivered with the data: {type}, {n} replicates",
         "not_drawn": "Not drawn: {why}", "and": " and ",
         "models": "Models and comparisons", "model_figures": "Regression models",
-        "small_areas": "Small areas (communes)",
-        "sae_method": "The survey has only a few dozen households in each commune, and many communes have none in the sample, so a commune's direct survey estimate is very uncertain or missing. The Fay-Herriot model combines each commune's direct estimate with a prediction from the commune's census characteristics (the synthetic estimate): communes with a large sample rely mostly on their own survey data, communes with a small sample lean more on the model, and communes without a sample rely on the model alone. The result (the EBLUP) has a smaller error than the direct estimate; each commune's uncertainty is its RMSE and the interval EBLUP ± 1.96·RMSE. These are model-based estimates: use them to compare and rank communes, and read single numbers with care, above all in communes without a sample.",
-        "sae_fit": "Model", "sae_sigma2": "σ²u (between-commune variance)", "sae_r2": "R² (direct vs synthetic)",
-        "sae_sampled": "Communes with a sample", "sae_synthetic_n": "Communes without a sample (synthetic)",
+        "small_areas": "Small areas ({areas})",
+        "sae_method": "The survey has few sampled units in each {area}, and many {areas} have none in the sample, so the direct survey estimate of each {area} is very uncertain or missing. The Fay-Herriot model combines each {area}'s direct estimate with a prediction from what is known of every {area} (the synthetic estimate): {areas} with a large sample rely mostly on their own survey data, {areas} with a small sample lean more on the model, and {areas} without a sample rely on the model alone. The result (the EBLUP) has a smaller error than the direct estimate; each {area}'s uncertainty is its RMSE and the interval EBLUP ± 1.96·RMSE. These are model-based estimates: use them to compare and rank {areas}, and read single numbers with care, above all in {areas} without a sample.",
+        "sae_fit": "Model", "sae_sigma2": "σ²u (between-{area} variance)", "sae_r2": "R² (direct vs synthetic)",
+        "sae_sampled": "{Areas} with a sample", "sae_synthetic_n": "{Areas} without a sample (synthetic)",
         "sae_resid_sd": "SD of standardised residuals", "sae_resid_out": "Share with |residual| > 2",
         "sae_method_row": "Estimation of σ²u", "sae_transform": "Transformation",
-        "sae_lowest": "The 10 communes with the lowest EBLUP", "sae_area": "Commune", "sae_district": "District",
+        "sae_lowest": "The 10 {areas} with the lowest EBLUP", "sae_area": "{Area}", "sae_district": "{Group}",
         "sae_rmse": "RMSE", "sae_direct": "Direct",
-        "sae_csv": "The full table of the {n} communes × {k} indicators: {file} (in the survey's build folder).",
+        "sae_csv": "The full table of the {n} {areas} × {k} indicators: {file} (in the survey's build folder).",
         "sae_synthetic_mark": "synthetic",
         "why_no_sae": "no small-area estimates ([sae] in survey.toml)",
-        "fig_sae": "{label}: each commune's EBLUP with the interval EBLUP ± 1.96·RMSE, ranked within districts; the direct estimate beside it where the commune was sampled.",
+        "fig_sae": "{label}: each {area}'s EBLUP with the interval EBLUP ± 1.96·RMSE, ranked within {groups}; the direct estimate beside it where the {area} was sampled.",
         "fig_sae_diag": "Fay-Herriot model diagnostics of each indicator: standardised residuals, and direct estimates against the EBLUPs.",
         "why_no_models": "no models ([[models]] in survey.toml)",
         "fig_model": "{label}: {ratio} with {level} confidence intervals (reference: the first group of each variable).",
@@ -378,17 +416,17 @@ VALIDATION = {
            "replicates": "Số lần lặp", "domain": "Nhóm", "cells": "Số ô", "mean_cov": "Độ phủ trung bình",
            "min_cov": "Độ phủ thấp nhất", "by_domain": "Độ phủ theo loại nhóm (phương pháp KTC: {m})",
            "province": "Các chỉ tiêu, {overall} (phương pháp KTC: {m})", "rows": "Các dòng đầu của tệp",
-           "sae": "Ước lượng cấp xã (mô hình Fay–Herriot), {R} mẫu mô phỏng: độ phủ của EBLUP ± 1,96·RMSE",
-           "sae_areas": "Số xã", "sae_gain": "Lợi ích MSE (trung vị MSE trực tiếp / MSE EBLUP, các xã có mẫu)",
-           "sae_cov_range": "Độ phủ các xã, phân vị 5–95%"},
+           "sae": "Ước lượng cấp {area} (mô hình Fay–Herriot), {R} mẫu mô phỏng: độ phủ của EBLUP ± 1,96·RMSE",
+           "sae_areas": "Số {areas}", "sae_gain": "Lợi ích MSE (trung vị MSE trực tiếp / MSE EBLUP, các {areas} có mẫu)",
+           "sae_cov_range": "Độ phủ các {areas}, phân vị 5–95%"},
     "en": {"indicator": "Indicator", "truth": "True value", "mean_estimate": "Mean estimate",
            "relative_bias": "Relative bias", "coverage": "CI coverage", "se_ratio": "Estimated SE / empirical SE",
            "replicates": "Replicates", "domain": "Domain", "cells": "Cells", "mean_cov": "Mean coverage",
            "min_cov": "Lowest coverage", "by_domain": "Coverage by domain type (CI method: {m})",
            "province": "Indicators, {overall} (CI method: {m})", "rows": "First rows of the file",
-           "sae": "Commune estimates (Fay–Herriot model), {R} simulated samples: coverage of EBLUP ± 1.96·RMSE",
-           "sae_areas": "Communes", "sae_gain": "MSE gain (median direct / EBLUP MSE, sampled communes)",
-           "sae_cov_range": "Commune coverage, 5th–95th percentile"},
+           "sae": "{Area} estimates (Fay–Herriot model), {R} simulated samples: coverage of EBLUP ± 1.96·RMSE",
+           "sae_areas": "{Areas}", "sae_gain": "MSE gain (median direct / EBLUP MSE, sampled {areas})",
+           "sae_cov_range": "{Area} coverage, 5th–95th percentile"},
 }
 
 COVERAGE_FIGURE = {

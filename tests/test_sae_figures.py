@@ -171,3 +171,41 @@ def test_without_sae_no_small_area_figures_nor_section(demo):
                             if f["group"] != "small_areas"], "skipped": []}
     page = report.render(report.context(plain, full, manifest, build, out))
     assert 'id="small-areas"' not in page and "sae.csv" not in page
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_area_and_group_nouns_come_from_the_config(demo, lang):
+    """The small-area texts name the areas as [sae] area_noun / group_noun say (here: villages in regions),
+    never the demo's communes and districts; without them, the built-in "area" and "group"."""
+    from pipeline import figure_registry as R
+    from pipeline import report
+    from pipeline.text import area_words
+    survey, build, out, cfg, inputs = demo
+    names = {"area_noun": {"vi": "thôn", "en": "village"}, "group_noun": {"vi": "vùng", "en": "region"}}
+    other = {**cfg, "sae": {**cfg["sae"], **names}, "report": {**cfg["report"], "language": lang}}
+    demo_words = ("commune", "district", "xã", "huyện", "Commune", "District", "Xã", "Huyện")
+
+    sae = pd.read_csv(build / "sae.csv", dtype={"area": str})
+    data_labels = set(sae["area_label"].astype(str)) | set(sae["district"].astype(str))
+
+    def texts_of(fig):  # the interface text (the areas' own names, e.g. "Xã 06", are data)
+        return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))
+                if t.get_text().strip() not in data_labels]
+
+    figs, _ = R.figures(other, inputs, lang, "estimates")
+    sae_figs = [f for f in figs if f["group"] == "small_areas"]
+    for f in (sae_figs[0], sae_figs[-1]):  # one commune chart and the diagnostics
+        fig = f["draw"]()
+        words = " ".join(texts_of(fig) + [f["caption"]])
+        __import__("matplotlib.pyplot").pyplot.close(fig)
+        assert ("village" if lang == "en" else "thôn") in words
+        assert not [w for w in demo_words if re.search(rf"\b{w}\b", words)], words
+    full = __import__("pipeline.stage_outputs").stage_outputs.load_inputs(other, build, survey)
+    manifest = {"figures": [], "skipped": []}
+    page = report.render(report.context(other, full, manifest, build, out))
+    sec = page[page.index('id="small-areas"'):page.index('id="methods"')]
+    assert ("Villages" if lang == "en" else "thôn") in sec and ("Region" if lang == "en" else "Vùng") in sec
+    sec = re.sub(r"<tr data-area.*?</tr>", " ", sec, flags=re.S)  # the rows of the lowest areas name them
+    assert not [w for w in demo_words if re.search(rf"\b{w}\b", re.sub(r"<[^>]+>", " ", sec))]
+    assert area_words(None, "en")["areas"] == "areas" and area_words({"area_noun": "county"}, "en")["Areas"] == "Counties"
+    assert area_words({"area_noun": {"vi": "xã"}}, "vi")["areas"] == "xã"
