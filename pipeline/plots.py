@@ -72,7 +72,10 @@ def ci_text(methods, level: float, lang: str) -> str:
 
 
 def footnote(cfg: dict, lang: str, methods, notes=()) -> str:
-    parts = [t(lang, "source", source=source_text(cfg, lang)), ci_text(methods, cfg["reporting"]["level"], lang)]
+    """Notes, the source and the CI methods of *methods* (None: a figure whose intervals the notes explain)."""
+    parts = [t(lang, "source", source=source_text(cfg, lang))]
+    if methods is not None:
+        parts.append(ci_text(methods, cfg["reporting"]["level"], lang))
     return plain("\n".join(textwrap.fill(p, 150) for p in list(notes) + parts))
 
 
@@ -468,7 +471,7 @@ def sae_figure(data: pd.DataFrame, cfg: dict, lang: str, label: str):
     ind, by = data["indicator"].iloc[0], cfg["sae"]["by"]
     words = area_words(cfg["sae"], lang)
     level = level_text(cfg, lang)
-    note = footnote(cfg, lang, [], [t(lang, "sae_note", **words)])
+    note = footnote(cfg, lang, None, [t(lang, "sae_note", **words)])  # EBLUP ± 1.96·RMSE, not a CI
     n = max(len(data), 1)
     fig = new_figure(9.5, 2.2 + 0.15 * n, note)
     grid = fig.subplots(2, 1, gridspec_kw={"height_ratios": [0.35, 0.15 * n]})
@@ -524,7 +527,7 @@ def sae_diagnostics_figure(panels: list[dict], cfg: dict, lang: str):
     """Per indicator (a row): the standardised residuals of the sampled areas against their sample size (lines
     at 0 and ±2), and the direct estimate against the EBLUP with the 45° line (shrinkage towards the model)."""
     words = area_words(cfg["sae"], lang)
-    note = footnote(cfg, lang, [], [t(lang, "sae_diag_note", **words)])
+    note = footnote(cfg, lang, None, [t(lang, "sae_diag_note", **words)])
     fig = new_figure(9.5, 1.2 + 3.0 * len(panels), note)
     axes = np.atleast_2d(fig.subplots(len(panels), 2))
     for (left, right), p in zip(axes, panels):
