@@ -39,13 +39,14 @@ estimate is very variable (coefficient of variation 0.6-0.7 with the demo's
 onto ``x' beta`` and the Prasad-Rao MSE, evaluated at the small estimate,
 is too small for exactly those samples -- intervals ``EBLUP +- 1.96 rmse``
 covered the commune truth 79-85 % of the time in the quarter of the demo's
-simulated samples with the smallest ``sigma2_u`` estimates, against about
-95 % in the others (:mod:`pipeline.validate`).  The adjustment removes the
+simulated samples with the smallest ``sigma2_u`` estimates, against 91-96 %
+in the others (:mod:`pipeline.validate`).  The adjustment removes the
 zero estimates and lifts the small ones (Li and Lahiri 2010; Yoshimori and
-Lahiri 2014; Rao and Molina 2015, sec. 6.4.2).  Its MSE is emdi's
+Lahiri 2014 give a variant with a smaller bias).  Its MSE is emdi's
 ``li_lahiri``: the Prasad-Rao terms minus the bias term
 ``(1 - gamma_d)^2 b`` with ``b = 2 / (A sum V^-2)`` (the adjusted
-estimator's bias, ``d log A / dA`` over the REML information), floored at
+estimator's bias, ``d log A / dA`` over the REML information, taken as
+``sum V^-2 / 2`` as emdi does), floored at
 ``g1 + g2``, the MSE of the BLUP with known ``sigma2_u``, which the EBLUP's
 MSE cannot be below (Kackar and Harville 1984) and which the bias term can
 cross when ``A`` is small; for areas without a sample it is
