@@ -429,7 +429,9 @@ SCHEMA = Table({
         "indicators": List(Str(), min_len=1, unique=True, doc="indicator ids to estimate for every area"),
         "covariates": List(Str(), min_len=1, unique=True, doc="frame columns of the model (log(col) allowed)"),
         "categorical": Default(NAMES, [], doc="frame columns entered as categories (R factors)"),
-        "method": Default(Str(choices=("REML", "ML", "FH"), doc="how sigma2_u is estimated (R sae::eblupFH)"),
+        "method": Default(Str(choices=("REML", "ML", "FH", "AMRL"),
+                              doc="how sigma2_u is estimated: R sae::eblupFH's REML, ML, FH, or AMRL (Li-Lahiri "
+                                  "adjusted REML, never 0: for sigma2_u small against the sampling variances)"),
                           "REML"),
         "variance": Default(Str(choices=("gvf", "direct"), doc="sampling variances of the model: a generalised "
                                                               "variance function (default) or the direct ones"), "gvf"),

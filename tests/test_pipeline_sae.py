@@ -43,6 +43,8 @@ def test_every_commune_of_every_indicator(sae):
     fits = json.loads((build / "sae_fit.json").read_text())
     assert set(fits) == {"hh_smartphone", "hh_fiber", "p_internet"} and all(f["transform"] == "arcsin"
                                                                              for f in fits.values())
+    # the demo's [sae] method: Li-Lahiri adjusted REML, never a zero sigma2_u (pipeline.small_area)
+    assert all(f["method"] == "AMRL" and f["sigma2_u"] > 0 and not f["sigma2_u_zero"] for f in fits.values())
 
 
 def test_eblup_beats_direct_and_covers_the_truth(sae):

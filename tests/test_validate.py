@@ -91,12 +91,13 @@ def test_sae_truth_is_the_generators(fast_sae, demo):
 
 def test_sae_gain_and_coverage(fast_sae):
     """Over 100 samples: the EBLUP's MSE is well below the direct estimate's in the sampled communes, and
-    EBLUP ± 1.96 rmse covers each commune's truth in about 95% of samples on average."""
+    EBLUP ± 1.96 rmse covers each commune's truth in about 95% of samples on average: 92-97%, issue 14's
+    criterion (with REML instead of the demo's AMRL the average was 0.90-0.91, pipeline.small_area)."""
     from pipeline.validate import sae_summary
     s = sae_summary(fast_sae).set_index("indicator")
     assert (s["areas_gain"] > 100).all()
     assert (s["mse_gain"] > 1.5).all(), s.to_string()
-    assert s["coverage_mean"].between(0.90, 0.99).all(), s.to_string()
+    assert s["coverage_mean"].between(0.92, 0.97).all(), s.to_string()
     assert s["mse_ratio_median"].between(0.6, 1.6).all(), s.to_string()
 
 

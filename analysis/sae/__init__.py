@@ -3,6 +3,7 @@
 * :func:`fay_herriot` (arrays) and :func:`fay_herriot_frame` (a frame of
   areas) fit the model by REML, ML or the Fay-Herriot moment method and give
   EBLUPs with their MSE, exactly as R ``sae`` 1.3 (``eblupFH``/``mseFH``),
+  or by Li and Lahiri's adjusted REML (``"AMRL"``, as R ``emdi``),
   synthetic estimates for areas without a sample, and an arcsine-square-root
   option for proportions;
 * :func:`gvf_proportion` smooths noisy direct variances of proportions;
