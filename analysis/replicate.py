@@ -73,8 +73,10 @@ class ReplicateStructure:
         n, R = rw.shape
         probe = np.random.default_rng(0).standard_normal(R)  # fixed probe: deterministic grouping
         pos = weights > 0
+        with kernel.one_blas_thread():  # a matrix-vector product: threads gain nothing and keep spinning after it
+            key = rw @ probe
         with np.errstate(divide="ignore", invalid="ignore"):
-            key = np.where(pos, (rw @ probe) / weights, 0.0)
+            key = np.where(pos, key / weights, 0.0)
         mant, expo = np.frexp(key)
         key = np.ldexp(np.round(mant * 2.0 ** 30), expo)  # ~9 significant digits
         uniq, first, codes = np.unique(key, return_index=True, return_inverse=True)
@@ -97,7 +99,9 @@ def _distinct_rows(m: np.ndarray) -> np.ndarray:
     if m.shape[0] <= 1:
         return m
     probe = np.random.default_rng(0).standard_normal(m.shape[1])  # fixed probe: deterministic
-    _, first, codes = np.unique(m @ probe, return_index=True, return_inverse=True)
+    with kernel.one_blas_thread():
+        key = m @ probe
+    _, first, codes = np.unique(key, return_index=True, return_inverse=True)
     reps = m[first]
     if np.array_equal(reps[codes.reshape(-1)], m):
         return reps
