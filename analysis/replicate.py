@@ -8,6 +8,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import lapack
 
 from . import kernel
 from .association import AssociationMethods
@@ -128,14 +129,22 @@ def replicate_df(rep: ReplicateStructure, weights: np.ndarray, tol: float = 1e-5
 def _gram_rank(m: np.ndarray, tol: float) -> int:
     """Rank from the smaller cross-product of ``m`` (its eigenvalues are the squared singular values).
 
-    A full rank is first certified cheaply: if the Cholesky factor ``L`` of
-    the cross-product ``G`` exists and ``||G||_F ||L^-1||_F^2 < tol^-2``, then
+    The rank ``k`` is first certified cheaply, without the eigenvalues of
+    the cross-product ``G`` (n x n).  Full rank: if the Cholesky factor ``L``
+    of ``G`` exists and ``||G||_F ||L^-1||_F^2 < tol^-2``, then
     ``λ_max/λ_min < tol^-2`` (``λ_max <= ||G||_F``, ``1/λ_min <= ||L^-1||_F^2``),
-    so every singular value exceeds ``tol`` times the largest.  Otherwise
-    the eigenvalues are computed.
+    so every singular value exceeds ``tol`` times the largest.  Otherwise a
+    pivoted Cholesky factorisation ``P'GP = L L' + [0 0; 0 S]`` stopped at
+    step ``k``, once every remaining pivot (diagonal of ``S``) is at most
+    ``tol^2 max(diag G) / n``, certifies rank ``k`` when
+    ``||G||_F ||L11^-1||_F^2 < tol^-2``: then ``λ_k(G) >= λ_min(L11 L11') >
+    tol^2 λ_max`` (interlacing) and ``λ_(k+1)(G) <= λ_max(S) <= trace(S) <=
+    tol^2 max(diag G) <= tol^2 λ_max`` (Weyl).  This is the typical case of
+    replicate weights whose rows are dependent by construction (bootstrap
+    counts sum to the stratum's PSU count: a domain holding two strata has
+    rank one less than its PSUs).  Only when neither certificate holds are
+    the eigenvalues computed.
     """
-    from scipy.linalg import lapack
-
     g = m @ m.T if m.shape[0] < m.shape[1] else m.T @ m
     k = g.shape[0]
     c, info = lapack.dpotrf(g, lower=1)
@@ -144,6 +153,13 @@ def _gram_rank(m: np.ndarray, tol: float) -> int:
         # dpotrf zeroes the upper triangle (clean=1) and dtrtri leaves it as it is: ``inv`` is lower triangular
         if info2 == 0 and np.linalg.norm(g) * float(np.einsum("ij,ij->", inv, inv)) < tol ** -2:
             return k
+    top_low = float(g.diagonal().max()) if k else 0.0  # a lower bound of λ_max
+    if top_low > 0:
+        c, _, r, info = lapack.dpstrf(g, tol=tol * tol * top_low / k, lower=1)
+        if info >= 0 and 0 < r < k:
+            inv, info2 = lapack.dtrtri(np.tril(c[:r, :r]), lower=1)
+            if info2 == 0 and np.linalg.norm(g) * float(np.einsum("ij,ij->", inv, inv)) < tol ** -2:
+                return int(r)
     ev = np.linalg.eigvalsh(g)
     top = ev.max() if ev.size else 0.0
     return int((ev > tol * tol * top).sum()) if top > 0 else 0
