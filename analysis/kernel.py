@@ -35,11 +35,15 @@ def compact_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(uniques, codes)`` with ``uniques`` sorted.  Uses a counting
     pass when the key space is small (no sort), ``np.unique`` otherwise.
+    When every key in ``[0, size)`` occurs, ``codes`` is ``key`` itself
+    (not a copy): callers must not write into it.
     """
     n = key.shape[0]
     if size <= 4 * n + 4096:
         present = np.bincount(key, minlength=size) > 0
         uniques = np.flatnonzero(present)
+        if uniques.shape[0] == size:  # every key present: the keys are their own codes (no remapping pass)
+            return uniques, key.astype(np.int64, copy=False)
         remap = np.empty(size, dtype=np.int64)
         remap[uniques] = np.arange(uniques.shape[0])
         return uniques, remap[key]
