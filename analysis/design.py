@@ -426,7 +426,12 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             Z = TY
         else:
             with np.errstate(invalid="ignore", divide="ignore"):
-                Z = (TY - est[k_dom] * TX) / xhat[k_dom]
+                # (TY - est TX) / xhat per unit, in place; a denominator that is one column repeated
+                # (every variable counts every row) is divided as that column
+                Z = est[k_dom]
+                Z *= TX
+                np.subtract(TY, Z, out=Z)
+                Z /= (xhat[:, :1] if xhat.ndim == 2 and xhat.strides[1] == 0 else xhat)[k_dom]
             if (xhat == 0).any():  # empty domains: no linearised values
                 Z[~np.isfinite(Z)] = 0.0
         if coef is not None:

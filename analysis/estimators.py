@@ -463,7 +463,8 @@ class DesignBase:
             ucode = ucode if rows is None else ucode[rows]
         nested = None
         if units is not None and rows is None and not anymiss and kind != "ratio":
-            nested = _nested_domain(ucode, n_units, dom)
+            # one domain holding every row nests in the units trivially
+            nested = np.zeros(n_units, dtype=np.int64) if n_dom == 1 else _nested_domain(ucode, n_units, dom)
         if nested is not None:
             # Domains do not cut across units (e.g. districts and EAs): reuse the
             # unit totals of these columns, computed once per design.
@@ -522,7 +523,10 @@ class DesignBase:
             var = self._unit_variance(k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra)
         if coef is not None:
             return var
-        n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
+        if nested is not None:  # rows per domain from the rows per unit (no pass over the rows)
+            n_rows = _bcast(kernel.group_sum(k_dom, tot["N"], n_dom), n_dom, J)
+        else:
+            n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
         df = _bcast(self._domain_df_units(k_unit[kpos], k_dom[kpos], n_dom, units is None, rows), n_dom, J)
         with np.errstate(invalid="ignore", divide="ignore"):
             s2 = cnt / (cnt - 1) * ss / wn
@@ -571,6 +575,7 @@ class DesignBase:
         TY = np.asarray(M @ Y)
         hit = dict(Y=Y, unit=np.arange(n_units), TY=TY, W=np.bincount(ucode, weights=w, minlength=n_units),
                    C=np.bincount(ucode, weights=(w > 0).astype(float), minlength=n_units),
+                   N=np.bincount(ucode, minlength=n_units).astype(float),
                    YY=TY if binary else np.asarray(M @ (Y * Y)))
         cache.clear()
         cache[key] = hit

@@ -63,6 +63,19 @@ def group_sum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarra
     return np.asarray(group_matrix(codes, n_groups) @ values)
 
 
+def group_summer(codes: np.ndarray, n_groups: int, m: int):
+    """``values -> group_sum(codes, values, n_groups)`` for several (n x m) matrices with the same codes.
+
+    Builds the sparse group matrix once (when :func:`group_sum` would use
+    one) instead of once per call; the sums are the same.
+    """
+    if codes.shape[0] * m <= 200_000:
+        return lambda values: group_sum(codes, values, n_groups)
+    M = group_matrix(codes, n_groups)
+    return lambda values: (np.bincount(codes, weights=values, minlength=n_groups) if values.ndim == 1
+                           else np.asarray(M @ values))
+
+
 def group_matrix(codes: np.ndarray, n_groups: int, weights: np.ndarray | None = None) -> sparse.csr_matrix:
     """The (n_groups x n) CSR matrix with ``weights[i]`` (default 1) at ``(codes[i], i)``.
 
@@ -152,19 +165,27 @@ def stage_variance_units(stage: Stage, unit: np.ndarray, dom: np.ndarray, n_dom:
     n_groups = stage.n_units.shape[0]
     n_unit_total = stage.group.shape[0]
     key = unit.astype(np.int64) * n_dom + dom
-    uniq, codes = compact_codes(key, n_unit_total * n_dom)
-    totals = group_sum(codes, z, uniq.shape[0])  # (K, J) unit x domain totals
+    if key.shape[0] and (key[1:] > key[:-1]).all():
+        # one input row per (unit, domain) already, in order (unit totals of domains nested in units):
+        # they are the totals (compact_codes would number them 0..K-1 and the sums would copy them)
+        uniq, totals = key, z
+    else:
+        uniq, codes = compact_codes(key, n_unit_total * n_dom)
+        totals = group_sum(codes, z, uniq.shape[0])  # (K, J) unit x domain totals
     k_unit = uniq // n_dom
     k_dom = uniq % n_dom
     k_group = stage.group[k_unit]
     gd = k_group * n_dom + k_dom
-    s1 = group_sum(gd, totals, n_groups * n_dom)
+    gsum = group_summer(gd, n_groups * n_dom, totals.shape[1] if totals.ndim == 2 else 1)
+    s1 = gsum(totals)
     cnt = np.bincount(gd, minlength=n_groups * n_dom).astype(float)
     n_g = np.repeat(stage.n_units, n_dom)
     centre = np.repeat(stage.centre, n_dom)
     mean = np.where(centre[:, None], s1 / n_g[:, None], 0.0)
-    dev = totals - mean[gd]
-    ss = group_sum(gd, dev * dev, n_groups * n_dom) + ((n_g - cnt)[:, None] * mean * mean)
+    dev = mean[gd]  # deviations from the group mean, squared, in place (no further temporaries)
+    np.subtract(totals, dev, out=dev)
+    np.multiply(dev, dev, out=dev)
+    ss = gsum(dev) + ((n_g - cnt)[:, None] * mean * mean)
     ss *= np.repeat(stage.scale, n_dom)[:, None]
     out = ss.reshape(n_groups, n_dom, -1).sum(axis=0) * stage.factor
     if stage.averaged is not None and stage.averaged.any():
