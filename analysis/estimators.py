@@ -464,7 +464,7 @@ class DesignBase:
         nested = None
         if units is not None and rows is None and not anymiss and kind != "ratio":
             # one domain holding every row nests in the units trivially
-            nested = np.zeros(n_units, dtype=np.int64) if n_dom == 1 else _nested_domain(ucode, n_units, dom)
+            nested = np.zeros(n_units, dtype=np.int64) if n_dom == 1 else self._nested_domain(ucode, n_units, dom)
         if nested is not None:
             # Domains do not cut across units (e.g. districts and EAs): reuse the
             # unit totals of these columns, computed once per design.
@@ -500,7 +500,7 @@ class DesignBase:
             YY = TY if binary else np.asarray(M @ (Yz * Yz))
             if kind == "ratio":
                 XY, XX = np.asarray(M @ (Yz * X)), np.asarray(M @ (X * X))
-        dsum = lambda a: kernel.group_sum(k_dom, a, n_dom)  # noqa: E731  (K x m) -> (D x m)
+        dsum = kernel.group_summer(k_dom, n_dom)  # (K x m) -> (D x m)
         yhat = dsum(TY)
         wn = np.broadcast_to(dsum(WN), (n_dom, J))
         cnt = np.broadcast_to(dsum(C), (n_dom, J))
@@ -514,7 +514,7 @@ class DesignBase:
             if kind == "ratio":
                 ss = (dsum(YY) - 2 * est * dsum(XY) + est * est * dsum(XX)) / (xhat * xhat)
             else:
-                ss = dsum(YY) - yhat * yhat / wn
+                ss = (yhat if YY is TY else dsum(YY)) - yhat * yhat / wn  # YY is TY for 0/1 columns
         ss = np.maximum(ss, 0.0)
         extra = {"want": transforms} if transforms else None
         if units is None:
@@ -580,6 +580,30 @@ class DesignBase:
         cache.clear()
         cache[key] = hit
         return hit
+
+    def _nested_domain(self, ucode, n_units, dom):
+        """The domain of each unit if no unit holds rows of two domains, else None.
+
+        When the rows are stored unit by unit (the usual order of a survey
+        file), a domain nests in the units iff it changes only where the unit
+        changes: one comparison of neighbouring rows, with where the unit
+        stays the same found once per design.
+        """
+        cache = self._cache("weighted", "unit_runs")
+        if cache.get("ucode") is not ucode:
+            cache.clear()
+            cache["ucode"] = ucode
+            same = ucode[1:] == ucode[:-1]
+            starts = np.flatnonzero(~same) + 1
+            sorted_ = bool((ucode[starts] > ucode[starts - 1]).all()) and int(ucode[0]) == 0 \
+                and starts.shape[0] + 1 == n_units
+            cache["same"] = same if sorted_ else None
+            cache["first"] = np.concatenate([[0], starts]) if sorted_ else None
+        if cache["same"] is None:
+            return _nested_domain(ucode, n_units, dom)
+        if ((dom[1:] != dom[:-1]) & cache["same"]).any():
+            return None
+        return dom[cache["first"]]
 
     def clear_cache(self, columns: bool = True) -> None:
         """Drop cached domain codes and unit totals, and (``columns=True``) the column matrices.

@@ -63,17 +63,24 @@ def group_sum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarra
     return np.asarray(group_matrix(codes, n_groups) @ values)
 
 
-def group_summer(codes: np.ndarray, n_groups: int, m: int):
-    """``values -> group_sum(codes, values, n_groups)`` for several (n x m) matrices with the same codes.
+def group_summer(codes: np.ndarray, n_groups: int):
+    """``values -> group_sum(codes, values, n_groups)`` for several arrays with the same codes.
 
-    Builds the sparse group matrix once (when :func:`group_sum` would use
-    one) instead of once per call; the sums are the same.
+    The same sums as :func:`group_sum` (the same method for each size of
+    ``values``), with the sparse group matrix built once, on first need,
+    instead of once per call.
     """
-    if codes.shape[0] * m <= 200_000:
-        return lambda values: group_sum(codes, values, n_groups)
-    M = group_matrix(codes, n_groups)
-    return lambda values: (np.bincount(codes, weights=values, minlength=n_groups) if values.ndim == 1
-                           else np.asarray(M @ values))
+    M = None
+
+    def gsum(values):
+        nonlocal M
+        if values.ndim == 1 or codes.shape[0] * values.shape[1] <= 200_000:
+            return group_sum(codes, values, n_groups)
+        if M is None:
+            M = group_matrix(codes, n_groups)
+        return np.asarray(M @ values)
+
+    return gsum
 
 
 def group_matrix(codes: np.ndarray, n_groups: int, weights: np.ndarray | None = None) -> sparse.csr_matrix:
@@ -176,7 +183,7 @@ def stage_variance_units(stage: Stage, unit: np.ndarray, dom: np.ndarray, n_dom:
     k_dom = uniq % n_dom
     k_group = stage.group[k_unit]
     gd = k_group * n_dom + k_dom
-    gsum = group_summer(gd, n_groups * n_dom, totals.shape[1] if totals.ndim == 2 else 1)
+    gsum = group_summer(gd, n_groups * n_dom)
     s1 = gsum(totals)
     cnt = np.bincount(gd, minlength=n_groups * n_dom).astype(float)
     n_g = np.repeat(stage.n_units, n_dom)
