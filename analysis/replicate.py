@@ -69,7 +69,7 @@ class ReplicateStructure:
         fixed random probe, kept to about 9 significant digits (replicate
         files are often stored rounded); the compressed form is used only if
         it reproduces every replicate weight to 1e-10 relative, checked a
-        block of rows at a time (no (n x R) temporaries).
+        block of rows at a time (:func:`_reproduces`).
         """
         n, R = rw.shape
         probe = np.random.default_rng(0).standard_normal(R)  # fixed probe: deterministic grouping
@@ -84,15 +84,62 @@ class ReplicateStructure:
         codes = codes.reshape(-1)
         if uniq.shape[0] > n // 2:
             return cls(weights, rw, None, None)
+        # Work along the matrix's memory order: replicate columns read from a DataFrame's float block
+        # arrive column-major (rw.T is C-ordered), where gathering or comparing whole rows strides
+        # across the full matrix for every element.
+        colmajor = rw.flags.f_contiguous and not rw.flags.c_contiguous
         with np.errstate(divide="ignore", invalid="ignore"):
-            pats = np.where(pos[first][:, None], rw[first] / weights[first][:, None], 0.0)
-        block = max(1, 2_000_000 // max(R, 1))
-        for b0 in range(0, n, block):  # verify, a block of rows at a time
-            b = slice(b0, b0 + block)
-            fit = weights[b][:, None] * pats[codes[b]]
-            if not (np.abs(fit - rw[b]) <= 1e-10 * np.abs(rw[b]) + 1e-300).all():
-                return cls(weights, rw, None, None)
+            rows_first = np.ascontiguousarray(rw.T[:, first].T) if colmajor else rw[first]
+            pats = np.where(pos[first][:, None], rows_first / weights[first][:, None], 0.0)
+        if not _reproduces(weights, rw, pats, codes, colmajor):
+            return cls(weights, rw, None, None)
         return cls(weights, None, pats, codes)
+
+
+def _reproduces(weights, rw, pats, codes, colmajor: bool, elements: int = 1 << 16) -> bool:
+    """Whether ``|w_i pats[codes_i] - rw_i| <= 1e-10 |rw_i| + 1e-300`` for every entry.
+
+    Checked a tile at a time in preallocated buffers small enough to stay
+    in cache (no (n x R) temporaries, no allocation per tile), in the memory
+    order of ``rw``: blocks of whole rows, or (``colmajor``) tiles of 16
+    replicate columns by a few thousand rows, each column's stretch
+    contiguous.
+    """
+    n, R = rw.shape
+    if colmajor:
+        src, table = rw.T, np.ascontiguousarray(pats.T)  # (R, n) and (R, P), both C-ordered
+        rstep = min(R, 16)
+        block = max(1, elements // rstep)
+        shape = (rstep, min(block, n))
+    else:
+        src, table = rw, pats
+        rstep = R
+        block = max(1, elements // max(R, 1))
+        shape = (min(block, n), R)
+    fit, tol, ok = np.empty(shape), np.empty(shape), np.empty(shape, dtype=bool)
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        cb, wb = codes[b0:b1], weights[b0:b1]
+        for r0 in range(0, R, rstep):
+            r1 = min(R, r0 + rstep)
+            if colmajor:
+                f, t, o, r = fit[: r1 - r0, : b1 - b0], tol[: r1 - r0, : b1 - b0], ok[: r1 - r0, : b1 - b0], \
+                    src[r0:r1, b0:b1]
+                np.take(table[r0:r1], cb, axis=1, out=f)
+                f *= wb
+            else:
+                f, t, o, r = fit[: b1 - b0], tol[: b1 - b0], ok[: b1 - b0], src[b0:b1]
+                np.take(table, cb, axis=0, out=f)
+                f *= wb[:, None]
+            np.subtract(f, r, out=f)
+            np.abs(f, out=f)
+            np.abs(r, out=t)
+            t *= 1e-10
+            t += 1e-300
+            np.less_equal(f, t, out=o)
+            if not o.all():
+                return False
+    return True
 
 
 def _distinct_rows(m: np.ndarray) -> np.ndarray:
