@@ -412,6 +412,10 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         last = self._stages[-1]
         return last.unit, last.group.shape[0]
 
+    def _rounding_factor(self) -> float:
+        # Σ_h scale_h Σ_k (z_k - z̄_h)² <= (Σ over stages of the largest scale) x (Σ_k |z_k|)²
+        return max(1.0, sum(float(st.scale.max()) for st in self._stages if st.scale.size))
+
     def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows):
         if row_level:
             psu = self._psu_code[k_unit] if rows is None else self._psu_code[rows][k_unit]

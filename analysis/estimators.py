@@ -46,6 +46,9 @@ class MissingDomainWarning(SurveyWarning):
     """Rows with a missing ``by`` value were left out of every domain."""
 
 
+_EPS = float(np.finfo(float).eps)
+
+
 def _bcast(a, d, j):
     return np.broadcast_to(np.asarray(a, float).reshape(d, -1), (d, j))
 
@@ -512,10 +515,19 @@ class DesignBase:
                 est = yhat / xhat
             # Element sums of squares about the domain mean (R's svyvar), for the design effects.
             if kind == "ratio":
-                ss = (dsum(YY) - 2 * est * dsum(XY) + est * est * dsum(XX)) / (xhat * xhat)
+                syy, sxy, sxx = dsum(YY), dsum(XY), dsum(XX)
+                ss = (syy - 2 * est * sxy + est * est * sxx) / (xhat * xhat)
+                ss_terms = (syy + 2 * np.abs(est * sxy) + est * est * sxx) / (xhat * xhat)
             else:
-                ss = (yhat if YY is TY else dsum(YY)) - yhat * yhat / wn  # YY is TY for 0/1 columns
-        ss = np.maximum(ss, 0.0)
+                syy = yhat if YY is TY else dsum(YY)  # YY is TY for 0/1 columns
+                ss = syy - yhat * yhat / wn
+                ss_terms = syy + yhat * yhat / wn
+        # A difference of sums that is mathematically zero (a domain whose values are all equal) comes
+        # out as rounding noise of either sign, whose size depends on the order of the rows: anything
+        # below the rounding error of the summed terms (a few eps per row summed) is exactly 0.
+        rows_summed = cnt + 2.0
+        with np.errstate(invalid="ignore"):
+            ss = np.where(ss <= 4 * _EPS * rows_summed * ss_terms, 0.0, ss)
         extra = {"want": transforms} if transforms else None
         if units is None:
             var = self._row_variance(kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef, extra)
@@ -523,6 +535,17 @@ class DesignBase:
             var = self._unit_variance(k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra)
         if coef is not None:
             return var
+        # The same for the variance: the linearised totals (TY - est TX)/xhat are differences of sums, so
+        # a variance that is mathematically zero (one PSU holding the whole domain, equal values) is
+        # noise of the size of their rounding error; below (factor x (error of the totals)^2) it is 0.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ay = yhat if binary else dsum(np.abs(TY))  # 0/1 columns: the unit totals are >= 0
+            if kind == "total":
+                mag = ay
+            else:
+                ax = xhat if kind == "mean" else dsum(np.abs(TX))  # weighted counts are >= 0
+                mag = (ay + np.abs(est) * ax) / np.abs(xhat)
+            var = np.where(var <= self._rounding_factor() * (4 * _EPS * rows_summed * mag) ** 2, 0.0, var)
         if nested is not None:  # rows per domain from the rows per unit (no pass over the rows)
             n_rows = _bcast(kernel.group_sum(k_dom, tot["N"], n_dom), n_dom, J)
         else:
@@ -562,6 +585,10 @@ class DesignBase:
         if extra is not None and "var_logit" in extra:
             out["var_logit"] = np.where(empty, np.nan, extra["var_logit"]) if empty.any() else extra["var_logit"]
         return out
+
+    def _rounding_factor(self) -> float:
+        """A bound of the variance's multiplier of squared unit totals (for the rounding-noise threshold)."""
+        return 1.0
 
     def _unit_totals(self, Y, ucode, n_units, binary):
         """Weighted totals of the columns of ``Y`` per unit, cached per design and column set."""

@@ -502,6 +502,11 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
             cache[key] = domain_ranks(mult, k_dom, n_dom, distinct) - 1.0
         return cache[key]
 
+    def _rounding_factor(self) -> float:
+        # scale Σ_r rscales_r (θ_r - θ̄)², each θ_r a ratio of replicate totals: multipliers up to A
+        a = float(np.abs(self._rep.patterns).max()) if self._rep.patterns is not None and self._rep.patterns.size else 1.0
+        return 4.0 * self.scale * float(np.abs(self.rscales).sum()) * max(1.0, a) ** 2
+
     def _agg_units(self):
         if self._rep.patterns is None:
             return None
