@@ -412,6 +412,10 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         last = self._stages[-1]
         return last.unit, last.group.shape[0]
 
+    def _rounding_factor(self) -> float:
+        # Σ_h scale_h Σ_k (z_k - z̄_h)² <= (Σ over stages of the largest scale) x (Σ_k |z_k|)²
+        return max(1.0, sum(float(st.scale.max()) for st in self._stages if st.scale.size))
+
     def _domain_df_units(self, k_unit, k_dom, n_dom, row_level, rows):
         if row_level:
             psu = self._psu_code[k_unit] if rows is None else self._psu_code[rows][k_unit]
@@ -426,7 +430,12 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             Z = TY
         else:
             with np.errstate(invalid="ignore", divide="ignore"):
-                Z = (TY - est[k_dom] * TX) / xhat[k_dom]
+                # (TY - est TX) / xhat per unit, in place; a denominator that is one column repeated
+                # (every variable counts every row) is divided as that column
+                Z = est[k_dom]
+                Z *= TX
+                np.subtract(TY, Z, out=Z)
+                Z /= (xhat[:, :1] if xhat.ndim == 2 and xhat.strides[1] == 0 else xhat)[k_dom]
             if (xhat == 0).any():  # empty domains: no linearised values
                 Z[~np.isfinite(Z)] = 0.0
         if coef is not None:

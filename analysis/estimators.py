@@ -46,6 +46,9 @@ class MissingDomainWarning(SurveyWarning):
     """Rows with a missing ``by`` value were left out of every domain."""
 
 
+_EPS = float(np.finfo(float).eps)
+
+
 def _bcast(a, d, j):
     return np.broadcast_to(np.asarray(a, float).reshape(d, -1), (d, j))
 
@@ -166,39 +169,50 @@ class DesignBase:
         if not by_cols:
             dom = np.where(keep, 0, -1)
             return dom, 1, pd.DataFrame(index=range(1))
-        codes, uniques = zip(*(self._factorized(c) for c in by_cols))
-        missing = np.zeros(n, dtype=bool)
-        for k in codes:
-            if k.min() < 0:
+        codes, uniques, has_missing = zip(*(self._factorized(c, with_missing=True) for c in by_cols))
+        missing = np.zeros(n, dtype=bool) if any(has_missing) else None
+        for k, m in zip(codes, has_missing):
+            if m:
                 missing |= k < 0
-        if missing.any():
+        if missing is not None and missing.any():
             warnings.warn(
                 f"by: {int(missing.sum())} row(s) have a missing value in {by_cols} and are in no domain",
                 MissingDomainWarning,
                 stacklevel=3,
             )
+        else:
+            missing = None
         dims = tuple(max(len(u), 1) for u in uniques)
-        if len(codes) == 1 and not missing.any():
-            flat = codes[0]
+        if missing is None and len(codes) == 1:
+            # a column's codes are already compact: its levels are the values that occur
+            observed, dom = np.arange(dims[0], dtype=np.int64), codes[0]
+        elif missing is None:
+            flat = codes[0].astype(np.int64)  # row-major cell index (np.ravel_multi_index without its checks)
+            for k, size in zip(codes[1:], dims[1:]):
+                flat *= size
+                flat += k
+            observed, dom = kernel.compact_codes(flat, int(np.prod(dims)))
         else:
             flat = np.ravel_multi_index(tuple(np.where(k < 0, 0, k) for k in codes), dims)
-        if missing.any():
             observed, dcode = kernel.compact_codes(flat[~missing].astype(np.int64), int(np.prod(dims)))
             dom = np.full(n, -1, dtype=np.int64)
             dom[~missing] = dcode.reshape(-1)
-        else:
-            observed, dom = kernel.compact_codes(flat.astype(np.int64, copy=False), int(np.prod(dims)))
         if where is not None:
             dom = np.where(keep, dom, -1)
         idx = np.unravel_index(observed, dims)
         frame = pd.DataFrame({c: np.asarray(u)[i] for c, u, i in zip(by_cols, uniques, idx)})
         return dom, observed.shape[0], frame
 
-    def _factorized(self, column: str):
-        """Sorted codes (-1 = missing) and levels of a domain column, cached with the column matrices."""
+    def _factorized(self, column: str, with_missing: bool = False):
+        """Sorted codes (-1 = missing) and levels of a domain column, cached with the column matrices.
+
+        With ``with_missing``, also whether any code is -1 (known without a
+        pass for integer columns, which hold no missing value).
+        """
         cache = self._cache("data", "factors")
         if column not in cache:
             s = self.data[column]
+            hit = None
             if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu" and s.dtype != np.uint64 and len(s):
                 # small-range integers (district, urban): a counting pass, the same codes and levels
                 # as pd.factorize(sort=True) without its hash table and sort
@@ -206,37 +220,58 @@ class DesignBase:
                 lo, hi = int(x.min()), int(x.max())
                 if hi - lo <= 4 * x.shape[0] + 4096:
                     levels, k = kernel.compact_codes(x - lo if lo else x, hi - lo + 1)
-                    cache[column] = (k, pd.Index(levels + lo if lo else levels, dtype=s.dtype))
-                    return cache[column]
-            k, u = pd.factorize(s, sort=True)
-            cache[column] = (k.astype(np.int64, copy=False), u)
-        return cache[column]
+                    hit = (k, pd.Index(levels + lo if lo else levels, dtype=s.dtype), False)
+            if hit is None:
+                k, u = pd.factorize(s, sort=True)
+                k = k.astype(np.int64, copy=False)
+                hit = (k, u, bool(k.shape[0]) and int(k.min()) < 0)
+            hit[0].setflags(write=False)  # shared by every later call (and possibly a view of the data)
+            cache[column] = hit
+        hit = cache[column]
+        return hit if with_missing else hit[:2]
 
     # -------------------------------------------------------------- variables
-    def _float_matrix(self, names: list[str]) -> np.ndarray:
+    def _float_matrix(self, names: list[str], series=None) -> np.ndarray:
         """``data[names]`` as a float64 matrix, cached for the last column set.
 
         The design holds its own (copy-on-write) view of the data, so the
         columns cannot change under it; repeated calls with other domains
-        reuse the conversion.
+        reuse the conversion.  ``series`` are the columns ``data[names]``
+        when the caller already holds them.  For numpy integer and boolean
+        columns the conversion also records that the matrix holds no NaN and
+        its range of values (cache ``nan_flags``), found while each block is
+        in cache instead of by further passes over the matrix.
         """
         key = tuple(names)
         cache = self._cache("data", "columns")
         if key not in cache:
             cache.clear()
-            dtypes = [self.data[c].dtype for c in names]
-            if all(isinstance(dt, np.dtype) and dt.kind in "iubf" for dt in dtypes):
-                m = _row_major_float([self.data[c].to_numpy() for c in names])
+            if series is None:
+                series = [self.data[c] for c in names]
+            dtypes = [s.dtype for s in series]
+            integer = all(isinstance(dt, np.dtype) and dt.kind in "iub" for dt in dtypes)
+            lo = hi = None
+            if integer:
+                m, lo, hi = _row_major_float([s.to_numpy() for s in series], value_range=True)
+            elif all(isinstance(dt, np.dtype) and dt.kind in "iubf" for dt in dtypes):
+                m = _row_major_float([s.to_numpy() for s in series])
             else:  # extension dtypes (nullable integers, ...): pandas converts, pd.NA -> NaN
                 m = np.ascontiguousarray(self.data[names].to_numpy(dtype=float, na_value=np.nan))
             m.setflags(write=False)
             cache[key] = m
-            if all(isinstance(dt, np.dtype) and dt.kind in "iub" for dt in dtypes):
+            if integer:
                 # numpy integer and boolean columns hold no NaN: no pass over the matrix to find one
                 flags = self._cache("data", "nan_flags")
                 flags.clear()
-                flags[id(m)] = (m, False)
+                flags[id(m)] = (m, False, lo, hi)
         return cache[key]
+
+    def _value_range(self, Y: np.ndarray):
+        """``(min, max)`` of ``Y`` if recorded when it was converted from integer columns, else None."""
+        hit = self._cache("data", "nan_flags").get(id(Y))
+        if hit is None or hit[0] is not Y or len(hit) < 4 or hit[2] is None:
+            return None
+        return hit[2], hit[3]
 
     def _has_nan(self, Y: np.ndarray) -> bool:
         """Whether ``Y`` holds a NaN (remembered for the cached column matrix)."""
@@ -244,7 +279,7 @@ class DesignBase:
         k = id(Y)
         hit = flags.get(k)
         if hit is None or hit[0] is not Y:
-            hit = (Y, bool(np.isnan(Y).any()))
+            hit = (Y, bool(np.isnan(Y).any()), None, None)
             flags.clear()
             flags[k] = hit
         return hit[1]
@@ -305,12 +340,13 @@ class DesignBase:
         return cache[key]
 
     def _indicators_uncached(self, names, max_levels):
-        vnames, levels, complement, cols, binary_cols = [], [], [], [], []
+        vnames, levels, complement, cols, binary_cols, binary_series = [], [], [], [], [], []
         for c in names:
             s = self.data[c]
             dt = s.dtype
             if (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)) and not isinstance(dt, pd.CategoricalDtype):
                 binary_cols.append(c)
+                binary_series.append(s)
                 vnames += [c, c]
                 levels += ([False, True] if pd.api.types.is_bool_dtype(dt) else [0, 1])
                 complement += [("bin", c, 0), ("bin", c, 1)]
@@ -335,14 +371,15 @@ class DesignBase:
                 levels.append(lv)
                 complement.append(("col", len(cols) - 1, None))
         if binary_cols:
-            B = self._float_matrix(binary_cols)
+            B = self._float_matrix(binary_cols, binary_series)
             checked = self._cache("data", "binary_checked", set)
             if tuple(binary_cols) in checked:
                 bad = None
-            elif all(isinstance(dt, np.dtype) and dt.kind in "iu" for dt in (self.data[c].dtype for c in binary_cols)):
-                # numpy integers (no NaN, exact in float64): all 0/1 iff the matrix's range is inside [0, 1];
-                # two contiguous reductions instead of four full-size temporaries
-                bad = None if B.min() >= 0 and B.max() <= 1 else ~((B == 0) | (B == 1))
+            elif all(isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu" for s in binary_series):
+                # numpy integers (no NaN, exact in float64): all 0/1 iff the matrix's range is inside [0, 1],
+                # recorded during the conversion (else two contiguous reductions)
+                rng = self._value_range(B) or (B.min(), B.max())
+                bad = None if rng[0] >= 0 and rng[1] <= 1 else ~((B == 0) | (B == 1))
                 if bad is None:
                     checked.add(tuple(binary_cols))
             else:
@@ -429,7 +466,8 @@ class DesignBase:
             ucode = ucode if rows is None else ucode[rows]
         nested = None
         if units is not None and rows is None and not anymiss and kind != "ratio":
-            nested = _nested_domain(ucode, n_units, dom)
+            # one domain holding every row nests in the units trivially
+            nested = np.zeros(n_units, dtype=np.int64) if n_dom == 1 else self._nested_domain(ucode, n_units, dom)
         if nested is not None:
             # Domains do not cut across units (e.g. districts and EAs): reuse the
             # unit totals of these columns, computed once per design.
@@ -465,7 +503,7 @@ class DesignBase:
             YY = TY if binary else np.asarray(M @ (Yz * Yz))
             if kind == "ratio":
                 XY, XX = np.asarray(M @ (Yz * X)), np.asarray(M @ (X * X))
-        dsum = lambda a: kernel.group_sum(k_dom, a, n_dom)  # noqa: E731  (K x m) -> (D x m)
+        dsum = kernel.group_summer(k_dom, n_dom)  # (K x m) -> (D x m)
         yhat = dsum(TY)
         wn = np.broadcast_to(dsum(WN), (n_dom, J))
         cnt = np.broadcast_to(dsum(C), (n_dom, J))
@@ -477,10 +515,19 @@ class DesignBase:
                 est = yhat / xhat
             # Element sums of squares about the domain mean (R's svyvar), for the design effects.
             if kind == "ratio":
-                ss = (dsum(YY) - 2 * est * dsum(XY) + est * est * dsum(XX)) / (xhat * xhat)
+                syy, sxy, sxx = dsum(YY), dsum(XY), dsum(XX)
+                ss = (syy - 2 * est * sxy + est * est * sxx) / (xhat * xhat)
+                ss_terms = (syy + 2 * np.abs(est * sxy) + est * est * sxx) / (xhat * xhat)
             else:
-                ss = dsum(YY) - yhat * yhat / wn
-        ss = np.maximum(ss, 0.0)
+                syy = yhat if YY is TY else dsum(YY)  # YY is TY for 0/1 columns
+                ss = syy - yhat * yhat / wn
+                ss_terms = syy + yhat * yhat / wn
+        # A difference of sums that is mathematically zero (a domain whose values are all equal) comes
+        # out as rounding noise of either sign, whose size depends on the order of the rows: anything
+        # below the rounding error of the summed terms (a few eps per row summed) is exactly 0.
+        rows_summed = cnt + 2.0
+        with np.errstate(invalid="ignore"):
+            ss = np.where(ss <= 4 * _EPS * rows_summed * ss_terms, 0.0, ss)
         extra = {"want": transforms} if transforms else None
         if units is None:
             var = self._row_variance(kind, Yz, X, w, dom, n_dom, rows, est, xhat, coef, extra)
@@ -488,7 +535,21 @@ class DesignBase:
             var = self._unit_variance(k_unit, k_dom, TY, TX, est, xhat, n_dom, coef, extra)
         if coef is not None:
             return var
-        n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
+        # The same for the variance: the linearised totals (TY - est TX)/xhat are differences of sums, so
+        # a variance that is mathematically zero (one PSU holding the whole domain, equal values) is
+        # noise of the size of their rounding error; below (factor x (error of the totals)^2) it is 0.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ay = yhat if binary else dsum(np.abs(TY))  # 0/1 columns: the unit totals are >= 0
+            if kind == "total":
+                mag = ay
+            else:
+                ax = xhat if kind == "mean" else dsum(np.abs(TX))  # weighted counts are >= 0
+                mag = (ay + np.abs(est) * ax) / np.abs(xhat)
+            var = np.where(var <= self._rounding_factor() * (4 * _EPS * rows_summed * mag) ** 2, 0.0, var)
+        if nested is not None:  # rows per domain from the rows per unit (no pass over the rows)
+            n_rows = _bcast(kernel.group_sum(k_dom, tot["N"], n_dom), n_dom, J)
+        else:
+            n_rows = _bcast(np.bincount(dom, minlength=n_dom), n_dom, J)
         df = _bcast(self._domain_df_units(k_unit[kpos], k_dom[kpos], n_dom, units is None, rows), n_dom, J)
         with np.errstate(invalid="ignore", divide="ignore"):
             s2 = cnt / (cnt - 1) * ss / wn
@@ -525,6 +586,10 @@ class DesignBase:
             out["var_logit"] = np.where(empty, np.nan, extra["var_logit"]) if empty.any() else extra["var_logit"]
         return out
 
+    def _rounding_factor(self) -> float:
+        """A bound of the variance's multiplier of squared unit totals (for the rounding-noise threshold)."""
+        return 1.0
+
     def _unit_totals(self, Y, ucode, n_units, binary):
         """Weighted totals of the columns of ``Y`` per unit, cached per design and column set."""
         cache = self._cache("weighted", "unit_totals")
@@ -537,10 +602,35 @@ class DesignBase:
         TY = np.asarray(M @ Y)
         hit = dict(Y=Y, unit=np.arange(n_units), TY=TY, W=np.bincount(ucode, weights=w, minlength=n_units),
                    C=np.bincount(ucode, weights=(w > 0).astype(float), minlength=n_units),
+                   N=np.bincount(ucode, minlength=n_units).astype(float),
                    YY=TY if binary else np.asarray(M @ (Y * Y)))
         cache.clear()
         cache[key] = hit
         return hit
+
+    def _nested_domain(self, ucode, n_units, dom):
+        """The domain of each unit if no unit holds rows of two domains, else None.
+
+        When the rows are stored unit by unit (the usual order of a survey
+        file), a domain nests in the units iff it changes only where the unit
+        changes: one comparison of neighbouring rows, with where the unit
+        stays the same found once per design.
+        """
+        cache = self._cache("weighted", "unit_runs")
+        if cache.get("ucode") is not ucode:
+            cache.clear()
+            cache["ucode"] = ucode
+            same = ucode[1:] == ucode[:-1]
+            starts = np.flatnonzero(~same) + 1
+            sorted_ = bool((ucode[starts] > ucode[starts - 1]).all()) and int(ucode[0]) == 0 \
+                and starts.shape[0] + 1 == n_units
+            cache["same"] = same if sorted_ else None
+            cache["first"] = np.concatenate([[0], starts]) if sorted_ else None
+        if cache["same"] is None:
+            return _nested_domain(ucode, n_units, dom)
+        if ((dom[1:] != dom[:-1]) & cache["same"]).any():
+            return None
+        return dom[cache["first"]]
 
     def clear_cache(self, columns: bool = True) -> None:
         """Drop cached domain codes and unit totals, and (``columns=True``) the column matrices.
@@ -866,18 +956,31 @@ class DesignBase:
         )
 
 
-def _row_major_float(cols: list[np.ndarray], block: int = 4096) -> np.ndarray:
+def _row_major_float(cols: list[np.ndarray], block: int = 4096, value_range: bool = False):
     """Columns (numpy, numeric) as one C-ordered float64 (n x k) matrix, in one pass.
 
     Converts and transposes a block of rows at a time (the block stays in
     cache), instead of pandas' column-ordered copy of the frame followed by
-    a second, transposing copy.
+    a second, transposing copy.  With ``value_range`` (integer or boolean
+    columns), returns ``(matrix, min, max)``, the range taken on each block
+    while it is in cache.
     """
     n = cols[0].shape[0] if cols else 0
     out = np.empty((n, len(cols)))
-    for s0 in range(0, n, block):
-        s = slice(s0, s0 + block)
-        out[s] = np.array([c[s] for c in cols]).T
+    lo = hi = None
+    if n and cols:
+        tmp = np.empty((len(cols), min(block, n)), dtype=np.result_type(*cols))
+        for s0 in range(0, n, block):
+            t = tmp[:, : min(block, n - s0)]
+            for j, c in enumerate(cols):
+                t[j] = c[s0:s0 + block]
+            if value_range:
+                a, b = t.min(), t.max()
+                lo = a if lo is None or a < lo else lo
+                hi = b if hi is None or b > hi else hi
+            out[s0:s0 + block] = t.T
+    if value_range:
+        return out, (None if lo is None else float(lo)), (None if hi is None else float(hi))
     return out
 
 

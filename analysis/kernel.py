@@ -35,11 +35,15 @@ def compact_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(uniques, codes)`` with ``uniques`` sorted.  Uses a counting
     pass when the key space is small (no sort), ``np.unique`` otherwise.
+    When every key in ``[0, size)`` occurs, ``codes`` is ``key`` itself
+    (not a copy): callers must not write into it.
     """
     n = key.shape[0]
     if size <= 4 * n + 4096:
         present = np.bincount(key, minlength=size) > 0
         uniques = np.flatnonzero(present)
+        if uniques.shape[0] == size:  # every key present: the keys are their own codes (no remapping pass)
+            return uniques, key.astype(np.int64, copy=False)
         remap = np.empty(size, dtype=np.int64)
         remap[uniques] = np.arange(uniques.shape[0])
         return uniques, remap[key]
@@ -57,6 +61,26 @@ def group_sum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarra
         flat = (codes[:, None] * m + np.arange(m)).ravel()
         return np.bincount(flat, weights=values.ravel(), minlength=n_groups * m).reshape(n_groups, m)
     return np.asarray(group_matrix(codes, n_groups) @ values)
+
+
+def group_summer(codes: np.ndarray, n_groups: int):
+    """``values -> group_sum(codes, values, n_groups)`` for several arrays with the same codes.
+
+    The same sums as :func:`group_sum` (the same method for each size of
+    ``values``), with the sparse group matrix built once, on first need,
+    instead of once per call.
+    """
+    M = None
+
+    def gsum(values):
+        nonlocal M
+        if values.ndim == 1 or codes.shape[0] * values.shape[1] <= 200_000:
+            return group_sum(codes, values, n_groups)
+        if M is None:
+            M = group_matrix(codes, n_groups)
+        return np.asarray(M @ values)
+
+    return gsum
 
 
 def group_matrix(codes: np.ndarray, n_groups: int, weights: np.ndarray | None = None) -> sparse.csr_matrix:
@@ -148,19 +172,27 @@ def stage_variance_units(stage: Stage, unit: np.ndarray, dom: np.ndarray, n_dom:
     n_groups = stage.n_units.shape[0]
     n_unit_total = stage.group.shape[0]
     key = unit.astype(np.int64) * n_dom + dom
-    uniq, codes = compact_codes(key, n_unit_total * n_dom)
-    totals = group_sum(codes, z, uniq.shape[0])  # (K, J) unit x domain totals
+    if key.shape[0] and (key[1:] > key[:-1]).all():
+        # one input row per (unit, domain) already, in order (unit totals of domains nested in units):
+        # they are the totals (compact_codes would number them 0..K-1 and the sums would copy them)
+        uniq, totals = key, z
+    else:
+        uniq, codes = compact_codes(key, n_unit_total * n_dom)
+        totals = group_sum(codes, z, uniq.shape[0])  # (K, J) unit x domain totals
     k_unit = uniq // n_dom
     k_dom = uniq % n_dom
     k_group = stage.group[k_unit]
     gd = k_group * n_dom + k_dom
-    s1 = group_sum(gd, totals, n_groups * n_dom)
+    gsum = group_summer(gd, n_groups * n_dom)
+    s1 = gsum(totals)
     cnt = np.bincount(gd, minlength=n_groups * n_dom).astype(float)
     n_g = np.repeat(stage.n_units, n_dom)
     centre = np.repeat(stage.centre, n_dom)
     mean = np.where(centre[:, None], s1 / n_g[:, None], 0.0)
-    dev = totals - mean[gd]
-    ss = group_sum(gd, dev * dev, n_groups * n_dom) + ((n_g - cnt)[:, None] * mean * mean)
+    dev = mean[gd]  # deviations from the group mean, squared, in place (no further temporaries)
+    np.subtract(totals, dev, out=dev)
+    np.multiply(dev, dev, out=dev)
+    ss = gsum(dev) + ((n_g - cnt)[:, None] * mean * mean)
     ss *= np.repeat(stage.scale, n_dom)[:, None]
     out = ss.reshape(n_groups, n_dom, -1).sum(axis=0) * stage.factor
     if stage.averaged is not None and stage.averaged.any():

@@ -8,6 +8,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import lapack
 
 from . import kernel
 from .association import AssociationMethods
@@ -68,28 +69,77 @@ class ReplicateStructure:
         fixed random probe, kept to about 9 significant digits (replicate
         files are often stored rounded); the compressed form is used only if
         it reproduces every replicate weight to 1e-10 relative, checked a
-        block of rows at a time (no (n x R) temporaries).
+        block of rows at a time (:func:`_reproduces`).
         """
         n, R = rw.shape
         probe = np.random.default_rng(0).standard_normal(R)  # fixed probe: deterministic grouping
         pos = weights > 0
+        with kernel.one_blas_thread():  # a matrix-vector product: threads gain nothing and keep spinning after it
+            key = rw @ probe
         with np.errstate(divide="ignore", invalid="ignore"):
-            key = np.where(pos, (rw @ probe) / weights, 0.0)
+            key = np.where(pos, key / weights, 0.0)
         mant, expo = np.frexp(key)
         key = np.ldexp(np.round(mant * 2.0 ** 30), expo)  # ~9 significant digits
         uniq, first, codes = np.unique(key, return_index=True, return_inverse=True)
         codes = codes.reshape(-1)
         if uniq.shape[0] > n // 2:
             return cls(weights, rw, None, None)
+        # Work along the matrix's memory order: replicate columns read from a DataFrame's float block
+        # arrive column-major (rw.T is C-ordered), where gathering or comparing whole rows strides
+        # across the full matrix for every element.
+        colmajor = rw.flags.f_contiguous and not rw.flags.c_contiguous
         with np.errstate(divide="ignore", invalid="ignore"):
-            pats = np.where(pos[first][:, None], rw[first] / weights[first][:, None], 0.0)
-        block = max(1, 2_000_000 // max(R, 1))
-        for b0 in range(0, n, block):  # verify, a block of rows at a time
-            b = slice(b0, b0 + block)
-            fit = weights[b][:, None] * pats[codes[b]]
-            if not (np.abs(fit - rw[b]) <= 1e-10 * np.abs(rw[b]) + 1e-300).all():
-                return cls(weights, rw, None, None)
+            rows_first = np.ascontiguousarray(rw.T[:, first].T) if colmajor else rw[first]
+            pats = np.where(pos[first][:, None], rows_first / weights[first][:, None], 0.0)
+        if not _reproduces(weights, rw, pats, codes, colmajor):
+            return cls(weights, rw, None, None)
         return cls(weights, None, pats, codes)
+
+
+def _reproduces(weights, rw, pats, codes, colmajor: bool, elements: int = 1 << 16) -> bool:
+    """Whether ``|w_i pats[codes_i] - rw_i| <= 1e-10 |rw_i| + 1e-300`` for every entry.
+
+    Checked a tile at a time in preallocated buffers small enough to stay
+    in cache (no (n x R) temporaries, no allocation per tile), in the memory
+    order of ``rw``: blocks of whole rows, or (``colmajor``) tiles of 16
+    replicate columns by a few thousand rows, each column's stretch
+    contiguous.
+    """
+    n, R = rw.shape
+    if colmajor:
+        src, table = rw.T, np.ascontiguousarray(pats.T)  # (R, n) and (R, P), both C-ordered
+        rstep = min(R, 16)
+        block = max(1, elements // rstep)
+        shape = (rstep, min(block, n))
+    else:
+        src, table = rw, pats
+        rstep = R
+        block = max(1, elements // max(R, 1))
+        shape = (min(block, n), R)
+    fit, tol, ok = np.empty(shape), np.empty(shape), np.empty(shape, dtype=bool)
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        cb, wb = codes[b0:b1], weights[b0:b1]
+        for r0 in range(0, R, rstep):
+            r1 = min(R, r0 + rstep)
+            if colmajor:
+                f, t, o, r = fit[: r1 - r0, : b1 - b0], tol[: r1 - r0, : b1 - b0], ok[: r1 - r0, : b1 - b0], \
+                    src[r0:r1, b0:b1]
+                np.take(table[r0:r1], cb, axis=1, out=f)
+                f *= wb
+            else:
+                f, t, o, r = fit[: b1 - b0], tol[: b1 - b0], ok[: b1 - b0], src[b0:b1]
+                np.take(table, cb, axis=0, out=f)
+                f *= wb[:, None]
+            np.subtract(f, r, out=f)
+            np.abs(f, out=f)
+            np.abs(r, out=t)
+            t *= 1e-10
+            t += 1e-300
+            np.less_equal(f, t, out=o)
+            if not o.all():
+                return False
+    return True
 
 
 def _distinct_rows(m: np.ndarray) -> np.ndarray:
@@ -97,7 +147,9 @@ def _distinct_rows(m: np.ndarray) -> np.ndarray:
     if m.shape[0] <= 1:
         return m
     probe = np.random.default_rng(0).standard_normal(m.shape[1])  # fixed probe: deterministic
-    _, first, codes = np.unique(m @ probe, return_index=True, return_inverse=True)
+    with kernel.one_blas_thread():
+        key = m @ probe
+    _, first, codes = np.unique(key, return_index=True, return_inverse=True)
     reps = m[first]
     if np.array_equal(reps[codes.reshape(-1)], m):
         return reps
@@ -124,14 +176,22 @@ def replicate_df(rep: ReplicateStructure, weights: np.ndarray, tol: float = 1e-5
 def _gram_rank(m: np.ndarray, tol: float) -> int:
     """Rank from the smaller cross-product of ``m`` (its eigenvalues are the squared singular values).
 
-    A full rank is first certified cheaply: if the Cholesky factor ``L`` of
-    the cross-product ``G`` exists and ``||G||_F ||L^-1||_F^2 < tol^-2``, then
+    The rank ``k`` is first certified cheaply, without the eigenvalues of
+    the cross-product ``G`` (n x n).  Full rank: if the Cholesky factor ``L``
+    of ``G`` exists and ``||G||_F ||L^-1||_F^2 < tol^-2``, then
     ``λ_max/λ_min < tol^-2`` (``λ_max <= ||G||_F``, ``1/λ_min <= ||L^-1||_F^2``),
-    so every singular value exceeds ``tol`` times the largest.  Otherwise
-    the eigenvalues are computed.
+    so every singular value exceeds ``tol`` times the largest.  Otherwise a
+    pivoted Cholesky factorisation ``P'GP = L L' + [0 0; 0 S]`` stopped at
+    step ``k``, once every remaining pivot (diagonal of ``S``) is at most
+    ``tol^2 max(diag G) / n``, certifies rank ``k`` when
+    ``||G||_F ||L11^-1||_F^2 < tol^-2``: then ``λ_k(G) >= λ_min(L11 L11') >
+    tol^2 λ_max`` (interlacing) and ``λ_(k+1)(G) <= λ_max(S) <= trace(S) <=
+    tol^2 max(diag G) <= tol^2 λ_max`` (Weyl).  This is the typical case of
+    replicate weights whose rows are dependent by construction (bootstrap
+    counts sum to the stratum's PSU count: a domain holding two strata has
+    rank one less than its PSUs).  Only when neither certificate holds are
+    the eigenvalues computed.
     """
-    from scipy.linalg import lapack
-
     g = m @ m.T if m.shape[0] < m.shape[1] else m.T @ m
     k = g.shape[0]
     c, info = lapack.dpotrf(g, lower=1)
@@ -140,6 +200,13 @@ def _gram_rank(m: np.ndarray, tol: float) -> int:
         # dpotrf zeroes the upper triangle (clean=1) and dtrtri leaves it as it is: ``inv`` is lower triangular
         if info2 == 0 and np.linalg.norm(g) * float(np.einsum("ij,ij->", inv, inv)) < tol ** -2:
             return k
+    top_low = float(g.diagonal().max()) if k else 0.0  # a lower bound of λ_max
+    if top_low > 0:
+        c, _, r, info = lapack.dpstrf(g, tol=tol * tol * top_low / k, lower=1)
+        if info >= 0 and 0 < r < k:
+            inv, info2 = lapack.dtrtri(np.tril(c[:r, :r]), lower=1)
+            if info2 == 0 and np.linalg.norm(g) * float(np.einsum("ij,ij->", inv, inv)) < tol ** -2:
+                return int(r)
     ev = np.linalg.eigvalsh(g)
     top = ev.max() if ev.size else 0.0
     return int((ev > tol * tol * top).sum()) if top > 0 else 0
@@ -434,6 +501,11 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
                 distinct = True
             cache[key] = domain_ranks(mult, k_dom, n_dom, distinct) - 1.0
         return cache[key]
+
+    def _rounding_factor(self) -> float:
+        # scale Σ_r rscales_r (θ_r - θ̄)², each θ_r a ratio of replicate totals: multipliers up to A
+        a = float(np.abs(self._rep.patterns).max()) if self._rep.patterns is not None and self._rep.patterns.size else 1.0
+        return 4.0 * self.scale * float(np.abs(self.rscales).sum()) * max(1.0, a) ** 2
 
     def _agg_units(self):
         if self._rep.patterns is None:

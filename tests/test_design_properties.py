@@ -147,3 +147,25 @@ def test_contrast_matches_variance_of_difference():
     cr = rr.contrast(rr.mean("y", by="g"), {"g": "A"}, {"g": "B"})
     assert cr.estimate[0] == pytest.approx(c.estimate[0])
     assert cr.se[0] == pytest.approx(c.se[0], rel=0.2)
+
+
+def test_zero_variance_is_exactly_zero_in_any_row_order():
+    """A domain held by one PSU of its stratum has a linearised total that is mathematically 0.
+
+    Its variance used to come out as rounding noise (~1e-32) in some row orders and 0 in others, and
+    n_eff = p(1-p)/var then jumped between 5.6e31 and n (this draw did so); below the rounding error
+    of its sums it is 0.
+    """
+    rng = np.random.default_rng(712)
+    rows = [(h, f"{h}-{k}") for h in range(int(rng.integers(1, 3))) for k in range(int(rng.integers(2, 4)))
+            for _ in range(int(rng.integers(1, 6)))]
+    df = pd.DataFrame(rows, columns=["stratum", "psu"])
+    df["w"] = rng.uniform(0.5, 5.0, len(df))
+    df["b"] = (rng.random(len(df)) < 0.4).astype(int)
+    df["g"] = rng.choice(["a", "b", "c"], len(df))
+    frames = [_design(df.iloc[p].reset_index(drop=True)).proportion("b", by="g").to_frame()
+              for p in (np.arange(len(df)), np.random.default_rng(0).permutation(len(df)), np.arange(len(df))[::-1])]
+    for f in frames:
+        pd.testing.assert_frame_equal(f, frames[0], rtol=1e-10, atol=1e-13)
+    zero = frames[0]["se"] == 0
+    assert zero.any() and (frames[0].loc[zero, "n_eff"] == frames[0].loc[zero, "n"]).all()

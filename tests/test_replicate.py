@@ -81,3 +81,33 @@ def test_jk1_scale_carries_the_fpc():
     d = SurveyDesign(df, weights="w", psu="psu", fpc="N").to_replicate("JK1")
     assert d.scale == pytest.approx((1 - 5 / 50) * 4 / 5)
     assert d.total("y").se[0] == pytest.approx(SurveyDesign(df, weights="w", psu="psu", fpc="N").total("y").se[0], rel=1e-10)
+
+
+def _svd_rank(m, tol=1e-5):
+    sv = np.linalg.svd(m, compute_uv=False)
+    return int((sv > tol * sv.max()).sum()) if sv.size and sv.max() > 0 else 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_matrix_rank_certificates_agree_with_the_singular_values(seed, monkeypatch):
+    """Full-rank, rank-deficient-by-construction (bootstrap counts of two strata) and low-rank matrices.
+
+    The rank of bootstrap multipliers of a domain holding two strata (one less
+    than its PSUs) is certified by the pivoted Cholesky factorisation, with no
+    eigenvalues computed; every answer equals the count of singular values
+    above 1e-5 times the largest (R's qr tolerance on these well-separated cases).
+    """
+    from analysis import replicate as rp
+
+    rng = np.random.default_rng(seed)
+    R = int(rng.integers(20, 60))
+    n1, n2 = int(rng.integers(5, 25)), int(rng.integers(5, 25))
+    boot = np.vstack([rng.multinomial(n, np.full(n, 1 / n), size=R).T for n in (n1, n2)]).astype(float)
+    assert rp.matrix_rank(boot) == _svd_rank(boot) == min(n1 + n2 - 1, R)
+    low = rng.normal(size=(40, 7)) @ rng.normal(size=(7, R))
+    full = rng.uniform(0.5, 1.5, (3 * R, R))
+    for m in (low, low.T, full, full[: R // 2], np.zeros((4, 3)), np.ones((5, 4))):
+        assert rp.matrix_rank(m) == _svd_rank(m)
+    if n1 + n2 - 1 < R:  # the dependent rows: certified without an eigen-decomposition
+        monkeypatch.setattr(np.linalg, "eigvalsh", lambda g: pytest.fail("eigenvalues computed"))
+        assert rp.matrix_rank(boot) == n1 + n2 - 1
