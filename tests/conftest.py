@@ -251,3 +251,15 @@ def demo_built(demo_raw, tmp_path_factory):
                             "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
     return demo_raw, build, out
+
+
+# Under `make test` (pytest-xdist, --dist loadfile) files go to the workers in collection order:
+# the files with the longest module fixtures (the coverage study, the survey shapes' make all, ...)
+# start first, so that no long file is left to run alone at the end while the other worker idles.
+SLOW_FILES_FIRST = ("test_validate.py", "test_survey_shapes.py", "test_pipeline_make.py", "test_hostile_inputs.py",
+                    "test_small_area.py", "test_pipeline_models.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: k for k, name in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
