@@ -488,8 +488,11 @@ errors.run(main)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_temporary_files_are_removed_on_sigterm(tmp_path, sig):
     out = tmp_path / "out"
+    # the child starts with the default SIGINT action: a test run started in the background of a
+    # non-interactive shell ignores SIGINT, and an ignored signal stays ignored across exec
     p = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, str(out)], cwd=ROOT, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert p.stdout.readline().strip() == "ready"
     assert len(list(out.glob(".*.tmp"))) == 2
     p.send_signal(sig)
