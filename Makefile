@@ -139,9 +139,10 @@ $(REPORT): $(REPORT_MODULES) pipeline/templates/report.html.j2 $(CONFIG) $(FIG_I
 # Stages run side by side (make -j) as one process each (the figure stage forks its own
 # workers): one BLAS thread per process, so that they do not oversubscribe the cores.  Small
 # products then no longer wait for a BLAS thread the other stage keeps busy (up to 0.1 s each).
-$(INGEST) $(CLEAN) $(WEIGHT) $(ESTIMATES) $(FIGURES) $(REPORT): export OPENBLAS_NUM_THREADS := 1
-$(INGEST) $(CLEAN) $(WEIGHT) $(ESTIMATES) $(FIGURES) $(REPORT): export OMP_NUM_THREADS := 1
-$(INGEST) $(CLEAN) $(WEIGHT) $(ESTIMATES) $(FIGURES) $(REPORT): export MKL_NUM_THREADS := 1
+STAGE_TARGETS := $(INGEST) $(CLEAN) $(WEIGHT) $(ESTIMATES) $(FIGURES) $(REPORT)
+$(STAGE_TARGETS): export OPENBLAS_NUM_THREADS := 1
+$(STAGE_TARGETS): export OMP_NUM_THREADS := 1
+$(STAGE_TARGETS): export MKL_NUM_THREADS := 1
 
 # --- validate: coverage study on the demo's synthetic population (not part of `all`) ----
 # `make validate [REPLICATES=100]` draws REPLICATES samples with the survey's generator

@@ -6,6 +6,7 @@ the pipeline tests do not depend on the demo generator.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -253,13 +254,8 @@ def demo_built(demo_raw, tmp_path_factory):
     return demo_raw, build, out
 
 
-# Under `make test` (pytest-xdist, --dist loadfile) files go to the workers in collection order:
-# the files with the longest module fixtures (the coverage study, the survey shapes' make all, ...)
-# start first, so that no long file is left to run alone at the end while the other worker idles.
-SLOW_FILES_FIRST = ("test_validate.py", "test_survey_shapes.py", "test_pipeline_make.py", "test_hostile_inputs.py",
-                    "test_small_area.py", "test_pipeline_models.py")
-
-
-def pytest_collection_modifyitems(session, config, items):
-    rank = {name: k for k, name in enumerate(SLOW_FILES_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+@functools.cache
+def r_has(package: str = "survey") -> bool:
+    """Whether ``Rscript`` exists and loads *package* (live R cross-checks skip otherwise); asked once per session."""
+    return shutil.which("Rscript") is not None and subprocess.run(
+        ["Rscript", "-e", f"library({package})"], capture_output=True).returncode == 0

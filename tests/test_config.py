@@ -153,6 +153,28 @@ def test_make_deps_lists_each_stages_modules(make_survey):
     assert "$(ANALYSIS)" not in ingest and "pipeline/io.py" in ingest
 
 
+
+def test_make_deps_imports_neither_patsy_nor_pandas_but_load_checks_formulas(tmp_path):
+    """--make-deps runs before every make: it reads the demo config (with [[models]]) without patsy or pandas
+    (0.8 s); the full check (every stage, python -m pipeline.config) still parses the formulas."""
+    import shutil
+    import subprocess
+    import sys
+    from conftest import ROOT
+    code = ("import sys; from pipeline import config; config.make_deps('surveys/qb2022'); "
+            "print(sorted(m for m in ('patsy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    survey = tmp_path / "s"
+    shutil.copytree(ROOT / "surveys" / "qb2022", survey, ignore=shutil.ignore_patterns("raw"))
+    toml = survey / "survey.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text.replace('formula = "fiber ~ C(urban) + C(district) + hh_size"',
+                                 'formula = "fiber ~ C(urban) +* hh_size"'), encoding="utf-8")
+    config.load(survey, parse_formulas=False)
+    with pytest.raises(PipelineError, match=r"models\[0\]\.formula: not a valid formula"):
+        config.load(survey)
+
 def _paths(node, path=()):
     """Every key path of a parsed TOML document (into tables and arrays of tables)."""
     if isinstance(node, dict):

@@ -15,6 +15,7 @@ import pytest
 from analysis import EstimationError, SurveyDesign
 from analysis import SeparationWarning
 from api_designs import cases, close, design
+from conftest import r_has
 
 FORMULAS = {
     "gauss": ("api00 ~ ell + meals + mobility + stype", "gaussian"),
@@ -232,15 +233,6 @@ write.csv(do.call(rbind, out), args[2], row.names = FALSE)
 """
 
 
-def _have_r() -> bool:
-    import shutil
-    import subprocess
-
-    if shutil.which("Rscript") is None:
-        return False
-    return subprocess.run(["Rscript", "-e", "library(survey)"], capture_output=True).returncode == 0
-
-
 @pytest.mark.r
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_live_random_designs_agree_with_r(tmp_path, seed):
@@ -250,7 +242,7 @@ def test_live_random_designs_agree_with_r(tmp_path, seed):
     """
     import subprocess
 
-    if not _have_r():
+    if not r_has():
         pytest.skip("Rscript with the survey package is not available")
     rng = np.random.default_rng(seed)
     rows = [(h, k) for h in range(int(rng.integers(3, 6))) for k in range(int(rng.integers(3, 7)))

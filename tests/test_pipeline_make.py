@@ -33,6 +33,22 @@ def test_help_lists_targets():
         assert f"{target} " in out
 
 
+
+def test_stages_run_with_one_blas_thread_and_test_and_bench_do_not():
+    """Every stage target exports one BLAS thread (stages run side by side under make -j); the test and
+    bench targets keep the library's own threading (read from make's database: `make -pq help`)."""
+    import re
+    db = make("-pq", "help", check=False).stdout
+    found = {}
+    for target, var in re.findall(r"^(\S+): (OPENBLAS|OMP|MKL)_NUM_THREADS := 1$", db, re.M):
+        found.setdefault(target, set()).add(var)
+    stages = {"build/qb2022/ingest/manifest.json", "build/qb2022/clean/manifest.json",
+              "build/qb2022/weight/manifest.json", "build/qb2022/estimates.csv", "build/qb2022/models.csv",
+              "figures/qb2022/manifest_estimates.json", "figures/qb2022/manifest_diagnostics.json",
+              "figures/qb2022/report.html"}
+    assert stages <= set(found) and all(found[t] == {"OPENBLAS", "OMP", "MKL"} for t in stages)
+    assert not {"test", "bench", "validate", "all"} & set(found)
+
 def test_all_then_noop_then_partial(make_survey, tmp_path):
     survey = make_survey(fmt="csv", strata=False)
     build = tmp_path / "build"

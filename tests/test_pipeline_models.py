@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from conftest import ROOT, copy_demo, run_stage
+from conftest import ROOT, copy_demo, run_stage, r_has
 from pipeline import config
 from pipeline.errors import PipelineError
 from pipeline.modelling import COMPARISON_COLUMNS, MODEL_COLUMNS, adjust_p
@@ -359,15 +359,10 @@ cat(sprintf("%.17g", out), sep = "\n")
 """
 
 
-def _have_r() -> bool:
-    return shutil.which("Rscript") is not None and subprocess.run(
-        ["Rscript", "-e", "library(survey)"], capture_output=True).returncode == 0
-
-
 @pytest.mark.r
 @demo_only
 def test_demo_model_and_gap_match_r_on_the_pipeline_design(demo, tmp_path):
-    if not _have_r():
+    if not r_has():
         pytest.skip("Rscript with the survey package is not available")
     from pipeline import io
     from pipeline.designs import unit_design

@@ -5,7 +5,6 @@ installs Debian's ``r-base-core`` and ``r-cran-survey`` when it can).
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 import warnings
 
@@ -13,19 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import r_has
+
 from analysis import SurveyDesign
 
 pytestmark = pytest.mark.r
 
 
-def _have_r() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    r = subprocess.run(["Rscript", "-e", "library(survey)"], capture_output=True)
-    return r.returncode == 0
-
-
-if not _have_r():
+if not r_has():
     pytest.skip("Rscript with the survey package is not available", allow_module_level=True)
 
 R_SCRIPT = r"""

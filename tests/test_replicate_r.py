@@ -11,7 +11,6 @@ the BRR/Fay part of the R script where R is installed.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from conftest import r_has
 
 from analysis import ReplicateDesign, SurveyDesign
 from analysis.hadamard import hadamard
@@ -231,12 +232,6 @@ def test_with_replicates_as_r():
     assert rel(r2.se[0], rstrat.mean("api00").se) < 1e-12
 
 
-def _have_r() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    return subprocess.run(["Rscript", "-e", "library(survey)"], capture_output=True).returncode == 0
-
-
 R_LIVE = r"""
 suppressMessages(library(survey)); data(api)
 apistrat$half <- ifelse(apistrat$snum %% 2 == 0, "even", "odd")
@@ -251,7 +246,7 @@ for (rho in c(0, 0.3)) {
 
 @pytest.mark.r
 def test_brr_fay_live_r():
-    if not _have_r():
+    if not r_has():
         pytest.skip("Rscript with the survey package is not available")
     out = subprocess.run(["Rscript", "-e", R_LIVE], capture_output=True, text=True, check=True).stdout
     for line in out.strip().splitlines():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from conftest import r_has
 from scipy import integrate
 
 from analysis.sae import (
@@ -165,14 +166,8 @@ def test_matches_samplics_live():
         assert rel(fit.mse, mse) < 1e-8
 
 
-def _have_r_sae() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    return subprocess.run(["Rscript", "-e", "library(sae)"], capture_output=True).returncode == 0
-
-
 @pytest.mark.r
-@pytest.mark.skipif(not _have_r_sae(), reason="Rscript with the sae package is not available")
+@pytest.mark.skipif(not r_has("sae"), reason="Rscript with the sae package is not available")
 @pytest.mark.parametrize("method", ["REML", "ML", "FH"])
 def test_matches_r_sae_live(tmp_path, method):
     rng = np.random.default_rng(1414)

@@ -179,7 +179,7 @@ def test_area_and_group_nouns_come_from_the_config(demo, lang):
     never the demo's communes and districts; without them, the built-in "area" and "group"."""
     from pipeline import figure_registry as R
     from pipeline import report
-    from pipeline.text import area_words
+    from pipeline.text import FIGURE, area_words, table
     survey, build, out, cfg, inputs = demo
     names = {"area_noun": {"vi": "thôn", "en": "village"}, "group_noun": {"vi": "vùng", "en": "region"}}
     other = {**cfg, "sae": {**cfg["sae"], **names}, "report": {**cfg["report"], "language": lang}}
@@ -199,6 +199,7 @@ def test_area_and_group_nouns_come_from_the_config(demo, lang):
         words = " ".join(texts_of(fig) + [f["caption"]])
         __import__("matplotlib.pyplot").pyplot.close(fig)
         assert ("village" if lang == "en" else "thôn") in words
+        assert table(FIGURE, lang)["ci_none"] not in words  # the note explains EBLUP ± 1.96·RMSE instead
         assert not [w for w in demo_words if re.search(rf"\b{w}\b", words)], words
     full = __import__("pipeline.stage_outputs").stage_outputs.load_inputs(other, build, survey)
     manifest = {"figures": [], "skipped": []}

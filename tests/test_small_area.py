@@ -10,7 +10,6 @@ one-line errors naming the [sae] key.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -18,7 +17,7 @@ import pandas as pd
 import pytest
 
 from analysis.sae import fay_herriot_frame, gvf_proportion
-from conftest import copy_demo, run_stage
+from conftest import copy_demo, run_stage, r_has
 from pipeline.errors import PipelineError
 from pipeline.small_area import SAE_COLUMNS, small_area_estimates
 
@@ -101,14 +100,8 @@ def test_is_analysis_sae_on_the_same_inputs(demo, result):
         np.testing.assert_allclose(got["gamma"], ref["gamma"], rtol=1e-12)
 
 
-def _have_r_sae() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    return subprocess.run(["Rscript", "-e", "library(sae)"], capture_output=True).returncode == 0
-
-
 @pytest.mark.r
-@pytest.mark.skipif(not _have_r_sae(), reason="Rscript with the sae package is not available")
+@pytest.mark.skipif(not r_has("sae"), reason="Rscript with the sae package is not available")
 def test_matches_r_sae_live(demo, result, tmp_path):
     """R sae::mseFH (REML) on the sampled communes' inputs gives our sigma2_u, EBLUPs and MSEs to 1e-6."""
     f, s = _inputs(demo, "hh_fiber")

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 import shapes
-from conftest import ROOT
+from conftest import ROOT, r_has
 
 SHAPES = ("household_only", "delivered", "person_only")
 STORED = ROOT / "tests" / "data" / "shapes_r.json"
@@ -80,8 +80,7 @@ def test_estimates_agree_with_stored_r_numbers(built):
 
 @pytest.mark.r
 def test_estimates_agree_with_r_live(built):
-    if shutil.which("Rscript") is None or subprocess.run(["Rscript", "-e", "library(survey)"],
-                                                         capture_output=True).returncode:
+    if not r_has():
         pytest.skip("Rscript with the survey package is not available")
     p = subprocess.run(["Rscript", str(ROOT / "tests/data/shapes_r.R"), str(built["csv"])], capture_output=True,
                        text=True)

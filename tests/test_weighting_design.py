@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import json
 import pathlib
-import shutil
 import subprocess
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from conftest import r_has
 
 design_mod = pytest.importorskip("analysis.design")
 SurveyDesign = design_mod.SurveyDesign
@@ -173,12 +174,6 @@ def test_chained_steps_keep_history(dclus1, api99_total):
 # replicate designs via the library (when analysis.replicate exists), vs R live
 # ---------------------------------------------------------------------------
 
-def _have_r() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    r = subprocess.run(["Rscript", "-e", "library(survey)"], capture_output=True)
-    return r.returncode == 0
-
 
 R_JK1_CODE = r"""
 suppressMessages(library(survey)); data(api)
@@ -202,7 +197,7 @@ for (nm in names(ds)) { d <- ds[[nm]]
 
 @pytest.mark.r
 def test_replicate_design_matches_r_live(dclus1, api99_total):
-    if not _have_r():
+    if not r_has():
         pytest.skip("Rscript with the survey package is not available")
     pytest.importorskip("analysis.replicate")
     try:
