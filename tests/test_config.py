@@ -165,6 +165,12 @@ def test_make_deps_imports_neither_patsy_nor_pandas_but_load_checks_formulas(tmp
             "print(sorted(m for m in ('patsy', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+    # --generate starts the demo's generator (first on the critical path of `make all`): nor there
+    code = ("import subprocess, sys; subprocess.run = lambda *a, **k: type('R', (), {'returncode': 0})(); "
+            "from pipeline import config; assert config.generate('surveys/qb2022') == 0; "
+            "print(sorted(m for m in ('patsy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
     survey = tmp_path / "s"
     shutil.copytree(ROOT / "surveys" / "qb2022", survey, ignore=shutil.ignore_patterns("raw"))
     toml = survey / "survey.toml"
