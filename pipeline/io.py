@@ -419,8 +419,9 @@ def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
             data = src.read(info.filename)
             if info.filename == "docProps/core.xml":
                 import re
-                data = re.sub(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>",
-                              b'<dcterms:modified xsi:type="dcterms:W3CDTF">2000-01-01T00:00:00Z</dcterms:modified>', data)
+                # openpyxl stamps the save time: keep the element (and its namespace declarations), fix the time
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rb"\g<1>2000-01-01T00:00:00Z\g<2>", data)
             zi = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
             zi.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(zi, data)

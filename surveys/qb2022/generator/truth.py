@@ -33,29 +33,36 @@ def truth_table(pop):
     a_urb = hh["urban"].to_numpy()[adults["hh"].to_numpy()]
 
     def domains(dist, urb):
-        return ([("all", "all", np.ones(dist.size, dtype=bool))]
-                + [("district", name, dist == code) for code, name in DISTRICT_NAMES.items()]
-                + [("urban", name, urb == code) for code, name in URBAN_LEVELS.items()])
+        """Per variable (``all``, district, urban): the rows in one stable sort by its codes and each level's
+        slice of them.  A level's rows stay in file order, so each mean adds the same values in the same order
+        as a mask per level would (the same bits), with one gather per variable instead of one per level."""
+        out = [(None, [("all", "all", slice(None))])]
+        for name, codes, labels in (("district", dist, DISTRICT_NAMES), ("urban", urb, URBAN_LEVELS)):
+            order = np.argsort(codes, kind="stable")
+            ends = np.searchsorted(codes[order], [[c for c in labels], [c + 1 for c in labels]])
+            out.append((order, [(name, lev, slice(a, b)) for lev, a, b in zip(labels.values(), *ends)]))
+        return out
+
+    def means(y, doms, inside=None):
+        for order, levels in doms:
+            ys = y if order is None else y[order]
+            cs = None if inside is None else (inside if order is None else inside[order])
+            for dom, lev, sl in levels:
+                yield dom, lev, (ys[sl].mean() if cs is None else ys[sl][cs[sl]].mean())
 
     rows = []
-    hd, hu = hh["district"].to_numpy(), hh["urban"].to_numpy()
-    hh_domains = domains(hd, hu)  # the masks, once for all indicators
+    hh_domains = domains(hh["district"].to_numpy(), hh["urban"].to_numpy())
     for ind, (col, _) in HH_INDICATORS.items():
-        y = hh[col].to_numpy(float)
-        for dom, lev, m in hh_domains:
-            rows.append((ind, dom, lev, y[m].mean()))
+        rows += [(ind, *m) for m in means(hh[col].to_numpy(float), hh_domains)]
     for ind, (col, cond, _) in HH_MEANS.items():
-        y = hh[col].to_numpy(float)
         c = np.ones(len(hh), bool) if cond is None else hh[cond].to_numpy() == 1
-        for dom, lev, m in hh_domains:
-            rows.append((ind, dom, lev, y[m & c].mean()))
+        rows += [(ind, *m) for m in means(hh[col].to_numpy(float), hh_domains, c)]
     skill_cols = [f"p_skill{j}" for j in range(1, 10)]
     anyskill = adults[skill_cols].to_numpy().max(axis=1)
     adult_domains = domains(a_dist, a_urb)
     for ind in P_INDICATORS:
         y = anyskill.astype(float) if ind == "p_anyskill" else adults[ind].to_numpy(float)
-        for dom, lev, m in adult_domains:
-            rows.append((ind, dom, lev, y[m].mean()))
+        rows += [(ind, *m) for m in means(y, adult_domains)]
     return pd.DataFrame(rows, columns=["indicator", "domain", "level", "value"])
 
 
@@ -115,11 +122,18 @@ def commune_truth(pop):
     levels = [str(int(c)) for c in codes]
 
     def by_commune(y, inside, idx):
-        n = np.bincount(idx, weights=inside.astype(float), minlength=n_c)
-        s = np.bincount(idx, weights=np.where(inside, y, 0.0), minlength=n_c)
+        # rows outside go to an extra bin: each commune sums the same values in the same order as with 0
+        # weights outside (adding 0.0 changes no sum), with one pass over the rows per indicator
+        key = (id(inside), id(idx))  # the entry holds both arrays, so their ids cannot be reused meanwhile
+        if key not in counts:
+            bins = np.where(inside, idx, n_c)
+            counts[key] = (inside, idx, bins, np.bincount(bins, minlength=n_c + 1)[:n_c].astype(float))
+        _, _, bins, n = counts[key]
+        s = np.bincount(bins, weights=y, minlength=n_c + 1)[:n_c]
         with np.errstate(invalid="ignore", divide="ignore"):
             return s / n
 
+    counts = {}
     frames = []
 
     def add(ind, values):
