@@ -11,7 +11,7 @@ in grey-scale and by colour-blind readers), DejaVu Sans (bundled with
 matplotlib, full Vietnamese diacritics), a footnote with the source and the CI
 method on every figure.  Labels from the config reach matplotlib as plain
 text (:func:`plain`: no mathtext).  Output is byte-identical across runs: no
-dates in the metadata, a fixed SVG hash salt, glyphs as paths.
+dates in the metadata, a fixed SVG hash salt, SVG text as text (searchable), PNGs without an alpha channel.
 """
 from __future__ import annotations
 
@@ -125,10 +125,23 @@ def save(fig, png_path, svg_path) -> None:
         ax.set_position([round(v, 5) for v in ax.get_position().bounds])
     if fig._suptitle is not None:
         fig._suptitle.set_position([round(v, 5) for v in fig._suptitle.get_position()])
-    # zlib level 3 instead of 6: the PNGs are about 6% larger and encode in half the time
-    fig.savefig(png_path, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 3})
+    write_png(fig, png_path)
     fig.savefig(svg_path, format="svg", metadata={"Date": None, "Creator": None})
     pyplot().close(fig)
+
+
+def write_png(fig, path) -> None:
+    """*fig* drawn by Agg at its dpi, written as an RGB PNG (*path*: a file name or a binary file object).
+
+    The pixels are savefig's, without its alpha channel (the figures are opaque): the files are 8% smaller
+    and encode faster.  zlib level 1: the PNG holds a few flat colours, so it costs little size (the
+    files are still smaller than savefig's RGBA at level 3) for a third of the encoding time.
+    """
+    from PIL import Image
+    canvas = fig.canvas  # Agg: pyplot() selects it
+    canvas.draw()
+    img = Image.frombuffer("RGBA", canvas.get_width_height(physical=True), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    img.convert("RGB").save(path, format="png", compress_level=1, dpi=(fig.dpi, fig.dpi))
 
 
 def pct_axis(ax, lang: str, lo: float = 0.0, hi: float = 1.0) -> None:

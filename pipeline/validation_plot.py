@@ -62,6 +62,6 @@ def coverage_figure(table: pd.DataFrame, cfg: dict) -> bytes:
     fig.suptitle(T["title"].format(R=R), x=0.01, ha="left", fontweight="bold")
     buf = _io.BytesIO()
     fig.set_dpi(P.RC["savefig.dpi"])
-    fig.savefig(buf, format="png", metadata={"Software": None})
+    P.write_png(fig, buf)
     P.pyplot().close(fig)
     return buf.getvalue()

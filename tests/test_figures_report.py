@@ -369,6 +369,28 @@ def test_labels_reach_matplotlib_as_plain_text(loaded, tmp_path):
     assert (tmp_path / "x.png").stat().st_size > 1000
 
 
+def test_png_has_savefig_pixels_without_alpha(tmp_path):
+    """write_png: the pixels matplotlib's savefig draws (the figures are opaque), as RGB, with the dpi."""
+    import numpy as np
+    from PIL import Image
+    from pipeline import plots as P
+    fig = P.new_figure(4, 3, "Source: test")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color=P.BLUE)
+    ax.set_title("Tỷ lệ hộ có điện thoại thông minh")
+    fig.get_layout_engine().execute(fig)
+    fig.set_layout_engine(None)
+    fig.set_dpi(150)
+    fig.savefig(tmp_path / "ref.png", format="png")
+    P.write_png(fig, tmp_path / "x.png")
+    ref, got = Image.open(tmp_path / "ref.png"), Image.open(tmp_path / "x.png")
+    assert ref.mode == "RGBA" and got.mode == "RGB" and got.size == ref.size == (600, 450)
+    a = np.asarray(ref)
+    assert (a[..., 3] == 255).all() and np.array_equal(a[..., :3], np.asarray(got))
+    assert got.info["dpi"] == pytest.approx(ref.info["dpi"]) and ref.info["dpi"] == pytest.approx((150, 150), abs=0.02)
+    P.pyplot().close(fig)
+
+
 def test_figures_no_longer_drawn_are_removed(demo, tmp_path):
     """An indicator taken out of the key indicators loses its chart: the figures stage removes the old files."""
     import shutil
