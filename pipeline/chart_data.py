@@ -259,37 +259,8 @@ def sae_data(sae: dict, cfg: dict, indicator: str, z: float = 1.959963984540054)
 
 
 def sae_residuals(sae: dict, indicator: str) -> pd.DataFrame:
-    """The sampled areas of one indicator with their standardised model residuals (column ``residual``).
-
-    The residual of a sampled area is ``(y - x'β) / sqrt(σ²_u + ψ)`` on the model scale (Rao and Molina
-    2015, sec. 6.2; ``y = arcsin(sqrt(p))`` when the fit's ``transform`` is ``arcsin``), as the fit's
-    summary in sae_fit.json.  sae.csv holds neither ``x'β`` nor ``ψ``; both follow from the EBLUP
-    ``θ = γ y + (1 - γ) x'β`` and ``γ = σ²_u / (σ²_u + ψ)``: ``ψ = σ²_u (1 - γ) / γ`` and
-    ``y - x'β = (y - θ) / (1 - γ)``.  With the arcsine transformation ``θ`` is the EBLUP taken back to the
-    model scale: the inverse of the bias-corrected back-transformation
-    (:func:`analysis.sae.transform.arcsin_backtransform` with variance ``g1 = γ ψ``), by bisection over
-    all areas at once.  Benchmarked estimates (``benchmark`` in the fit) are used as they are, which makes
-    the residuals approximate.  Where ``σ²_u`` is 0 (``γ`` 0), ``ψ`` is the design variance of the
-    direct estimate (on the arcsine scale by the delta method).
-    """
-    from analysis.sae.transform import arcsin_backtransform
-    t, fit = sae["table"], sae["fits"][indicator]
-    d = t[(t["indicator"] == indicator) & t["method"].ne("synthetic") & np.isfinite(t["direct"])].copy()
-    arcsin = fit.get("transform") == "arcsin"
-    s2, gamma = float(fit["sigma2_u"]), d["gamma"].to_numpy(float)
-    p, se, eblup = (d[c].to_numpy(float) for c in ("direct", "direct_se", "eblup"))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        design = se ** 2 / (4 * p * (1 - p)) if arcsin else se ** 2
-        psi = np.where(gamma > 0, s2 * (1 - gamma) / gamma, design)
-        if arcsin:
-            y, g1 = np.arcsin(np.sqrt(np.clip(p, 0.0, 1.0))), gamma * psi
-            lo, hi = np.full(len(d), -1.0), np.full(len(d), np.pi / 2 + 1.0)
-            for _ in range(60):  # bisection, vectorised over the areas: the back-transform is increasing
-                mid = (lo + hi) / 2
-                below = arcsin_backtransform(mid, g1) < eblup
-                lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-            theta = (lo + hi) / 2
-        else:
-            y, theta = p, eblup
-        d["residual"] = (y - theta) / ((1 - gamma) * np.sqrt(s2 + psi))
+    """The sampled areas of one indicator with their standardised model residuals (sae.csv's ``residual``:
+    ``(y - x'β) / sqrt(σ²_u + ψ)`` on the model scale, as the estimate stage's fit gives them)."""
+    t = sae["table"]
+    d = t[(t["indicator"] == indicator) & t["residual"].notna()].copy()
     return d.reset_index(drop=True)

@@ -17,13 +17,16 @@ reads the area frame unless it is given.  :func:`small_area_estimates` takes
 fits one Fay-Herriot model per indicator with :func:`analysis.sae.fay_herriot_frame`
 and returns the ``sae.csv`` table, one row per indicator x area of the frame:
 
-``indicator, area, area_label, district, n, direct, direct_se, eblup, rmse, cv, gamma, method``
+``indicator, area, area_label, district, n, direct, direct_se, eblup, rmse, cv, gamma, method, residual``
 
 ``method`` is ``"eblup"`` for areas with a direct estimate and
 ``"synthetic"`` (``x' beta``, ``gamma`` 0) for the others; ``n`` is the
 unweighted sample size (0 without a sample); ``direct_se`` is the design SE
 of the direct estimate (the variance the model used may be the GVF's, see
-``variance``).  The model fits (``sigma2_u``, ``beta`` with SEs, GVF, R²-like
+``variance``); ``residual`` is the standardised model residual
+``(y - x' beta) / sqrt(sigma2_u + psi)`` of a sampled area on the model's
+scale (``arcsin(sqrt(p))`` with ``transform = "arcsin"``; Rao and Molina
+2015, sec. 6.2), empty for the others.  The model fits (``sigma2_u``, ``beta`` with SEs, GVF, R²-like
 and residual diagnostics) come back beside the table for a sidecar file.
 
 The ``[sae]`` keys (a proposal for the config schema; ``survey.toml`` does
@@ -127,7 +130,7 @@ from .indicators import AREA_DOMAIN, area_estimates, estimate_unit
 __all__ = ["SAE_COLUMNS", "SmallAreaResult", "small_area_estimates", "survey_small_areas"]
 
 SAE_COLUMNS = ["indicator", "area", "area_label", "district", "n", "direct", "direct_se", "eblup", "rmse", "cv",
-               "gamma", "method"]
+               "gamma", "method", "residual"]
 _LOG = re.compile(r"^log\((\w+)\)$")
 
 
@@ -305,13 +308,16 @@ def small_area_estimates(estimates: pd.DataFrame, frame: pd.DataFrame, sae: dict
         rmse = np.sqrt(mse)
         with np.errstate(divide="ignore", invalid="ignore"):
             cv = np.where(est != 0, rmse / np.abs(est), np.nan)
+        in_model = t["method"].to_numpy() == "eblup"
+        residual = np.full(len(t), np.nan)
+        residual[in_model] = fit.standardized_residuals  # the sampled areas, in table order
         parts.append(pd.DataFrame({
             "indicator": ind, "area": keys.to_numpy(), "area_label": labels, "district": district,
             "n": np.where(sampled, d["n"].to_numpy(float), 0).astype(np.int64),
             "direct": t["direct"].to_numpy(float),
             "direct_se": np.where(sampled, d["se"].to_numpy(float), np.nan),
             "eblup": est, "rmse": rmse, "cv": cv, "gamma": t["gamma"].to_numpy(float),
-            "method": t["method"].to_numpy(),
+            "method": t["method"].to_numpy(), "residual": residual,
         }))
         fits[ind] = _fit_summary(fit, sampled, psi, gvf, sae.get("variance", "gvf"), bench)
         fits[ind]["clipped_to_0_1"] = clipped

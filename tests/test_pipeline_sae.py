@@ -34,7 +34,7 @@ def test_every_commune_of_every_indicator(sae):
     assert table.groupby("indicator")["area"].nunique().to_dict() == {"hh_fiber": 151, "hh_smartphone": 151,
                                                                      "p_internet": 151}
     assert list(table.columns) == ["indicator", "area", "area_label", "district", "n", "direct", "direct_se", "eblup",
-                                   "rmse", "cv", "gamma", "method"]
+                                   "rmse", "cv", "gamma", "method", "residual"]
     sampled = table["n"] > 0
     assert (table.loc[sampled, "method"] == "eblup").all() and (table.loc[~sampled, "method"] == "synthetic").all()
     assert sampled.groupby(table["indicator"]).sum().to_dict() == {"hh_fiber": 117, "hh_smartphone": 117,

@@ -98,33 +98,25 @@ def test_commune_chart_bytes_are_reproducible(demo, tmp_path):
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
-@pytest.mark.parametrize("transform", [None, "arcsin"])
-def test_residuals_recovered_from_sae_columns_are_the_models(transform):
-    """sae_residuals on a table shaped like sae.csv equals the fit's own model-scale residuals."""
-    from analysis.sae import fay_herriot_frame
+def test_residuals_in_sae_csv_are_the_fits_and_the_chart_draws_them(demo):
+    """sae.csv's ``residual`` is each fit's standardised residual (the fit summary in sae_fit.json is made from
+    the same vector) for the sampled areas, empty for the synthetic ones; the diagnostics chart reads it."""
     from pipeline import chart_data as C
-    rng = np.random.default_rng(14)
-    m = 60
-    x = rng.uniform(0, 1, m)
-    n = rng.integers(10, 60, m).astype(float)
-    theta = np.clip(0.25 + 0.4 * x + rng.normal(0, 0.08, m), 0.02, 0.98)
-    p = rng.binomial(n.astype(int), theta) / n
-    p = np.clip(p, 0.5 / n, 1 - 0.5 / n)
-    v = p * (1 - p) / n
-    frame = pd.DataFrame({"y": p, "v": v, "x": x})
-    frame.loc[:4, ["y", "v"]] = np.nan  # five areas without a sample
-    opts = {} if transform is None else {"transform": "arcsin", "n_eff": np.where(frame["y"].notna(), n, np.nan),
-                                         "B": 20, "seed": 1}
-    res = fay_herriot_frame(frame, "y", "v", ["x"], **opts)
-    t = res.table
-    table = pd.DataFrame({"indicator": "i", "area": [str(k) for k in range(m)], "direct": t["direct"],
-                          "direct_se": np.sqrt(frame["v"]), "eblup": t["estimate"], "gamma": t["gamma"],
-                          "method": t["method"], "n": n})
-    fits = {"i": {"sigma2_u": float(res.fit.sigma2_u), "transform": transform or "none"}}
-    r = C.sae_residuals({"table": table, "fits": fits}, "i")
-    assert len(r) == m - 5 and res.fit.sigma2_u > 0
-    expected = res.fit.standardized_residuals
-    np.testing.assert_allclose(r["residual"].to_numpy(), expected, rtol=1e-8, atol=1e-10)
+    survey, build, out, cfg, _ = demo
+    table = pd.read_csv(build / "sae.csv", dtype={"area": str})
+    fits = json.loads((build / "sae_fit.json").read_text(encoding="utf-8"))
+    for ind, fit in fits.items():
+        t = table[table["indicator"] == ind]
+        r = t["residual"].to_numpy(float)
+        assert (np.isfinite(r) == t["method"].eq("eblup").to_numpy()).all()
+        r = r[np.isfinite(r)]
+        assert len(r) == fit["areas_sampled"] > 0 and fit["transform"] == "arcsin"
+        s = fit["residuals"]
+        assert r.mean() == pytest.approx(s["mean"], rel=1e-12, abs=1e-15)
+        assert r.std(ddof=1) == pytest.approx(s["sd"], rel=1e-12)
+        assert np.mean(np.abs(r) > 2) == s["share_abs_over_2"]
+        rows = C.sae_residuals({"table": table, "fits": fits}, ind)
+        np.testing.assert_array_equal(rows["residual"].to_numpy(float), r)
 
 
 def test_report_section_prints_the_fit_and_ten_lowest_communes(demo):
