@@ -38,6 +38,9 @@ def group_label(cfg: dict, ind: dict, lang: str) -> str:
     return label_text(ind.get("universe_label"), lang) or unit_label(cfg, ind["unit"], lang)
 
 
+LABEL_FIELDS = ("domain", "domain_value", "domain_value_label")  # what domain_label reads of a row
+
+
 def domain_label(row, cfg: dict, lang: str) -> str:
     """How a row's domain value is named: the overall domain's label, the value label, or ``column = code``."""
     if row["domain_value"] == "all":
@@ -89,7 +92,8 @@ def area_data(est: pd.DataFrame, cfg: dict, indicator: str, domains: list[dict],
         rows["drawn"] = ~rows["suppress"]
         rows["_k"] = rows["estimate"].where(rows["drawn"], -np.inf)  # suppressed rows at the bottom
         rows = rows.sort_values("_k", ascending=False, kind="stable").drop(columns="_k").reset_index(drop=True)
-        rows["label"] = [domain_label(r, cfg, lang) for _, r in rows.iterrows()]
+        rows["label"] = [domain_label(dict(zip(LABEL_FIELDS, r)), cfg, lang)
+                         for r in zip(*(rows[c] for c in LABEL_FIELDS))]  # not iterrows: a Series per row
         out["panels"].append({"domain": d["id"], "title": label_text(d["label"], lang, d["id"]), "rows": rows})
     return out
 
