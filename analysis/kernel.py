@@ -223,7 +223,7 @@ def stage_variance_units(stage: Stage, unit: np.ndarray, dom: np.ndarray, n_dom:
     n_g = np.repeat(stage.n_units, n_dom)
     centre = np.repeat(stage.centre, n_dom)
     mean = np.where(centre[:, None], s1 / n_g[:, None], 0.0)
-    dev = mean[gd]  # deviations from the group mean, squared, in place (no further temporaries)
+    dev = np.take(mean, gd, axis=0)  # deviations from the group mean, squared, in place (no further temporaries)
     np.subtract(totals, dev, out=dev)
     np.multiply(dev, dev, out=dev)
     ss = gsum(dev) + ((n_g - cnt)[:, None] * mean * mean)
