@@ -178,12 +178,9 @@ class DesignBase:
 
     def _domains_uncached(self, by_cols, where):
         n = self.n
-        if where is None:
-            keep = np.ones(n, dtype=bool)
-        else:
-            keep = check_where(where, self.data.index)
+        keep = None if where is None else check_where(where, self.data.index)
         if not by_cols:
-            dom = np.where(keep, 0, -1)
+            dom = np.zeros(n, dtype=np.int64) if keep is None else np.where(keep, 0, -1)
             return dom, 1, pd.DataFrame(index=range(1))
         codes, uniques, has_missing = zip(*(self._factorized(c, with_missing=True) for c in by_cols))
         missing = np.zeros(n, dtype=bool) if any(has_missing) else None
@@ -203,9 +200,9 @@ class DesignBase:
             # a column's codes are already compact: its levels are the values that occur
             observed, dom = np.arange(dims[0], dtype=np.int64), codes[0]
         elif missing is None:
-            flat = codes[0].astype(np.int64)  # row-major cell index (np.ravel_multi_index without its checks)
+            flat = codes[0]  # row-major cell index (np.ravel_multi_index without its checks)
             for k, size in zip(codes[1:], dims[1:]):
-                flat *= size
+                flat = flat * size  # a new array: the codes are shared (read-only)
                 flat += k
             observed, dom = kernel.compact_codes(flat, int(np.prod(dims)))
         else:
@@ -460,7 +457,7 @@ class DesignBase:
         ``Xden``).  Rows are summed once to (unit, domain) totals; every
         further step works on those.
         """
-        all_rows = bool((dom_full >= 0).all())
+        all_rows = bool(dom_full.min() >= 0)  # one reduction, no temporary (designs hold at least one row)
         units = self._agg_units()
         nested = None
         if units is not None and all_rows and Xden is None and kind != "ratio" and not self._has_nan(Y):
