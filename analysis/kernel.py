@@ -348,9 +348,10 @@ def domain_df(psu: np.ndarray, stratum: np.ndarray, n_psu: int, n_strata: int, d
 
     (distinct PSUs holding domain rows) - (distinct strata holding them).
     """
-    psu_present = np.bincount(
-        compact_codes(psu.astype(np.int64) * n_dom + dom, n_psu * n_dom)[0] % n_dom, minlength=n_dom
-    )
+    key = psu.astype(np.int64) * n_dom + dom
+    if not (key.shape[0] and (key[1:] > key[:-1]).all()):  # increasing keys (one unit per row, in order) are distinct
+        key = compact_codes(key, n_psu * n_dom)[0]
+    psu_present = np.bincount(key % n_dom, minlength=n_dom)
     str_present = np.bincount(
         compact_codes(stratum.astype(np.int64) * n_dom + dom, n_strata * n_dom)[0] % n_dom, minlength=n_dom
     )
