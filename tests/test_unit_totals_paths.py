@@ -99,3 +99,15 @@ def test_integer_column_outside_0_1_is_an_error(sample, bad):
     d = SurveyDesign(df, weights="w", strata="stratum", psu="psu")
     with pytest.raises(EstimationError, match=rf"'y2' with values \[{bad}\.0\]"):
         d.proportion(Y, by="district")
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int32", "uint8", "uint64", "bool"])
+def test_other_integer_dtypes_and_strided_columns(sample, dtype):
+    # the indicators from one 2-D array: pandas holds them as one block, each column a strided view
+    df = pd.DataFrame(np.ascontiguousarray(sample[Y].to_numpy().astype(dtype)), columns=Y, copy=False)
+    for c in sample.columns.drop(Y):
+        df[c] = sample[c].to_numpy()
+    assert df["y1"].to_numpy().strides[0] > df["y1"].dtype.itemsize
+    got = _report(SurveyDesign(df, weights="w", strata="stratum", psu="psu"))
+    want = _report(SurveyDesign(df.astype({c: float for c in Y}), weights="w", strata="stratum", psu="psu"))
+    np.testing.assert_array_equal(got, want)
