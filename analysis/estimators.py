@@ -394,10 +394,10 @@ class DesignBase:
         if binary_cols:
             key = tuple(binary_cols)
             checked = self._cache("data", "binary_checked", set)
-            arrays = [s.to_numpy() for s in binary_series]
-            if not cols and all(isinstance(a.dtype, np.dtype) and a.dtype.kind in "iub" for a in arrays):
+            if not cols and all(isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub" for s in binary_series):
                 # numpy integer and boolean columns: their float matrix is built only if an estimator
                 # needs row-level values (unit totals are summed from the columns, see _unit_totals)
+                arrays = [s.to_numpy() for s in binary_series]
                 B = _IntColumns(key, arrays)
                 # all 0/1 iff no value read as unsigned (a negative one becomes huge) exceeds 1: one
                 # reduction per integer column, none for a boolean one
