@@ -63,6 +63,7 @@ def _matrix(est) -> np.ndarray:
     kind = spec["kind"]
     if spec["Y"][0] == "levels":
         _, _, Y, comp = design._indicators(list(spec["Y"][1]), spec.get("max_levels", 1000))
+        Y = design._matrix(Y)
         Y = np.column_stack([1.0 - Y[:, j] if flip else Y[:, j] for j, flip in comp])
     elif spec["Y"][0] == "moment":
         Y = design._moment_columns(list(spec["Y"][1]))[3]

@@ -432,7 +432,7 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             with np.errstate(invalid="ignore", divide="ignore"):
                 # (TY - est TX) / xhat per unit, in place; a denominator that is one column repeated
                 # (every variable counts every row) is divided as that column
-                Z = est[k_dom]
+                Z = np.take(est, k_dom, axis=0)  # take: a row gather several times faster than est[k_dom]
                 Z *= TX
                 np.subtract(TY, Z, out=Z)
                 Z /= (xhat[:, :1] if xhat.ndim == 2 and xhat.strides[1] == 0 else xhat)[k_dom]

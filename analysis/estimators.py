@@ -53,6 +53,22 @@ def _bcast(a, d, j):
     return np.broadcast_to(np.asarray(a, float).reshape(d, -1), (d, j))
 
 
+class _IntColumns:
+    """Numpy integer or boolean columns that stand for their float64 matrix until one is needed.
+
+    Unit totals are summed from the columns (:meth:`DesignBase._unit_totals`);
+    every other use asks the design for the matrix (:meth:`DesignBase._matrix`),
+    converted once and cached with the design's column matrices.
+    """
+
+    __slots__ = ("names", "arrays", "shape")
+
+    def __init__(self, names: tuple, arrays: list):
+        self.names = names
+        self.arrays = arrays
+        self.shape = (arrays[0].shape[0], len(arrays))
+
+
 class DesignBase:
     """Estimators common to Taylor and replicate designs (not instantiated)."""
 
@@ -162,12 +178,9 @@ class DesignBase:
 
     def _domains_uncached(self, by_cols, where):
         n = self.n
-        if where is None:
-            keep = np.ones(n, dtype=bool)
-        else:
-            keep = check_where(where, self.data.index)
+        keep = None if where is None else check_where(where, self.data.index)
         if not by_cols:
-            dom = np.where(keep, 0, -1)
+            dom = np.zeros(n, dtype=np.int64) if keep is None else np.where(keep, 0, -1)
             return dom, 1, pd.DataFrame(index=range(1))
         codes, uniques, has_missing = zip(*(self._factorized(c, with_missing=True) for c in by_cols))
         missing = np.zeros(n, dtype=bool) if any(has_missing) else None
@@ -187,9 +200,9 @@ class DesignBase:
             # a column's codes are already compact: its levels are the values that occur
             observed, dom = np.arange(dims[0], dtype=np.int64), codes[0]
         elif missing is None:
-            flat = codes[0].astype(np.int64)  # row-major cell index (np.ravel_multi_index without its checks)
+            flat = codes[0]  # row-major cell index (np.ravel_multi_index without its checks)
             for k, size in zip(codes[1:], dims[1:]):
-                flat *= size
+                flat = flat * size  # a new array: the codes are shared (read-only)
                 flat += k
             observed, dom = kernel.compact_codes(flat, int(np.prod(dims)))
         else:
@@ -266,6 +279,10 @@ class DesignBase:
                 flags[id(m)] = (m, False, lo, hi)
         return cache[key]
 
+    def _matrix(self, Y) -> np.ndarray:
+        """``Y`` as a float64 matrix: the (cached) conversion of :class:`_IntColumns`, an array as it is."""
+        return self._float_matrix(list(Y.names)) if isinstance(Y, _IntColumns) else Y
+
     def _value_range(self, Y: np.ndarray):
         """``(min, max)`` of ``Y`` if recorded when it was converted from integer columns, else None."""
         hit = self._cache("data", "nan_flags").get(id(Y))
@@ -275,6 +292,8 @@ class DesignBase:
 
     def _has_nan(self, Y: np.ndarray) -> bool:
         """Whether ``Y`` holds a NaN (remembered for the cached column matrix)."""
+        if isinstance(Y, _IntColumns):
+            return False
         flags = self._cache("data", "nan_flags")
         k = id(Y)
         hit = flags.get(k)
@@ -326,7 +345,9 @@ class DesignBase:
         Returns ``(names, levels, Y, complement)``: for a 0/1 or boolean
         variable only the level-1 column is built and ``complement`` maps the
         level-0 entry to it (its proportion is one minus the other's, with
-        the same SE), which halves the work for binary indicators.
+        the same SE), which halves the work for binary indicators.  ``Y`` is
+        an :class:`_IntColumns` when every variable is a numpy integer or
+        boolean column (:meth:`_matrix` gives its matrix).
         """
         names = as_column_list(variables, "variables")
         if not names:
@@ -371,28 +392,38 @@ class DesignBase:
                 levels.append(lv)
                 complement.append(("col", len(cols) - 1, None))
         if binary_cols:
-            B = self._float_matrix(binary_cols, binary_series)
+            key = tuple(binary_cols)
             checked = self._cache("data", "binary_checked", set)
-            if tuple(binary_cols) in checked:
-                bad = None
-            elif all(isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu" for s in binary_series):
-                # numpy integers (no NaN, exact in float64): all 0/1 iff the matrix's range is inside [0, 1],
-                # recorded during the conversion (else two contiguous reductions)
-                rng = self._value_range(B) or (B.min(), B.max())
-                bad = None if rng[0] >= 0 and rng[1] <= 1 else ~((B == 0) | (B == 1))
-                if bad is None:
-                    checked.add(tuple(binary_cols))
+            if not cols and all(isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub" for s in binary_series):
+                # numpy integer and boolean columns: their float matrix is built only if an estimator
+                # needs row-level values (unit totals are summed from the columns, see _unit_totals)
+                arrays = [s.to_numpy() for s in binary_series]
+                B = _IntColumns(key, arrays)
+                # all 0/1 iff no value read as unsigned (a negative one becomes huge) exceeds 1: one
+                # reduction per integer column, none for a boolean one
+                if key not in checked and all(a.dtype.kind == "b" or not a.size
+                                              or a.view(f"u{a.dtype.itemsize}").max() <= 1 for a in arrays):
+                    checked.add(key)
             else:
-                bad = ~((B == 0) | (B == 1) | np.isnan(B))
-            if bad is not None and not bad.any():
-                checked.add(tuple(binary_cols))
-            elif bad is not None:
-                j = int(np.flatnonzero(bad.any(axis=0))[0])
-                vals = np.unique(B[:, j][bad[:, j]])[:8].tolist()
-                raise EstimationError(
-                    f"variables: expected a 0/1, boolean or categorical column for a proportion, "
-                    f"got column {binary_cols[j]!r} with values {vals}"
-                )
+                B = self._float_matrix(binary_cols, binary_series)
+            if key not in checked:
+                M = self._matrix(B)
+                if all(isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu" for s in binary_series):
+                    # numpy integers (no NaN, exact in float64): all 0/1 iff the matrix's range is inside
+                    # [0, 1], recorded during the conversion (else two contiguous reductions)
+                    rng = self._value_range(M) or (M.min(), M.max())
+                    bad = None if rng[0] >= 0 and rng[1] <= 1 else ~((M == 0) | (M == 1))
+                else:
+                    bad = ~((M == 0) | (M == 1) | np.isnan(M))
+                if bad is None or not bad.any():
+                    checked.add(key)
+                else:
+                    j = int(np.flatnonzero(bad.any(axis=0))[0])
+                    vals = np.unique(M[:, j][bad[:, j]])[:8].tolist()
+                    raise EstimationError(
+                        f"variables: expected a 0/1, boolean or categorical column for a proportion, "
+                        f"got column {binary_cols[j]!r} with values {vals}"
+                    )
         base = len(cols)
         Y = np.column_stack(cols) if cols else np.empty((self.n, 0))
         if binary_cols:
@@ -426,7 +457,15 @@ class DesignBase:
         ``Xden``).  Rows are summed once to (unit, domain) totals; every
         further step works on those.
         """
-        if (dom_full >= 0).all():
+        all_rows = bool(dom_full.min() >= 0)  # one reduction, no temporary (designs hold at least one row)
+        units = self._agg_units()
+        nested = None
+        if units is not None and all_rows and Xden is None and kind != "ratio" and not self._has_nan(Y):
+            # one domain holding every row nests in the units trivially
+            nested = np.zeros(units[1], dtype=np.int64) if n_dom == 1 else self._nested_domain(*units, dom_full)
+        if nested is None:
+            Y = self._matrix(Y)  # row-level values needed
+        if all_rows:
             rows, dom = None, dom_full
         else:
             rows = np.flatnonzero(dom_full >= 0)
@@ -458,16 +497,11 @@ class DesignBase:
         w = self._w if rows is None else self._w[rows]
         r_ = w.shape[0]
         J = Yz.shape[1]
-        units = self._agg_units()
         if units is None:  # row-level keys: each row is its own unit
             ucode, n_units = np.arange(r_, dtype=np.int64), r_
         else:
             ucode, n_units = units
             ucode = ucode if rows is None else ucode[rows]
-        nested = None
-        if units is not None and rows is None and not anymiss and kind != "ratio":
-            # one domain holding every row nests in the units trivially
-            nested = np.zeros(n_units, dtype=np.int64) if n_dom == 1 else self._nested_domain(ucode, n_units, dom)
         if nested is not None:
             # Domains do not cut across units (e.g. districts and EAs): reuse the
             # unit totals of these columns, computed once per design.
@@ -591,46 +625,85 @@ class DesignBase:
         return 1.0
 
     def _unit_totals(self, Y, ucode, n_units, binary):
-        """Weighted totals of the columns of ``Y`` per unit, cached per design and column set."""
+        """Weighted totals of the columns of ``Y`` per unit, cached per design and column set.
+
+        0/1 integer or boolean columns (:class:`_IntColumns`) of units stored
+        as runs of consecutive rows are summed from the columns themselves
+        (:func:`kernel.run_sums`): the same sums, in the same order, as the
+        group-matrix product with their float matrix, which is not built.
+        """
         cache = self._cache("weighted", "unit_totals")
         key = (id(Y), bool(binary))
         hit = cache.get(key)
         if hit is not None and hit["Y"] is Y:
             return hit
-        w = self._w
-        M = kernel.group_matrix(ucode, n_units, w)
-        TY = np.asarray(M @ Y)
-        hit = dict(Y=Y, unit=np.arange(n_units), TY=TY, W=np.bincount(ucode, weights=w, minlength=n_units),
-                   C=np.bincount(ucode, weights=(w > 0).astype(float), minlength=n_units),
-                   N=np.bincount(ucode, minlength=n_units).astype(float),
-                   YY=TY if binary else np.asarray(M @ (Y * Y)))
+        runs = self._unit_runs(ucode, n_units)
+        if binary and isinstance(Y, _IntColumns) and runs["unit"] is not None:
+            TY = np.empty((n_units, Y.shape[1]))
+            TY[runs["unit"]] = kernel.run_sums(Y.arrays, self._w, runs["start"])
+            YY = TY
+        else:
+            Yd = self._matrix(Y)
+            M = kernel.group_matrix(ucode, n_units, self._w)
+            TY = np.asarray(M @ Yd)
+            YY = TY if binary else np.asarray(M @ (Yd * Yd))
+        hit = dict(Y=Y, unit=np.arange(n_units), TY=TY, YY=YY, **self._unit_counts(ucode, n_units))
         cache.clear()
         cache[key] = hit
         return hit
 
-    def _nested_domain(self, ucode, n_units, dom):
-        """The domain of each unit if no unit holds rows of two domains, else None.
+    def _unit_counts(self, ucode, n_units) -> dict:
+        """Weight sum ``W``, rows with a positive weight ``C`` and rows ``N`` per unit, once per design state."""
+        cache = self._cache("weighted", "unit_counts")
+        if cache.get("ucode") is not ucode:
+            w = self._w
+            runs = self._unit_runs(ucode, n_units)
+            if runs["unit"] is not None:  # the lengths of the units' runs: no pass over the rows
+                N = np.empty(n_units)
+                N[runs["unit"]] = np.diff(np.append(runs["start"], ucode.shape[0]))
+            else:
+                N = np.bincount(ucode, minlength=n_units).astype(float)
+            pos = w > 0
+            C = N.copy() if pos.all() else np.bincount(ucode, weights=pos.astype(float), minlength=n_units)
+            cache.clear()
+            cache.update(ucode=ucode, W=np.bincount(ucode, weights=w, minlength=n_units), C=C, N=N)
+        return {k: cache[k] for k in ("W", "C", "N")}
 
-        When the rows are stored unit by unit (the usual order of a survey
-        file), a domain nests in the units iff it changes only where the unit
-        changes: one comparison of neighbouring rows, with where the unit
-        stays the same found once per design.
+    def _unit_runs(self, ucode, n_units) -> dict:
+        """Where each unit's rows lie, if every unit is one run of consecutive rows, once per design state.
+
+        Returns a dict with ``same`` (whether each row is in the unit of the
+        row before it), ``start`` (first row of each run) and ``unit`` (the
+        unit of each run); all three are None unless the rows are stored
+        unit by unit (the usual order of a survey file), in any order of the
+        units.
         """
         cache = self._cache("weighted", "unit_runs")
         if cache.get("ucode") is not ucode:
-            cache.clear()
-            cache["ucode"] = ucode
             same = ucode[1:] == ucode[:-1]
-            starts = np.flatnonzero(~same) + 1
-            sorted_ = bool((ucode[starts] > ucode[starts - 1]).all()) and int(ucode[0]) == 0 \
-                and starts.shape[0] + 1 == n_units
-            cache["same"] = same if sorted_ else None
-            cache["first"] = np.concatenate([[0], starts]) if sorted_ else None
-        if cache["same"] is None:
+            start = np.concatenate([[0], np.flatnonzero(~same) + 1])
+            unit = ucode[start]
+            ok = start.shape[0] == n_units and not (np.bincount(unit, minlength=n_units) > 1).any()
+            cache.clear()
+            cache.update(ucode=ucode, same=same if ok else None, start=start if ok else None,
+                         unit=unit if ok else None)
+        return cache
+
+    def _nested_domain(self, ucode, n_units, dom):
+        """The domain of each unit if no unit holds rows of two domains, else None.
+
+        When each unit's rows are consecutive (:meth:`_unit_runs`), a domain
+        nests in the units iff it changes only where the unit changes: one
+        comparison of neighbouring rows.
+        """
+        runs = self._unit_runs(ucode, n_units)
+        if runs["same"] is None:
             return _nested_domain(ucode, n_units, dom)
-        if ((dom[1:] != dom[:-1]) & cache["same"]).any():
+        if ((dom[1:] != dom[:-1]) & runs["same"]).any():
             return None
-        return dom[cache["first"]]
+        out = np.empty(n_units, dtype=dom.dtype)
+        out[runs["unit"]] = dom[runs["start"]]
+        return out
 
     def clear_cache(self, columns: bool = True) -> None:
         """Drop cached domain codes and unit totals, and (``columns=True``) the column matrices.
@@ -930,6 +1003,7 @@ class DesignBase:
         kind = spec["kind"]
         if spec["Y"][0] == "levels":
             vnames, levels, Y, comp = self._indicators(list(spec["Y"][1]), spec.get("max_levels", 1000))
+            Y = self._matrix(Y)
             Y = np.column_stack([1.0 - Y[:, j] if c else Y[:, j] for j, c in comp])
         elif spec["Y"][0] == "moment":
             _, vnames, levels, Y = self._moment_columns(list(spec["Y"][1]))

@@ -20,6 +20,7 @@ __all__ = [
     "compact_codes",
     "group_sum",
     "group_matrix",
+    "run_sums",
     "stage_variance",
     "taylor_variance",
     "domain_sums",
@@ -103,6 +104,39 @@ def group_matrix(codes: np.ndarray, n_groups: int, weights: np.ndarray | None = 
             idx = np.arange(n, dtype=np.int64)
         return sparse.csr_matrix((data, idx, indptr), shape=(n_groups, n))
     return sparse.csr_matrix((data, (codes, np.arange(n))), shape=(n_groups, n))
+
+
+def run_sums(columns: list[np.ndarray], weights: np.ndarray, starts: np.ndarray, block: int = 32768) -> np.ndarray:
+    """Weighted sums of numeric columns over runs of consecutive rows: an (n_runs x k) float64 array.
+
+    Run ``r`` holds rows ``starts[r]`` to ``starts[r + 1] - 1`` (the last
+    run ends at the last row); ``starts[0]`` must be 0.  Each sum is taken in
+    row order, as the product of a :func:`group_matrix` with the columns
+    converted to float64, so the sums are the same to the last bit.  The
+    columns are converted a block of rows at a time (whole runs, about
+    ``block`` rows): the blocks stay in cache, and no (n x k) float matrix is
+    built.
+    """
+    n = weights.shape[0]
+    n_runs = starts.shape[0]
+    out = np.zeros((len(columns), n_runs))
+    if not n or not columns:
+        return out.T
+    bounds = np.append(starts, n)
+    edges = np.unique(np.append(np.searchsorted(starts, np.arange(0, n, block)), n_runs))
+    longest = int((bounds[edges[1:]] - bounds[edges[:-1]]).max())
+    buf = np.empty(longest)
+    itype = np.int32 if longest < 2**31 else np.int64
+    idx = np.arange(longest, dtype=itype)
+    for e0, e1 in zip(edges[:-1], edges[1:]):
+        r0, r1 = int(bounds[e0]), int(bounds[e1])
+        m = sparse.csr_matrix((weights[r0:r1], idx[:r1 - r0], (bounds[e0:e1 + 1] - r0).astype(itype)),
+                              shape=(e1 - e0, r1 - r0))
+        b = buf[:r1 - r0]
+        for j, c in enumerate(columns):
+            b[...] = c[r0:r1]
+            out[j, e0:e1] = m @ b
+    return out.T
 
 
 @dataclass(frozen=True)
@@ -189,7 +223,7 @@ def stage_variance_units(stage: Stage, unit: np.ndarray, dom: np.ndarray, n_dom:
     n_g = np.repeat(stage.n_units, n_dom)
     centre = np.repeat(stage.centre, n_dom)
     mean = np.where(centre[:, None], s1 / n_g[:, None], 0.0)
-    dev = mean[gd]  # deviations from the group mean, squared, in place (no further temporaries)
+    dev = np.take(mean, gd, axis=0)  # deviations from the group mean, squared, in place (no further temporaries)
     np.subtract(totals, dev, out=dev)
     np.multiply(dev, dev, out=dev)
     ss = gsum(dev) + ((n_g - cnt)[:, None] * mean * mean)
@@ -314,9 +348,10 @@ def domain_df(psu: np.ndarray, stratum: np.ndarray, n_psu: int, n_strata: int, d
 
     (distinct PSUs holding domain rows) - (distinct strata holding them).
     """
-    psu_present = np.bincount(
-        compact_codes(psu.astype(np.int64) * n_dom + dom, n_psu * n_dom)[0] % n_dom, minlength=n_dom
-    )
+    key = psu.astype(np.int64) * n_dom + dom
+    if not (key.shape[0] and (key[1:] > key[:-1]).all()):  # increasing keys (one unit per row, in order) are distinct
+        key = compact_codes(key, n_psu * n_dom)[0]
+    psu_present = np.bincount(key % n_dom, minlength=n_dom)
     str_present = np.bincount(
         compact_codes(stratum.astype(np.int64) * n_dom + dom, n_strata * n_dom)[0] % n_dom, minlength=n_dom
     )

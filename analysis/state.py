@@ -31,7 +31,8 @@ class DesignState:
         Caches that depend on the data only (``columns``, ``factors``,
         ``domains``, ``indicators``, ``nan_flags``, ``binary_checked``).
     weighted : dict
-        Caches that depend on the weights too (``unit_totals``, ``degf``).
+        Caches that depend on the weights too (``unit_totals``, ``unit_counts``,
+        ``unit_runs``, ``degf``).
     """
 
     __slots__ = ("key", "data", "weighted")
