@@ -83,10 +83,17 @@ def total_vcov(design, Z) -> np.ndarray:
         Z = Z.toarray() if sparse.issparse(Z) else Z.copy()
         for step in steps:  # R: calibration (g-)residuals before the stage sums
             Z = step.residualize(Z)
-    out = 0.0
-    for st in design._stages:
-        out = out + _stage_cov(st, Z)
-    out = np.asarray(out)
+    pps = getattr(design, "_pps", None)
+    if pps is not None:  # PPS without replacement: the quadratic form of the PSU totals (one stage)
+        P = pps.prob.shape[0]
+        S = sparse.csr_matrix((np.ones(design.n), (design._psu_code, np.arange(design.n))), shape=(P, design.n))
+        T = S @ Z
+        out = pps.covariance(T.toarray() if sparse.issparse(T) else T)
+    else:
+        out = 0.0
+        for st in design._stages:
+            out = out + _stage_cov(st, Z)
+        out = np.asarray(out)
     return (out + out.T) / 2
 
 

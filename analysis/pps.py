@@ -69,6 +69,23 @@ class PPSVariance:
             v = v - np.asarray(self.dcheck.sum(axis=0)).ravel() @ (Z * Z)
         return v.reshape(n_dom, J)
 
+    def covariance(self, T) -> np.ndarray:
+        """Covariance matrix (m x m) of the totals of the columns of ``T`` (P x m: PSU totals of the weighted
+        linearised values, PSUs in code order), the matrix form of :meth:`variance` (R's ``htvar.matrix``,
+        ``ygvar.matrix`` and, for Brewer's, ``svyrecvar`` with the PSUs' probabilities as fpc)."""
+        T = np.asarray(T, float)
+        if self.method == "brewer":
+            H = self.n_h.shape[0]
+            g = self.stratum
+            D = T - (kernel.group_sum(g, T, H) / self.n_h[:, None])[g]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f = np.where(self.n_h > 1, self.n_h / (self.n_h - 1), 1.0)
+            return (D * ((1.0 - self.prob) * f[g])[:, None]).T @ D
+        out = T.T @ np.asarray(self.dcheck @ T)
+        if self.method == "yg":
+            out = out - (T * np.asarray(self.dcheck.sum(axis=0)).ravel()[:, None]).T @ T
+        return out
+
     def _brewer(self, Z, k_unit, k_dom, n_dom, J):
         H = self.n_h.shape[0]
         g = self.stratum

@@ -66,6 +66,22 @@ def test_pps_as_r(name):
     assert d.degf == ref["degf"]
 
 
+@pytest.mark.parametrize("name", list(DESIGNS))
+def test_pps_covariances_as_r(name):
+    """Everything built on the covariance matrix of totals (vcov, contrasts of totals and of domain means,
+    svyglm's coefficients) uses the design's PPS variance, not a with-replacement one."""
+    ref = REF[name]
+    d = DESIGNS[name]()
+    t = d.total(["Bush", "Kerry"])
+    assert rel(t.vcov().to_numpy().ravel(), ref["vcov_total"]) < RTOL
+    c = t.contrast([1, -1])
+    assert rel(c.estimate, ref["contrast"]) < 1e-12 and rel(c.se, ref["contrast_se"]) < RTOL
+    c = d.mean("Bush", by="big").contrast([1, -1])
+    assert rel(c.estimate, ref["by_contrast"]) < 1e-12 and rel(c.se, ref["by_contrast_se"]) < RTOL
+    g = d.glm("Bush ~ votes").to_frame()
+    assert rel(g["estimate"].to_numpy(), ref["glm"]) < 1e-10 and rel(g["se"].to_numpy(), ref["glm_se"]) < RTOL
+
+
 def test_joint_probs_follow_the_psus_not_the_row_order():
     """``joint_probs`` rows are PSUs in order of first appearance: shuffling rows and matrix together changes nothing."""
     perm = np.random.default_rng(4).permutation(len(EP))

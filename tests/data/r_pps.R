@@ -1,4 +1,5 @@
-# Reference numbers for tests/test_pps.py, from R survey 4.1.1: PPS without replacement and probs=.
+# Reference numbers for tests/test_pps.py, from R survey 4.1.1: PPS without replacement and probs=
+# (estimates, SEs, covariance matrices, contrasts and svyglm coefficients).
 # Run from the repository root:  Rscript tests/data/r_pps.R
 # Writes tests/data/election_pps.csv, tests/data/election_jointprob.csv and tests/data/r_pps.json.
 suppressMessages({library(survey); library(jsonlite)})
@@ -20,7 +21,21 @@ stats <- function(d) {
   bt <- svyby(~Bush, ~big, d, svytotal)
   bm <- svyby(~Bush, ~big, d, svymean)
   br <- svyby(~Bush, ~big, d, svyratio, denominator = ~Kerry)
-  list(total = num(coef(t)), total_se = num(SE(t)), mean = num(coef(m)), mean_se = num(SE(m)),
+  # covariances: vcov of two totals, a contrast of them, a contrast of domain means, a model's coefficients
+  ct <- svycontrast(t, c(1, -1))
+  # The contrast of two domain means: svyby(covmat = TRUE) fails for Brewer's designs and sets the
+  # cross-domain covariances of the other PPS designs to 0, so its SE is taken from the total of the
+  # contrast's linearised values (z = (y - m_no) / N_no in domain "no", -(y - m_yes) / N_yes in "yes").
+  mb <- coef(bm)
+  nb <- coef(svyby(~one, ~big, update(d, one = 1), svytotal))
+  mf <- model.frame(d)
+  z <- ifelse(mf$big == "no", (mf$Bush - mb[["no"]]) / nb[["no"]], -(mf$Bush - mb[["yes"]]) / nb[["yes"]])
+  cz <- svytotal(~z, update(d, z = z))
+  g <- svyglm(Bush ~ votes, d)
+  list(vcov_total = num(vcov(t)), contrast = num(coef(ct)), contrast_se = num(SE(ct)),
+       by_contrast = mb[["no"]] - mb[["yes"]], by_contrast_se = num(SE(cz)),
+       glm = num(coef(g)), glm_se = num(SE(g)),
+       total = num(coef(t)), total_se = num(SE(t)), mean = num(coef(m)), mean_se = num(SE(m)),
        ratio = num(coef(r)), ratio_se = num(SE(r)), prop = num(coef(p)), prop_se = num(SE(p)),
        by_total = num(coef(bt)), by_total_se = num(SE(bt)), by_mean = num(coef(bm)), by_mean_se = num(SE(bm)),
        by_ratio = num(coef(br)), by_ratio_se = num(SE(br)), degf = degf(d))
