@@ -69,7 +69,7 @@ def test_pps_as_r(name):
 @pytest.mark.parametrize("name", list(DESIGNS))
 def test_pps_covariances_as_r(name):
     """Everything built on the covariance matrix of totals (vcov, contrasts of totals and of domain means,
-    svyglm's coefficients) uses the design's PPS variance, not a with-replacement one."""
+    svyglm's coefficients, svychisq's Rao-Scott F) uses the design's PPS variance, not a with-replacement one."""
     ref = REF[name]
     d = DESIGNS[name]()
     t = d.total(["Bush", "Kerry"])
@@ -80,6 +80,9 @@ def test_pps_covariances_as_r(name):
     assert rel(c.estimate, ref["by_contrast"]) < 1e-12 and rel(c.se, ref["by_contrast_se"]) < RTOL
     g = d.glm("Bush ~ votes").to_frame()
     assert rel(g["estimate"].to_numpy(), ref["glm"]) < 1e-10 and rel(g["se"].to_numpy(), ref["glm_se"]) < RTOL
+    chi = d.chisq("big", "bushwin")
+    assert rel(chi.statistic, ref["chisq_f"]) < RTOL and rel(chi.pvalue, ref["chisq_p"]) < RTOL
+    assert (chi.df_num, chi.df_denom) == pytest.approx((ref["chisq_ndf"], ref["chisq_ddf"]), rel=RTOL)
 
 
 def test_joint_probs_follow_the_psus_not_the_row_order():

@@ -32,9 +32,12 @@ stats <- function(d) {
   z <- ifelse(mf$big == "no", (mf$Bush - mb[["no"]]) / nb[["no"]], -(mf$Bush - mb[["yes"]]) / nb[["yes"]])
   cz <- svytotal(~z, update(d, z = z))
   g <- svyglm(Bush ~ votes, d)
+  chi <- svychisq(~big + bushwin, d)
   list(vcov_total = num(vcov(t)), contrast = num(coef(ct)), contrast_se = num(SE(ct)),
        by_contrast = mb[["no"]] - mb[["yes"]], by_contrast_se = num(SE(cz)),
        glm = num(coef(g)), glm_se = num(SE(g)),
+       chisq_f = num(chi$statistic), chisq_ndf = num(chi$parameter[["ndf"]]), chisq_ddf = num(chi$parameter[["ddf"]]),
+       chisq_p = num(chi$p.value),
        total = num(coef(t)), total_se = num(SE(t)), mean = num(coef(m)), mean_se = num(SE(m)),
        ratio = num(coef(r)), ratio_se = num(SE(r)), prop = num(coef(p)), prop_se = num(SE(p)),
        by_total = num(coef(bt)), by_total_se = num(SE(bt)), by_mean = num(coef(bm)), by_mean_se = num(SE(bm)),
