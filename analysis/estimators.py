@@ -892,7 +892,13 @@ class DesignBase:
         """Quantiles with Woodruff intervals, as R's ``svyquantile`` (survey >= 4.1 defaults).
 
         The estimate follows ``qrule="math"``: the smallest ``x`` whose
-        weighted ECDF reaches ``p`` (zero weights dropped).  The interval is
+        weighted ECDF reaches ``p`` (zero weights dropped).  One deliberate
+        difference from R 4.1: where the smallest value alone carries more
+        than ``p`` of the weight, R's ``qs()`` finds no cumulative weight
+        below ``p`` and returns the second-smallest value (e.g. the median of
+        ``Bush`` in R's ``election_pps`` with ``probs=~p``: R 764, here 145,
+        whose weight is 50.4% of the total); here it is the smallest, as the
+        rule defines.  The interval is
         Woodruff's (``interval.type="mean"``): a ``ci_method`` interval for
         the proportion below the estimate, mapped back through the same
         rule; a limit is NaN where that interval leaves [0, 1].  The SE is

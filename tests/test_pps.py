@@ -85,6 +85,14 @@ def test_pps_covariances_as_r(name):
     assert (chi.df_num, chi.df_denom) == pytest.approx((ref["chisq_ndf"], ref["chisq_ddf"]), rel=RTOL)
 
 
+def test_quantile_when_the_smallest_value_holds_more_than_p_of_the_weight():
+    """qrule "math" gives the smallest x with F(x) >= p; R 4.1 returns the second-smallest here (documented)."""
+    d = DESIGNS["probs"]()
+    w = 1 / EP["p"]
+    assert w[EP["Bush"].idxmin()] / w.sum() > 0.5
+    assert d.quantile("Bush", [0.5]).estimate[0] == EP["Bush"].min() == 145
+
+
 def test_joint_probs_follow_the_psus_not_the_row_order():
     """``joint_probs`` rows are PSUs in order of first appearance: shuffling rows and matrix together changes nothing."""
     perm = np.random.default_rng(4).permutation(len(EP))
