@@ -509,7 +509,8 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             :mod:`analysis.repweights` (R's ``jk1weights``, ``jknweights``,
             ``brrweights``, ``bootweights``, ``subbootweights``) applied to
             this design's strata, PSUs and first-stage population sizes;
-            as R, BRR/Fay and the subbootstrap drop the fpc.
+            as R, BRR/Fay and the subbootstrap drop the fpc.  A PPS design
+            without replacement (``pps=``) is refused (see Raises).
         replicates : int
             Number of bootstrap replicates (>= 2).
         fay_rho : float
@@ -520,11 +521,25 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         Returns
         -------
         ReplicateDesign
+
+        Raises
+        ------
+        DesignError
+            For a calibrated design, a PPS design without replacement (the
+            replicates would ignore its finite-population correction), and
+            a ``type`` that does not fit the strata.
         """
         from . import repweights
         from .replicate import ReplicateDesign, ReplicateStructure
 
         check_choice(type, ("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap"), "type")
+        if self._pps is not None:
+            # the replicate methods treat the PSUs as drawn with replacement: they would silently drop the
+            # PPS design's finite-population correction (R's as.svrepdesign fails on these designs too)
+            raise DesignError(
+                f"design: expected a design with replacement at the first stage, got pps={self._pps.method!r}; the "
+                "replicate methods would drop its finite-population correction (larger SEs). To use them as a "
+                "with-replacement approximation, declare the design with probs= (or weights=) and no pps=")
         if self._calibration:
             raise DesignError("design: expected an uncalibrated design; convert to replicates first, then calibrate "
                               "(each replicate is then re-calibrated)")

@@ -93,6 +93,14 @@ def test_quantile_when_the_smallest_value_holds_more_than_p_of_the_weight():
     assert d.quantile("Bush", [0.5]).estimate[0] == EP["Bush"].min() == 145
 
 
+def test_to_replicate_refuses_pps_without_replacement():
+    """Replicates would treat the PSUs as drawn with replacement and drop the PPS fpc: refused, with the way out."""
+    with pytest.raises(DesignError, match=r"pps='brewer'.*probs="):
+        DESIGNS["brewer"]().to_replicate(type="bootstrap", replicates=20, seed=1)
+    r = DESIGNS["probs"]().to_replicate(type="bootstrap", replicates=20, seed=1)  # the explicit approximation
+    assert r.total("Bush").se[0] > 0
+
+
 def test_joint_probs_follow_the_psus_not_the_row_order():
     """``joint_probs`` rows are PSUs in order of first appearance: shuffling rows and matrix together changes nothing."""
     perm = np.random.default_rng(4).permutation(len(EP))
