@@ -83,7 +83,10 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         ``svydesign(pps=...)``: Brewer's, Overton's or the Hartley-Rao
         approximation, or the Horvitz-Thompson (``"ht"``) or
         Sen-Yates-Grundy (``"yg"``) estimator with ``joint_probs``.
-        See :mod:`analysis.pps`.
+        See :mod:`analysis.pps`.  A Brewer design can be calibrated
+        (poststratify, rake, calibrate: the variance takes the GREG
+        residuals, as R's); the others cannot (R's ``ppsvar`` leaves the
+        residuals out for them), nor be converted to replicate weights.
     joint_probs : (P, P) array, optional
         Joint inclusion probabilities of the PSUs in order of first
         appearance (diagonal: the inclusion probabilities), for ``"ht"``
@@ -397,9 +400,12 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             raise DesignError("replicate_weights: expected None for a Taylor design (SurveyDesign), got an array; "
                               "convert with to_replicate() first")
         if calibration is not None:
-            if self._pps is not None:
-                raise DesignError("calibration: expected None for a PPS design without replacement (calibrated "
-                                  "PPS variances are not implemented), got a calibration step")
+            if self._pps is not None and self._pps.method != "brewer":
+                # R's ppsvar() leaves the calibration residuals out for these designs (its variance is that of
+                # the calibrated-weighted values, not the GREG variance): neither is given here
+                raise DesignError(f"calibration: expected pps='brewer' for a calibrated PPS design (R's calibrated "
+                                  f"variance of the other PPS designs omits the calibration residuals), got "
+                                  f"pps={self._pps.method!r}")
             if not hasattr(calibration, "residualize"):
                 raise DesignError(f"calibration: expected a calibration step with a residualize() method, "
                                   f"got {type(calibration).__name__}")
@@ -460,7 +466,7 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         else:
             z = zc
         if not self._calibration:
-            return kernel.taylor_variance(self._stages, z, dom, n_dom, rows)
+            return self._rows_variance(z, dom, n_dom, rows)
         # Calibration residuals are taken on full-length columns (they cut
         # across PSUs and domains), a block of domains at a time to bound memory.
         J = z.shape[1]
@@ -476,9 +482,19 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             full[r_sel[:, None], cols] = z[sel]
             for step in self._calibration:
                 full = step.residualize(full)
-            v = kernel.taylor_variance(self._stages, full, zero, 1, None)
+            v = self._rows_variance(full, zero, 1, None)
             out[d0:d1] = v.reshape(d1 - d0, J)
         return out
+
+    def _rows_variance(self, z, dom, n_dom, rows):
+        """Variance of domain totals of row values ``z`` (rows x J, ``rows`` of the design or None for all)."""
+        if self._pps is None:
+            return kernel.taylor_variance(self._stages, z, dom, n_dom, rows)
+        # PPS without replacement (one stage): (PSU, domain) totals, then the PPS form (Brewer's, calibrated)
+        psu = self._psu_code if rows is None else self._psu_code[rows]
+        key, codes = kernel.compact_codes(psu.astype(np.int64) * n_dom + dom, self._n_psu * n_dom)
+        T = kernel.group_sum(codes, z, key.shape[0])
+        return self._pps.variance(key // n_dom, key % n_dom, T, n_dom)
 
     def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None, extra=None):
         w = self._w[rows]

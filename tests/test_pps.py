@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from analysis import DesignError, SurveyDesign, SurveyError
+from analysis.weighting import calibrate
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "r_pps.json").read_text())
@@ -32,6 +33,12 @@ def rel(a, b) -> float:
     return float(np.max(np.abs(a - b) / np.abs(b)))
 
 
+def _calibrated(design):
+    """R: calibrate(design, ~votes, colSums(model.matrix(~votes, election))) (counties and total votes)."""
+    n, votes = REF["cal_totals"]
+    return calibrate(design, margins=[pd.DataFrame({"count": [n]})], totals={"votes": votes})
+
+
 DESIGNS = {
     "brewer": lambda: SurveyDesign(EP, fpc="p", pps="brewer"),
     "overton": lambda: SurveyDesign(EP, fpc="p", pps="overton"),
@@ -42,6 +49,8 @@ DESIGNS = {
     "brewer_strat": lambda: SurveyDesign(EP, strata="half", fpc="p", pps="brewer"),
     "overton_strat": lambda: SurveyDesign(EP, strata="half", fpc="p", pps="overton"),
     "probs": lambda: SurveyDesign(EP, probs="p"),
+    "brewer_cal": lambda: _calibrated(SurveyDesign(EP, fpc="p", pps="brewer")),
+    "brewer_strat_cal": lambda: _calibrated(SurveyDesign(EP, strata="half", fpc="p", pps="brewer")),
 }
 
 
@@ -93,6 +102,12 @@ def test_quantile_when_the_smallest_value_holds_more_than_p_of_the_weight():
     assert d.quantile("Bush", [0.5]).estimate[0] == EP["Bush"].min() == 145
 
 
+def test_calibration_of_pps_designs_other_than_brewer_is_refused():
+    """R's calibrated variance of the other PPS designs leaves out the GREG residuals: refused, not reproduced."""
+    with pytest.raises(DesignError, match=r"calibration: expected pps='brewer'.*got pps='overton'"):
+        _calibrated(DESIGNS["overton"]())
+
+
 def test_to_replicate_refuses_pps_without_replacement():
     """Replicates would treat the PSUs as drawn with replacement and drop the PPS fpc: refused, with the way out."""
     with pytest.raises(DesignError, match=r"pps='brewer'.*probs="):
@@ -121,8 +136,9 @@ def test_pps_input_errors():
         SurveyDesign(EP, weights="wt", probs="p")
     with pytest.raises(DesignError, match="ssu: expected None for a PPS design"):
         SurveyDesign(EP, psu="County", ssu="half", fpc="p", pps="overton")
-    with pytest.raises(DesignError, match="calibration: expected None for a PPS design"):
-        SurveyDesign(EP, fpc="p", pps="brewer").with_weights(EP["wt"], calibration=type("S", (), {"residualize": None})())
+    with pytest.raises(DesignError, match="calibration: expected pps='brewer' for a calibrated PPS design"):
+        SurveyDesign(EP, fpc="p", pps="yg", joint_probs=JOINT).with_weights(
+            EP["wt"], calibration=type("S", (), {"residualize": None})())
 
 
 def test_three_stage_design_as_r():

@@ -43,6 +43,7 @@ stats <- function(d) {
        by_total = num(coef(bt)), by_total_se = num(SE(bt)), by_mean = num(coef(bm)), by_mean_se = num(SE(bm)),
        by_ratio = num(coef(br)), by_ratio_se = num(SE(br)), degf = degf(d))
 }
+cal_totals <- colSums(model.matrix(~votes, election))
 out <- list(
   brewer = stats(svydesign(id = ~1, fpc = ~p, data = ep, pps = "brewer")),
   overton = stats(svydesign(id = ~1, fpc = ~p, data = ep, pps = "overton")),
@@ -53,6 +54,11 @@ out <- list(
   brewer_strat = stats(svydesign(id = ~1, strata = ~half, fpc = ~p, data = ep, pps = "brewer")),
   overton_strat = stats(svydesign(id = ~1, strata = ~half, fpc = ~p, data = ep, pps = "overton")),
   probs = stats(svydesign(id = ~1, probs = ~p, data = ep)),
+  # Brewer's designs calibrated to the county count and the total votes (GREG residuals in the variance)
+  brewer_cal = stats(calibrate(svydesign(id = ~1, fpc = ~p, data = ep, pps = "brewer"), ~votes, cal_totals)),
+  brewer_strat_cal = stats(calibrate(svydesign(id = ~1, strata = ~half, fpc = ~p, data = ep, pps = "brewer"),
+                                     ~votes, cal_totals)),
+  cal_totals = num(cal_totals),
   hr_p2_value = sum(election$p^2) / 40
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/r_pps.json")
