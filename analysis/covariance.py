@@ -50,13 +50,15 @@ def _stage_cov(stage: kernel.Stage, Z) -> np.ndarray:
                             shape=(n_units, stage.unit.shape[0]))
     T = ind @ Z  # unit totals (U x m)
     scale_u = stage.scale[stage.group]
+    if stage.unit_scale is not None:  # PPS units (R's svyrecvar with probabilities as fpc)
+        scale_u = scale_u * stage.unit_scale
     gind = sparse.csr_matrix((np.ones(n_units), (stage.group, np.arange(n_units))), shape=(n_groups, n_units))
     S = np.asarray((gind @ T).todense() if sparse.issparse(T) else gind @ T)  # group totals (G x m)
     cnt = np.bincount(stage.group, minlength=n_groups).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(stage.centre[:, None], S / stage.n_units[:, None], 0.0)
     mean = np.nan_to_num(mean)
-    if sparse.issparse(T) and n_units * m > 2e7:
+    if sparse.issparse(T) and n_units * m > 2e7 and stage.unit_scale is None:
         # Large and sparse (many domains): Σ T T' - Σ_g (2 S m' - n_g m m'), without densifying T.
         TT = np.asarray((T.T @ sparse.diags(scale_u) @ T).todense())
         w = stage.scale[:, None]

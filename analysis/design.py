@@ -79,10 +79,14 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         Column of inclusion probabilities; weights are ``1/probs`` (R's
         ``probs=``).  Not with ``weights``.
     pps : {"brewer", "overton", "hartley-rao", "ht", "yg"}, optional
-        PPS sampling without replacement (one stage), as R's
-        ``svydesign(pps=...)``: Brewer's, Overton's or the Hartley-Rao
-        approximation, or the Horvitz-Thompson (``"ht"``) or
-        Sen-Yates-Grundy (``"yg"``) estimator with ``joint_probs``.
+        PPS sampling without replacement, as R's ``svydesign(pps=...)``:
+        Brewer's, Overton's or the Hartley-Rao approximation, or the
+        Horvitz-Thompson (``"ht"``) or Sen-Yates-Grundy (``"yg"``)
+        estimator with ``joint_probs``; one stage, or (Brewer's, as R)
+        any number of stages with ``ssu=`` and one column of inclusion
+        probabilities per stage in ``fpc`` (each given its parent unit;
+        the weights are ``1/`` their product; every stage's units weighted
+        by ``1 - π`` in R's ``svyrecvar`` recursion).
         See :mod:`analysis.pps`.  A Brewer design can be calibrated
         (poststratify, rake, calibrate: the variance takes the GREG
         residuals, as R's); the others cannot (R's ``ppsvar`` leaves the
@@ -140,11 +144,9 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             raise DesignError(f"fpc: expected at most one column per stage ({1 + len(ssus)}), got {fpcs}")
         if pps is not None:
             check_choice(pps, PPS_METHODS, "pps")
-            if ssu is not None:
-                raise DesignError("ssu: expected None for a PPS design without replacement (one stage, as R's "
-                                  f"pps= designs other than Brewer's), got {ssu!r}")
-            if len(fpcs) > 1:
-                raise DesignError(f"fpc: expected one column of inclusion probabilities for pps={pps!r}, got {fpcs}")
+            if ssu is not None and pps != "brewer":
+                raise DesignError("ssu: expected None for a PPS design without replacement other than Brewer's "
+                                  f"(R has multistage PPS for pps='brewer' only), got {ssu!r}")
             if not fpcs and probs is None:
                 raise DesignError(f"fpc: expected a column of inclusion probabilities (fpc= or probs=) for "
                                   f"pps={pps!r}, got neither")
@@ -200,13 +202,16 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             N_h = self._stage_popsize(data[fpcs[0]], fpcs[0], s_codes, H, n_h, s_labels, "stratum")
         # Later stages: (unit code per row, parent unit of each unit, units per parent, population per parent)
         later = []
+        stage_pis = []  # multistage Brewer: each later stage's inclusion probability of each row's unit
         prev_code, prev_count = psu_code, P
         for k, col in enumerate(ssus):
             u_codes, _ = _codes(data[col], "ssu", col)
             code, parent = _nested(prev_code, u_codes)
             n_sub = np.bincount(parent, minlength=prev_count).astype(float)
             N_sub = None
-            if len(fpcs) > k + 1:
+            if len(fpcs) > k + 1 and pps is not None:  # Brewer: the stage's inclusion probabilities
+                stage_pis.append(self._probabilities(data[fpcs[k + 1]], fpcs[k + 1], "fpc"))
+            elif len(fpcs) > k + 1:
                 N_sub = self._stage_popsize(data[fpcs[k + 1]], fpcs[k + 1], prev_code, prev_count, n_sub, None,
                                             f"stage-{k + 1} unit")
             later.append((code, parent, n_sub, N_sub, prev_code))
@@ -225,7 +230,8 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
                 i = int(np.flatnonzero((w < 0) | np.isinf(w))[0])
                 raise DesignError(f"weights: expected finite non-negative weights, got {float(w[i])!r} in {weights!r} at row {i}")
         elif pi_row is not None:
-            w = 1.0 / pi_row
+            # multistage Brewer without probs=: the product of the stages' probabilities (R)
+            w = 1.0 / (pi_row if probs is not None else np.prod([pi_row, *stage_pis], axis=0))
         elif N_h is not None:
             prob = (n_h / N_h)[s_codes]
             for code, parent, n_sub, N_sub, parent_code in later:
@@ -308,6 +314,47 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
                 rank[np.argsort(first_row, kind="stable")] = np.arange(P)
                 joint = jp[np.ix_(rank, rank)]
             self._pps = pps_variance_matrix(pps, psu_stratum, pi_psu, first_row, joint_probs=joint, hr_p2=hr_p2)
+            if later:  # multistage Brewer: the recursion of R's svyrecvar, the probabilities as fpc
+                self._pps = None
+                self._brewer_stages(pi_psu, later, stage_pis, lonely_psu)
+        self._pps_method = pps
+
+    def _brewer_stages(self, pi_psu, later, stage_pis, lonely_psu) -> None:
+        """The variance stages of a multistage Brewer design, as R's ``svyrecvar`` with ``pps="brewer"``.
+
+        Each stage's sum of squares weights unit ``k`` by ``1 - π_k`` (its
+        inclusion probability given its parent: Brewer's approximation,
+        varying within the group) and the group by ``n/(n - 1)``; stage
+        ``s >= 2`` enters when it has probabilities, within each parent unit,
+        times the probabilities of the parent and its ancestors (R's
+        ``nPSU/fpc`` with ``fpc = n/π``).
+        """
+        self._stages[0] = dataclasses.replace(self._stages[0], unit_scale=1.0 - pi_psu)
+        frac = pi_psu
+        parents = []
+        rule2 = "remove" if lonely_psu == "average" else lonely_psu
+        for depth, ((code, parent, n_sub, _, _), pis) in enumerate(zip(later, stage_pis), start=2):
+            pi_u = np.zeros(parent.shape[0])
+            pi_u[code] = pis
+            if not np.allclose(pi_u[code], pis, rtol=1e-12, atol=0):
+                raise DesignError(f"fpc: expected one inclusion probability per stage-{depth} unit, got several "
+                                  f"within a unit")
+            f_max = np.zeros(n_sub.shape[0])
+            np.maximum.at(f_max, parent, 1.0 - pi_u)
+            lonely_s = (n_sub == 1) & (f_max >= 1e-7)
+            if lonely_s.any() and lonely_psu == "fail":
+                raise LonelyPSUError(
+                    f"lonely_psu: expected at least two stage-{depth} units in every stage-{depth - 1} unit with "
+                    f"lonely_psu='fail', got one in {int(lonely_s.sum())} unit(s)")
+            st = self._make_stage(code, parent, n_sub, np.ones(n_sub.shape[0]), lonely_s, rule2, frac)
+            self._stages.append(dataclasses.replace(st, unit_scale=1.0 - pi_u))
+            parents.append(parent)
+            frac = frac[parent] * pi_u
+        up = None  # map the last stage's units to each stage's units
+        for s_idx in range(len(self._stages) - 2, -1, -1):
+            step = parents[s_idx]
+            up = step if up is None else step[up]
+            self._stages[s_idx] = dataclasses.replace(self._stages[s_idx], fine_map=up)
 
     # ----------------------------------------------------------------- set-up
     @staticmethod
@@ -400,12 +447,12 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             raise DesignError("replicate_weights: expected None for a Taylor design (SurveyDesign), got an array; "
                               "convert with to_replicate() first")
         if calibration is not None:
-            if self._pps is not None and self._pps.method != "brewer":
+            if self._pps_method not in (None, "brewer"):
                 # R's ppsvar() leaves the calibration residuals out for these designs (its variance is that of
                 # the calibrated-weighted values, not the GREG variance): neither is given here
                 raise DesignError(f"calibration: expected pps='brewer' for a calibrated PPS design (R's calibrated "
                                   f"variance of the other PPS designs omits the calibration residuals), got "
-                                  f"pps={self._pps.method!r}")
+                                  f"pps={self._pps_method!r}")
             if not hasattr(calibration, "residualize"):
                 raise DesignError(f"calibration: expected a calibration step with a residualize() method, "
                                   f"got {type(calibration).__name__}")
@@ -549,11 +596,11 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         from .replicate import ReplicateDesign, ReplicateStructure
 
         check_choice(type, ("auto", "JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap"), "type")
-        if self._pps is not None:
+        if self._pps_method is not None:
             # the replicate methods treat the PSUs as drawn with replacement: they would silently drop the
             # PPS design's finite-population correction (R's as.svrepdesign fails on these designs too)
             raise DesignError(
-                f"design: expected a design with replacement at the first stage, got pps={self._pps.method!r}; the "
+                f"design: expected a design with replacement at the first stage, got pps={self._pps_method!r}; the "
                 "replicate methods would drop its finite-population correction (larger SEs). To use them as a "
                 "with-replacement approximation, declare the design with probs= (or weights=) and no pps=")
         if self._calibration:

@@ -163,6 +163,12 @@ class Stage:
         Lonely groups left out under ``lonely_psu="average"``: each domain's
         variance is multiplied by (groups holding domain rows) / (those of
         them not averaged), as R's ``onestage`` does on the domain's subset.
+    unit_scale : (U,) float, optional
+        A further multiplier per unit: ``1 - π_k`` of PPS units whose
+        inclusion probabilities vary within the group (R's ``svyrecvar``
+        with the probabilities as fpc, ``pps="brewer"``).  The sum of squares
+        is then ``Σ_k unit_scale_k (Z_gk - Z̄_g)²`` (units without domain
+        rows count as zeros, with their own multiplier).
     """
 
     unit: np.ndarray
@@ -173,6 +179,7 @@ class Stage:
     factor: float = 1.0
     fine_map: np.ndarray | None = None  # last-stage unit -> this stage's unit (None: identity)
     averaged: np.ndarray | None = None
+    unit_scale: np.ndarray | None = None
 
 
 def stage_variance(stage: Stage, z: np.ndarray, dom: np.ndarray, n_dom: int, rows=None) -> np.ndarray:
@@ -226,7 +233,14 @@ def stage_variance_units(stage: Stage, unit: np.ndarray, dom: np.ndarray, n_dom:
     dev = np.take(mean, gd, axis=0)  # deviations from the group mean, squared, in place (no further temporaries)
     np.subtract(totals, dev, out=dev)
     np.multiply(dev, dev, out=dev)
-    ss = gsum(dev) + ((n_g - cnt)[:, None] * mean * mean)
+    if stage.unit_scale is None:
+        ss = gsum(dev) + ((n_g - cnt)[:, None] * mean * mean)
+    else:  # per-unit multipliers; the units without domain rows add theirs times the squared mean
+        u = stage.unit_scale[k_unit]
+        dev *= u[:, None]
+        u_all = np.repeat(np.bincount(stage.group, weights=stage.unit_scale, minlength=n_groups), n_dom)
+        u_present = np.bincount(gd, weights=u, minlength=n_groups * n_dom)
+        ss = gsum(dev) + ((u_all - u_present)[:, None] * mean * mean)
     ss *= np.repeat(stage.scale, n_dom)[:, None]
     out = ss.reshape(n_groups, n_dom, -1).sum(axis=0) * stage.factor
     if stage.averaged is not None and stage.averaged.any():

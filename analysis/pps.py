@@ -19,6 +19,11 @@ are quadratic forms in ``z`` with R's "Δ-check" matrix
   ``pps="brewer"``: ``n/(n-1) Σ_i (1 - π_i)(z_i - z̄)²`` per stratum, the
   PSUs without domain rows counting as zeros (R's numbers for domains).
 
+Multistage Brewer designs (R's ``svydesign(id=~psu+ssu, fpc=~p1+p2,
+pps="brewer")``) do not use this module's one-stage forms: the design
+builds R's ``svyrecvar`` stages with a ``1 - π`` multiplier per unit
+(:class:`analysis.kernel.Stage`, ``unit_scale``).
+
 References
 ----------
 Brewer, K. R. W. (2002). *Combined Survey Sampling Inference*. Arnold, ch. 9.

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import DesignError, SurveyDesign, SurveyError
+from analysis import DesignError, LonelyPSUError, SurveyDesign, SurveyError
 from analysis.weighting import calibrate
 
 DATA = Path(__file__).parent / "data"
@@ -94,6 +94,51 @@ def test_pps_covariances_as_r(name):
     assert (chi.df_num, chi.df_denom) == pytest.approx((ref["chisq_ndf"], ref["chisq_ddf"]), rel=RTOL)
 
 
+TWO = pd.read_csv(DATA / "twostage_pps.csv")
+REF2 = json.loads((DATA / "r_pps_multistage.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["brewer_two_stage", "brewer_two_stage_cal"])
+def test_two_stage_brewer_as_r(name):
+    """R: svydesign(id=~psu+ssu, strata=~stratum, fpc=~p1+p2, pps="brewer"): probabilities varying within strata
+    and within PSUs, weights 1/(p1 p2), each stage's units weighted by 1 - π (and calibrated to two totals)."""
+    ref = REF2[name]
+    d = SurveyDesign(TWO, strata="stratum", psu="psu", ssu="ssu", fpc=["p1", "p2"], pps="brewer")
+    if name.endswith("_cal"):
+        n, x = REF2["cal_totals"]
+        d = calibrate(d, margins=[pd.DataFrame({"count": [n]})], totals={"x": x})
+    assert rel(d.weights, ref["weights"]) < 1e-12 and d.degf == ref["degf"]
+
+    def close(got, want):  # calibrated to x: its total's SE is rounding noise in R (1e-12), exactly 0 here
+        want = np.asarray(want, float)
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-9 * np.abs(want).max())
+
+    t = d.total(["y", "x"])
+    assert rel(t.estimate, ref["total"]) < 1e-12
+    close(t.se, ref["total_se"])
+    close(t.vcov().to_numpy().ravel(), ref["vcov_total"])
+    m = d.mean("y")
+    assert rel(m.estimate, ref["mean"]) < 1e-12 and rel(m.se, ref["mean_se"]) < RTOL
+    r = d.ratio("y", "x")
+    assert rel(r.estimate, ref["ratio"]) < 1e-12 and rel(r.se, ref["ratio_se"]) < RTOL
+    bm = d.mean("y", by="g")
+    assert rel(bm.estimate, ref["by_mean"]) < 1e-12 and rel(bm.se, ref["by_mean_se"]) < RTOL
+    g = d.glm("y ~ x").to_frame()
+    assert rel(g["estimate"].to_numpy(), ref["glm"]) < 1e-10 and rel(g["se"].to_numpy(), ref["glm_se"]) < RTOL
+
+
+def test_two_stage_brewer_errors():
+    with pytest.raises(DesignError, match="ssu: expected None for a PPS design without replacement other than Brewer"):
+        SurveyDesign(TWO, strata="stratum", psu="psu", ssu="ssu", fpc=["p1", "p2"], pps="overton")
+    with pytest.raises(DesignError, match="fpc: expected one inclusion probability per stage-2 unit"):
+        SurveyDesign(TWO.assign(p2=np.linspace(0.1, 0.5, len(TWO))), strata="stratum", psu="psu", ssu="ssu",
+                     fpc=["p1", "p2"], pps="brewer")
+    one = TWO.drop_duplicates("ssu")  # one row per SSU: PSUs with a single SSU are possible after thinning
+    lone = one[~one.duplicated("psu") | one["psu"].ne(one["psu"].iloc[0])]
+    with pytest.raises(LonelyPSUError, match="at least two stage-2 units"):
+        SurveyDesign(lone, strata="stratum", psu="psu", ssu="ssu", fpc=["p1", "p2"], pps="brewer")
+
+
 def test_quantile_when_the_smallest_value_holds_more_than_p_of_the_weight():
     """qrule "math" gives the smallest x with F(x) >= p; R 4.1 returns the second-smallest here (documented)."""
     d = DESIGNS["probs"]()
@@ -134,7 +179,7 @@ def test_pps_input_errors():
         SurveyDesign(EP.assign(p=EP["p"] * 10), fpc="p", pps="brewer")
     with pytest.raises(DesignError, match="probs: expected weights or probs"):
         SurveyDesign(EP, weights="wt", probs="p")
-    with pytest.raises(DesignError, match="ssu: expected None for a PPS design"):
+    with pytest.raises(DesignError, match="ssu: expected None for a PPS design without replacement other"):
         SurveyDesign(EP, psu="County", ssu="half", fpc="p", pps="overton")
     with pytest.raises(DesignError, match="calibration: expected pps='brewer' for a calibrated PPS design"):
         SurveyDesign(EP, fpc="p", pps="yg", joint_probs=JOINT).with_weights(

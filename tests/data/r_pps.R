@@ -1,7 +1,8 @@
 # Reference numbers for tests/test_pps.py, from R survey 4.1.1: PPS without replacement and probs=
 # (estimates, SEs, covariance matrices, contrasts and svyglm coefficients).
 # Run from the repository root:  Rscript tests/data/r_pps.R
-# Writes tests/data/election_pps.csv, tests/data/election_jointprob.csv and tests/data/r_pps.json.
+# Writes tests/data/election_pps.csv, tests/data/election_jointprob.csv and tests/data/r_pps.json, and
+# tests/data/twostage_pps.csv and tests/data/r_pps_multistage.json (a two-stage Brewer design).
 suppressMessages({library(survey); library(jsonlite)})
 data(election)
 ep <- election_pps
@@ -62,3 +63,39 @@ out <- list(
   hr_p2_value = sum(election$p^2) / 40
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/r_pps.json")
+
+# A two-stage Brewer design (R: multistage PPS with pps = "brewer"): PSUs drawn with probability p1 within
+# strata, SSUs with probability p2 within their PSU (both varying), two or three rows per SSU.
+set.seed(20261129)
+rows <- list()
+for (h in 1:3) for (i in 1:6) {
+  p1 <- round(runif(1, 0.05, 0.4), 4)
+  m <- sample(2:4, 1)
+  for (k in 1:m) {
+    p2 <- round(runif(1, 0.1, 0.6), 4)
+    e <- sample(2:3, 1)
+    for (j in 1:e) rows[[length(rows) + 1]] <- data.frame(
+      stratum = h, psu = paste0(h, "-", i), ssu = paste0(h, "-", i, "-", k), p1 = p1, p2 = p2,
+      y = round(rnorm(1, 50 + 5 * h + 3 * k, 10), 2), x = round(runif(1, 10, 30), 2), g = sample(c("a", "b"), 1))
+  }
+}
+ts <- do.call(rbind, rows)
+write.csv(ts, "tests/data/twostage_pps.csv", row.names = FALSE)
+two <- function(d) {
+  t <- svytotal(~y + x, d)
+  m <- svymean(~y, d)
+  r <- svyratio(~y, ~x, d)
+  bm <- svyby(~y, ~g, d, svymean)
+  g <- svyglm(y ~ x, d)
+  list(total = num(coef(t)), total_se = num(SE(t)), vcov_total = num(vcov(t)), mean = num(coef(m)),
+       mean_se = num(SE(m)), ratio = num(coef(r)), ratio_se = num(SE(r)), by_mean = num(coef(bm)),
+       by_mean_se = num(SE(bm)), glm = num(coef(g)), glm_se = num(SE(g)), degf = degf(d), weights = num(weights(d)))
+}
+ms <- svydesign(id = ~psu + ssu, strata = ~stratum, fpc = ~p1 + p2, data = ts, pps = "brewer")
+two_totals <- c(`(Intercept)` = 2000, x = 40000)
+out2 <- list(
+  brewer_two_stage = two(ms),
+  brewer_two_stage_cal = two(calibrate(ms, ~x, two_totals)),
+  cal_totals = num(two_totals)
+)
+writeLines(toJSON(out2, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/r_pps_multistage.json")
