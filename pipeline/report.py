@@ -48,7 +48,7 @@ def estimate_rows(est: pd.DataFrame, cfg: dict, lang: str) -> list[dict]:
     for ind, e in est.groupby("indicator", sort=False):
         first = e.iloc[0]
         rows = []
-        for _, r in e.iterrows():
+        for r in e.to_dict("records"):  # not iterrows: a Series per row is most of the report's table time
             review = F.review_flags(r["flags"], r["suppress"])
             rows.append({"domain": r["domain"], "value": r["domain_value"], "label": C.domain_label(r, cfg, lang),
                          "suppress": bool(r["suppress"]), "flags": r["flags"], "review": review,
