@@ -313,16 +313,20 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
                 rank = np.empty(P, dtype=np.int64)
                 rank[np.argsort(first_row, kind="stable")] = np.arange(P)
                 joint = jp[np.ix_(rank, rank)]
-            self._pps = pps_variance_matrix(pps, psu_stratum, pi_psu, first_row, joint_probs=joint, hr_p2=hr_p2)
-            if later:  # multistage Brewer: the recursion of R's svyrecvar, the probabilities as fpc
-                self._pps = None
+            if pps == "brewer":  # R's svyrecvar with the probabilities as fpc, one stage or several
                 self._brewer_stages(pi_psu, later, stage_pis, lonely_psu)
+            else:
+                self._pps = pps_variance_matrix(pps, psu_stratum, pi_psu, first_row, joint_probs=joint,
+                                                hr_p2=hr_p2)
         self._pps_method = pps
 
     def _brewer_stages(self, pi_psu, later, stage_pis, lonely_psu) -> None:
-        """The variance stages of a multistage Brewer design, as R's ``svyrecvar`` with ``pps="brewer"``.
+        """The variance stages of a Brewer design, as R's ``svyrecvar`` with ``pps="brewer"``.
 
-        Each stage's sum of squares weights unit ``k`` by ``1 - π_k`` (its
+        Brewer's approximation ``n/(n-1) Σ_i (1 - π_i)(z_i - z̄)²`` per
+        stratum is the first stage with a multiplier ``1 - π`` per unit
+        (:class:`analysis.kernel.Stage`, ``unit_scale``); so is each later
+        stage.  Each stage's sum of squares weights unit ``k`` by ``1 - π_k`` (its
         inclusion probability given its parent: Brewer's approximation,
         varying within the group) and the group by ``n/(n - 1)``; stage
         ``s >= 2`` enters when it has probabilities, within each parent unit,
@@ -495,7 +499,7 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             Z = Z * coef[k_dom][:, None]
             k_dom = np.zeros_like(k_dom)
             n_dom = 1
-        if self._pps is not None:  # PPS without replacement: one stage, k_unit are the PSUs
+        if self._pps is not None:  # PPS without replacement other than Brewer's: one stage, k_unit are the PSUs
             out = self._pps.variance(k_unit, k_dom, Z, n_dom)
             return out[0] if coef is not None else out
         out = 0.0
@@ -513,7 +517,7 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         else:
             z = zc
         if not self._calibration:
-            return self._rows_variance(z, dom, n_dom, rows)
+            return kernel.taylor_variance(self._stages, z, dom, n_dom, rows)
         # Calibration residuals are taken on full-length columns (they cut
         # across PSUs and domains), a block of domains at a time to bound memory.
         J = z.shape[1]
@@ -529,19 +533,9 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
             full[r_sel[:, None], cols] = z[sel]
             for step in self._calibration:
                 full = step.residualize(full)
-            v = self._rows_variance(full, zero, 1, None)
+            v = kernel.taylor_variance(self._stages, full, zero, 1, None)
             out[d0:d1] = v.reshape(d1 - d0, J)
         return out
-
-    def _rows_variance(self, z, dom, n_dom, rows):
-        """Variance of domain totals of row values ``z`` (rows x J, ``rows`` of the design or None for all)."""
-        if self._pps is None:
-            return kernel.taylor_variance(self._stages, z, dom, n_dom, rows)
-        # PPS without replacement (one stage): (PSU, domain) totals, then the PPS form (Brewer's, calibrated)
-        psu = self._psu_code if rows is None else self._psu_code[rows]
-        key, codes = kernel.compact_codes(psu.astype(np.int64) * n_dom + dom, self._n_psu * n_dom)
-        T = kernel.group_sum(codes, z, key.shape[0])
-        return self._pps.variance(key // n_dom, key % n_dom, T, n_dom)
 
     def _ratio_core(self, Y, X, dom, n_dom, rows, coef=None, extra=None):
         w = self._w[rows]

@@ -15,14 +15,12 @@ are quadratic forms in ``z`` with R's "Δ-check" matrix
 * ``"hartley-rao"``: ``Δ̌_ij = 1 - (n - π_i - π_j + p₂)/(n - 1)`` with
   ``p₂`` the population ``Σ π²/n`` of the stratum (``hr_p2``) or, as R's
   ``HR()`` without it, the sample mean of ``π``; HT form;
-* ``"brewer"``: Brewer's approximation, R's default for
-  ``pps="brewer"``: ``n/(n-1) Σ_i (1 - π_i)(z_i - z̄)²`` per stratum, the
-  PSUs without domain rows counting as zeros (R's numbers for domains).
-
-Multistage Brewer designs (R's ``svydesign(id=~psu+ssu, fpc=~p1+p2,
-pps="brewer")``) do not use this module's one-stage forms: the design
-builds R's ``svyrecvar`` stages with a ``1 - π`` multiplier per unit
-(:class:`analysis.kernel.Stage`, ``unit_scale``).
+* ``"brewer"``: Brewer's approximation, R's ``pps="brewer"``:
+  ``n/(n-1) Σ_i (1 - π_i)(z_i - z̄)²`` per stratum, the PSUs without domain
+  rows counting as zeros.  It is not a quadratic form built here: as R's
+  ``svyrecvar`` with the probabilities as fpc, the design's variance stages
+  carry a ``1 - π`` multiplier per unit (:class:`analysis.kernel.Stage`,
+  ``unit_scale``), for one stage or several (R's multistage Brewer).
 
 References
 ----------
@@ -57,7 +55,7 @@ class PPSVariance:
     n_h: np.ndarray  # (H,) PSUs per stratum
     prob: np.ndarray  # (P,) inclusion probability of each PSU
     first_row: np.ndarray  # (P,) first data row of each PSU (R's order of appearance)
-    dcheck: sparse.csr_matrix | None  # (P, P); None for Brewer
+    dcheck: sparse.csr_matrix  # (P, P)
 
     def variance(self, k_unit: np.ndarray, k_dom: np.ndarray, T: np.ndarray, n_dom: int) -> np.ndarray:
         """Variances (n_dom, J) from (PSU, domain) totals ``T`` (K x J) of the weighted linearised values."""
@@ -66,8 +64,6 @@ class PPSVariance:
         Z = np.zeros((P, n_dom, J))
         Z[k_unit, k_dom] = T  # (PSU, domain) keys are distinct
         Z = Z.reshape(P, n_dom * J)
-        if self.method == "brewer":
-            return self._brewer(Z, k_unit, k_dom, n_dom, J)
         DZ = np.asarray(self.dcheck @ Z)
         v = (Z * DZ).sum(axis=0)
         if self.method == "yg":
@@ -77,29 +73,13 @@ class PPSVariance:
     def covariance(self, T) -> np.ndarray:
         """Covariance matrix (m x m) of the totals of the columns of ``T`` (P x m: PSU totals of the weighted
         linearised values, PSUs in code order), the matrix form of :meth:`variance` (R's ``htvar.matrix``,
-        ``ygvar.matrix`` and, for Brewer's, ``svyrecvar`` with the PSUs' probabilities as fpc)."""
+        ``ygvar.matrix``)."""
         T = np.asarray(T, float)
-        if self.method == "brewer":
-            H = self.n_h.shape[0]
-            g = self.stratum
-            D = T - (kernel.group_sum(g, T, H) / self.n_h[:, None])[g]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                f = np.where(self.n_h > 1, self.n_h / (self.n_h - 1), 1.0)
-            return (D * ((1.0 - self.prob) * f[g])[:, None]).T @ D
         out = T.T @ np.asarray(self.dcheck @ T)
         if self.method == "yg":
             out = out - (T * np.asarray(self.dcheck.sum(axis=0)).ravel()[:, None]).T @ T
         return out
 
-    def _brewer(self, Z, k_unit, k_dom, n_dom, J):
-        H = self.n_h.shape[0]
-        g = self.stratum
-        c = 1.0 - self.prob
-        mean = kernel.group_sum(g, Z, H) / self.n_h[:, None]  # PSUs without domain rows count as zeros
-        ss = kernel.group_sum(g, c[:, None] * (Z - mean[g]) ** 2, H)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where(self.n_h > 1, self.n_h / (self.n_h - 1), 1.0)[:, None]
-        return (ss * f).sum(axis=0).reshape(n_dom, J)
 
 
 def _block_dense(stratum: np.ndarray, values_fn) -> sparse.csr_matrix:
@@ -127,7 +107,8 @@ def pps_variance_matrix(method: str, stratum: np.ndarray, prob: np.ndarray, firs
     n_h = np.bincount(stratum, minlength=H).astype(float)
     n = n_h[stratum]
     if method == "brewer":
-        return PPSVariance(method, stratum, n_h, prob, first_row, None)
+        raise DesignError("pps: Brewer's variance is a design's variance stages (SurveyDesign(pps='brewer')), "
+                          "not a quadratic form")
     if method in ("ht", "yg"):
         if joint_probs is None:
             raise DesignError(f"joint_probs: expected the ({P} x {P}) joint inclusion probabilities of the PSUs "

@@ -26,6 +26,8 @@ REF = json.loads((DATA / "r_pps.json").read_text())
 EP = pd.read_csv(DATA / "election_pps.csv")
 JOINT = pd.read_csv(DATA / "election_jointprob.csv").to_numpy(float)
 RTOL = 1e-6
+# the brewer_lonely_adjust design's stratum of one PSU is deliberate
+pytestmark = pytest.mark.filterwarnings("ignore:1 stratum/strata with a single PSU handled by lonely_psu='adjust'")
 
 
 def rel(a, b) -> float:
@@ -49,6 +51,8 @@ DESIGNS = {
     "brewer_strat": lambda: SurveyDesign(EP, strata="half", fpc="p", pps="brewer"),
     "overton_strat": lambda: SurveyDesign(EP, strata="half", fpc="p", pps="overton"),
     "probs": lambda: SurveyDesign(EP, probs="p"),
+    "brewer_lonely_adjust": lambda: SurveyDesign(EP.assign(s3=[1] * 20 + [2] * 19 + [3]), strata="s3", fpc="p",
+                                                 pps="brewer", lonely_psu="adjust"),
     "brewer_cal": lambda: _calibrated(SurveyDesign(EP, fpc="p", pps="brewer")),
     "brewer_strat_cal": lambda: _calibrated(SurveyDesign(EP, strata="half", fpc="p", pps="brewer")),
 }

@@ -60,6 +60,12 @@ out <- list(
   brewer_strat_cal = stats(calibrate(svydesign(id = ~1, strata = ~half, fpc = ~p, data = ep, pps = "brewer"),
                                      ~votes, cal_totals)),
   cal_totals = num(cal_totals),
+  # a stratum holding one PSU, lonely.psu = "adjust": that PSU's total enters uncentred, times 1 - p
+  brewer_lonely_adjust = local({
+    op <- options(survey.lonely.psu = "adjust"); on.exit(options(op))
+    stats(svydesign(id = ~1, strata = ~s3, fpc = ~p, data = transform(ep, s3 = c(rep(1, 20), rep(2, 19), 3)),
+                    pps = "brewer"))
+  }),
   hr_p2_value = sum(election$p^2) / 40
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/r_pps.json")
