@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from . import kernel
 from .validation import DesignError
 
 __all__ = ["PPS_METHODS", "PPSVariance", "pps_variance_matrix"]
