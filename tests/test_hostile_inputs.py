@@ -479,7 +479,10 @@ def main(argv):
         out.text("partial", "a.txt")
         out.text("partial", "b.txt")
         print("ready", flush=True)
-        time.sleep(30)
+        # short sleeps, as a working stage runs bytecode: numpy's and pyarrow's threads can take a
+        # process signal, and then only the main thread's next bytecode runs the handler
+        for _ in range(300):
+            time.sleep(0.1)
 
 errors.run(main)
 """
