@@ -6,6 +6,7 @@ the pipeline tests do not depend on the demo generator.
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
@@ -232,26 +233,49 @@ def make_survey(tmp_path):
 
 
 # --- the demo, built once per test session ---------------------------------------------------------------
-# Tests read these folders; a test that changes anything copies them first (shutil.copytree).
+# Tests read these folders; a test that changes anything copies them first (shutil.copytree).  Under
+# pytest-xdist the workers share one build (the first worker to need it builds it, under a file lock, while
+# the other waits), which saves a demo build of about 30 s CPU per extra worker.
+def _shared_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` run once per test session, for every xdist worker; returns *folder*."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # not under xdist: this session's own folder
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    base = tmp_path_factory.getbasetemp().parent   # the folder all of this session's workers share
+    folder, done = base / name, base / f"{name}.done"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)   # a worker that failed half-way
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_raw(tmp_path_factory) -> Path:
     """A copy of the demo survey folder with its raw files generated (about 3 s, once)."""
-    return copy_demo(tmp_path_factory.mktemp("demo_raw"))
+    return _shared_once(tmp_path_factory, "demo_raw", copy_demo) / "qb2022"
+
+
+def _build_demo(survey: Path, root: Path) -> None:
+    build, out = root / "build", root / "figures"
+    for stage in ("ingest", "clean", "weight", "estimate"):
+        run_stage(stage, survey, build, check=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for stage in ("figures", "report"):
+        p = subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "--survey", str(survey), "--build", str(build),
+                            "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
 
 
 @pytest.fixture(scope="session")
 def demo_built(demo_raw, tmp_path_factory):
     """(survey, build, figures) of the demo after every stage: ingest to estimate, figures and report."""
-    root = tmp_path_factory.mktemp("demo_built")
-    build, out = root / "build", root / "figures"
-    for stage in ("ingest", "clean", "weight", "estimate"):
-        run_stage(stage, demo_raw, build, check=True)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    for stage in ("figures", "report"):
-        p = subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "--survey", str(demo_raw), "--build", str(build),
-                            "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
-        assert p.returncode == 0, p.stderr
-    return demo_raw, build, out
+    root = _shared_once(tmp_path_factory, "demo_built", functools.partial(_build_demo, demo_raw))
+    return demo_raw, root / "build", root / "figures"
 
 
 @functools.cache
