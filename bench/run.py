@@ -1,10 +1,13 @@
-"""`make bench`: speed and memory of the estimator core and weighting.
+"""`make bench`: speed and memory of the estimator core, weighting, models, small areas and the pipeline.
 
 W1 "province report": 20 binary indicators x 27 domains (overall, 8
 districts, urban/rural, district x urban) = 540 proportions with SE, logit
 CI and deff, from a stratified two-stage sample (16 strata, PSUs of 20
 households, unequal weights).  W2: the same with 200 bootstrap
-replicate-weight columns.  W3: raking (bench_weighting.py).
+replicate-weight columns.  W3: raking (bench_weighting.py).  W4: models
+and tests (bench_models.py).  W5: Fay-Herriot fits (bench_sae.py).  W6: the
+pipeline on the demo survey: ``make all`` from scratch and no-op, the demo
+generator, the sample draw (bench_pipeline.py).
 
 The headline number (``first_s``) is what a user waits for: the first
 report on a freshly declared design, every conversion and cache included
@@ -215,6 +218,14 @@ def main(argv=None):
     print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
     for r in rows:
         print("  ".join(str(r.get(c, "")).rjust(w) for c, w in zip(cols, widths)))
+    import bench_pipeline  # W6: the pipeline on the demo survey (make all, the generator, the sample draw)
+    prows = bench_pipeline.run(repeat=min(a.repeat, 3), quick=a.quick)
+    pcols = ["what", "runs", "median_s", "range_s", "target_s", "ok", "peak_mb"]
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in prows)) for c in pcols]
+    print("\nW6, the pipeline on the demo survey (wall time of fresh processes; median of the runs)")
+    print("  ".join(c.rjust(w) for c, w in zip(pcols, widths)))
+    for r in prows:
+        print("  ".join(("" if r.get(c) is None else str(r.get(c))).rjust(w) for c, w in zip(pcols, widths)))
     return 0
 
 

@@ -7,7 +7,6 @@ defects log.  The generator runs twice (about 3 s each).
 import hashlib
 import importlib.util
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +42,7 @@ gen = _load_generator()
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("qb2022")
-    t0 = time.perf_counter()
     res = gen.generate(base / "raw", gen.DEFAULT_SEED, survey_files=base / "survey")
-    res["seconds"] = time.perf_counter() - t0
     res["base"] = base
     return res
 
@@ -67,10 +64,6 @@ def raw(run):
 # ---------------------------------------------------------------------------
 # population facts
 # ---------------------------------------------------------------------------
-def test_generation_is_fast(run):
-    assert run["seconds"] < 10
-
-
 def test_administrative_units(pop):
     c = pop.communes
     assert c["district_code"].nunique() == 8
@@ -267,11 +260,9 @@ def test_draw_sample_other_sizes(pop):
                                smp.households["pi_ea"] * 10 / smp.eas.set_index("ea_id").loc[smp.households["ea_id"], "listed"].to_numpy())
 
 
-def test_draw_sample_speed_and_rng_only(pop):
-    t0 = time.perf_counter()
+def test_draw_sample_depends_only_on_its_rng(pop):
+    """(Its speed, 0.5 s at most, is measured by `make bench`, W6.)"""
     a = gen.draw_sample(pop, np.random.default_rng(123))
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 0.5
     b = gen.draw_sample(pop, np.random.default_rng(123))
     pd.testing.assert_frame_equal(a.households, b.households)
 
@@ -300,20 +291,20 @@ def test_pps_reproduces_inclusion_probabilities(pop):
 # determinism
 # ---------------------------------------------------------------------------
 _CLI = """
-import resource, runpy, sys, time
+import resource, runpy, sys
 sys.argv = ["generate.py", "--out", sys.argv[1], "--survey-files", sys.argv[2]]
-t0 = time.perf_counter()
 try:
     runpy.run_path({gen!r}, run_name="__main__")
 except SystemExit as e:
     assert not e.code, e.code
-print("STATS", time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print("MAXRSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def test_cli_same_seed_byte_identical_fast_and_small(run, tmp_path):
+def test_cli_same_seed_byte_identical(run, tmp_path):
     """The command line, in a fresh process, reproduces the in-process files
-    byte for byte, in under 10 s and under 1 GiB."""
+    byte for byte, in under 1 GiB.  (Its time, 10 s at most, is measured by
+    `make bench`, W6.)"""
     import subprocess
 
     code = _CLI.format(gen=str(SURVEY / "generate.py"))
@@ -321,9 +312,7 @@ def test_cli_same_seed_byte_identical_fast_and_small(run, tmp_path):
         [sys.executable, "-c", code, str(tmp_path / "raw"), str(tmp_path / "survey")],
         capture_output=True, text=True, cwd=ROOT, check=True,
     ).stdout
-    secs, maxrss_kib = out.split("STATS")[1].split()
-    assert float(secs) < 10
-    assert int(maxrss_kib) < 1024 * 1024  # Linux reports KiB
+    assert int(out.split("MAXRSS")[1]) < 1024 * 1024  # Linux reports KiB
     a, b = run["base"], tmp_path
     for name in RAW_FILES + ["checksums.sha256"]:
         assert (a / "raw" / name).read_bytes() == (b / "raw" / name).read_bytes(), name

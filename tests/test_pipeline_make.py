@@ -57,11 +57,8 @@ def test_all_then_noop_then_partial(make_survey, tmp_path):
     for stage in ("ingest", "clean", "weight", "estimate"):
         assert f"pipeline.{stage}" in first.stdout
     assert (build / "estimates.xlsx").exists()
-    t0 = time.perf_counter()
     again = make("all", *v)
-    elapsed = time.perf_counter() - t0
-    assert "pipeline." not in again.stdout, again.stdout   # nothing re-ran ...
-    assert elapsed < 1.0                                   # ... and quickly
+    assert "pipeline." not in again.stdout, again.stdout   # nothing re-ran (how fast: `make bench`, W6)
     assert make("-q", "all", *v, check=False).returncode == 0
     # a newer weight stage script re-runs weight and estimate only (dry run with -W)
     plan = make("-n", "all", "-W", "pipeline/weight.py", *v).stdout
