@@ -53,13 +53,17 @@ def _make_all(repeat: int) -> tuple[list[float], list[float]]:
 
 
 _GENERATE = """
-import resource, runpy, sys
+import runpy, sys
+
+def _peak_kib():   # VmHWM: this address space only (ru_maxrss would count the parent's pages before exec)
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+
 path, sys.argv = sys.argv[1], ["generate.py", "--out", sys.argv[2], "--survey-files", sys.argv[3]]
 try:
     runpy.run_path(path, run_name="__main__")
 except SystemExit as e:
     assert not e.code, e.code
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(_peak_kib())
 """
 
 

@@ -291,13 +291,17 @@ def test_pps_reproduces_inclusion_probabilities(pop):
 # determinism
 # ---------------------------------------------------------------------------
 _CLI = """
-import resource, runpy, sys
+import runpy, sys
+
+def _peak_kib():   # VmHWM: this address space only (ru_maxrss would count the parent's pages before exec)
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+
 sys.argv = ["generate.py", "--out", sys.argv[1], "--survey-files", sys.argv[2]]
 try:
     runpy.run_path({gen!r}, run_name="__main__")
 except SystemExit as e:
     assert not e.code, e.code
-print("MAXRSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print("MAXRSS", _peak_kib())
 """
 
 
