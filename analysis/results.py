@@ -86,9 +86,9 @@ class Estimate:
             lo, hi = interval(self.ci_kind, method, self.estimate, self.se, self.df, self.n_rows, level)
         return ConfidenceInterval(_frozen(lo), _frozen(hi))
 
-    def confint(self, level: float = 0.95, method: str | None = None) -> ConfidenceInterval:
-        """Confidence limits at ``level`` with ``method`` (default: the call's)."""
-        level = check_level(level)
+    def confint(self, level: float | None = None, method: str | None = None) -> ConfidenceInterval:
+        """Confidence limits at ``level`` with ``method`` (defaults: the call's ``level`` and ``ci_method``)."""
+        level = self.conf_level if level is None else check_level(level)
         method = method or self.ci_method
         if level == self.conf_level and method == self.ci_method:
             return self._ci
@@ -97,8 +97,12 @@ class Estimate:
     def __len__(self) -> int:
         return self.estimate.shape[0]
 
-    def to_frame(self, level: float = 0.95, method: str | None = None) -> pd.DataFrame:
-        """One tidy row per (variable, level, domain), full precision."""
+    def to_frame(self, level: float | None = None, method: str | None = None) -> pd.DataFrame:
+        """One tidy row per (variable, level, domain), full precision.
+
+        The interval columns are at ``level`` with ``method`` (defaults: the
+        call's ``level`` and ``ci_method``, as the table's caption says).
+        """
         ci = self.confint(level, method)
         cols = {"variable": self.variable, "level": self.level}
         for col in self.domain.columns:

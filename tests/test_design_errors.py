@@ -169,3 +169,15 @@ def test_mixed_numeric_and_categorical_totals_and_means(df):
     m = d.mean(["g"]).to_frame()
     assert m["estimate"].sum() == pytest.approx(1.0)
     np.testing.assert_allclose(m["se"], d.proportion("g").se)
+
+
+def test_frame_and_confint_default_to_the_level_of_the_call(df):
+    """A 90% estimate's table shows 90% limits (its caption says so), not 95% ones."""
+    d = SurveyDesign(df, weights="w", strata="stratum", psu="psu")
+    r = d.proportion("b", level=0.9)
+    f = r.to_frame()
+    ci90, ci95 = r.confint(0.9), r.confint(0.95)
+    np.testing.assert_array_equal(f["ci_low"], ci90.low)
+    np.testing.assert_array_equal(r.confint().high, ci90.high)
+    assert (ci95.low < ci90.low).all()
+    np.testing.assert_array_equal(r.to_frame(level=0.95)["ci_low"], ci95.low)
