@@ -868,12 +868,13 @@ class DesignBase:
         w_fit = None
         if getattr(self, "_stages", None) is not None and not self._calibration and self._pps_method is None:
             # R's svyciprop(method="likelihood") fits svyglm on the domain's subset design: weights scaled by
-            # their mean over every row of the domain, the rows without a value then dropped by glm.  The
-            # scaled weight total of the fitted rows is Σ_ok w x (domain rows) / Σ_domain w.
-            keep = dom >= 0
+            # their mean over the domain's rows of positive weight, the rows without a value then dropped by
+            # glm.  The scaled weight total of the fitted rows is Σ_ok w x (positive-weight domain rows) / Σ_domain w.
+            keep = (dom >= 0) & (self._w > 0)
             w_dom = np.bincount(dom[keep], weights=self._w[keep], minlength=D)
+            n_pos = np.bincount(dom[keep], minlength=D)
             with np.errstate(invalid="ignore", divide="ignore"):
-                w_fit = st["wn"] * (st["n_rows"] / w_dom[:, None])
+                w_fit = st["wn"] * (n_pos / w_dom)[:, None]
         return self._package("proportion", st, vnames, levels, frame, D, "proportion", ci_method, level, deff,
                              n_eff=n_eff, spec=spec, w_fit=w_fit)
 

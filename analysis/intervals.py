@@ -139,8 +139,8 @@ def likelihood_interval(p, se, df, n_fit, w_fit, level: float = 0.95):
     """R's ``svyciprop(method="likelihood")`` with the fit's row count and weight total given apart.
 
     R's ``svyglm`` scales the weights by their mean over the rows of the
-    (domain) design, and its ``glm`` drops the rows without a value (and
-    with zero weight).  The interval accepts ``μ`` where
+    (domain) design that have a positive weight, and its ``glm`` drops the
+    rows without a value (and with zero weight).  The interval accepts ``μ`` where
     ``2 (n_fit - 1) KL(p̂ || μ) <= t²_{df} λ`` with
     ``λ = w_fit V / (p̂(1-p̂))``: ``n_fit`` is the number of rows the fit
     uses (its dispersion ``w_fit/(n_fit - 1)``) and ``w_fit`` the total of
@@ -154,8 +154,12 @@ def likelihood_interval(p, se, df, n_fit, w_fit, level: float = 0.95):
     n_fit : array_like
         Rows with a value and a positive weight.
     w_fit : array_like
-        ``Σ w`` over those rows divided by the mean weight of every row of
-        the domain (rows without a value included), R's scaled weights.
+        ``Σ w`` over those rows divided by the mean weight of the domain's
+        rows of positive weight (rows without a value included), R's
+        scaled weights.  Checked against R with missing values, and with
+        zero weights; with both in one domain R's dispersion is the
+        weighted variance of residuals of fewer rows than its design, and
+        the intervals differ.
     level : float
         Confidence level in (0, 1).
 

@@ -1,14 +1,15 @@
 """Audit of Taylor designs against R's survey package: cases the other R checks leave out.
 
 ``svyciprop(method="likelihood")`` in domains with missing values
-(``na_rm=True``): R fits ``svyglm`` on the domain's subset design, whose
-weights are scaled by their mean over every row of the domain before
-``glm`` drops the rows without a value; the interval therefore uses the
-number of fitted rows for the dispersion and their scaled weight total for
-the design effect (see :func:`analysis.intervals.likelihood_interval`).
-Before the fix the library used the domain's row count for both, and its
-limits were off by up to 4% (R 0.05108, library 0.04917 for the lower
-limit of domain ``b`` at level 0.9).
+(``na_rm=True``) or zero weights: R fits ``svyglm`` on the domain's subset
+design, whose weights are scaled by their mean over the domain's rows of
+positive weight before ``glm`` drops the rows without a value; the
+interval therefore uses the number of fitted rows for the dispersion and
+their scaled weight total for the design effect (see
+:func:`analysis.intervals.likelihood_interval`).  Before the fix the
+library used the domain's row count for both, and its limits were off by
+up to 4% with missing values (R 0.05108, library 0.04917 for the lower
+limit of domain ``b`` at level 0.9) and up to 55% with zero weights.
 
 R's reference numbers are stored in ``tests/data/r_audit_taylor.json``
 (made by ``tests/data/r_audit_taylor.R`` from ``tests/data/audit_taylor.csv``);
@@ -33,19 +34,25 @@ from analysis import SurveyDesign
 DATA = Path(__file__).parent / "data"
 
 
-def _likelihood_frame(level: float) -> pd.DataFrame:
+def _likelihood_frame(case: str, level: float) -> pd.DataFrame:
     df = pd.read_csv(DATA / "audit_taylor.csv")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        d = SurveyDesign(df, weights="w", strata="stratum", psu="psu")
-        e = d.proportion("bm", by="g", where=df["h2"] == "u", na_rm=True, ci_method="likelihood", level=level)
+        if case == "na":
+            d = SurveyDesign(df, weights="w", strata="stratum", psu="psu")
+            e = d.proportion("bm", by="g", where=df["h2"] == "u", na_rm=True, ci_method="likelihood", level=level)
+        else:
+            d = SurveyDesign(df, weights="w0", strata="stratum", psu="psu")
+            e = d.proportion("b", by="g", ci_method="likelihood", level=level)
     f = e.to_frame(level=level)
     return f[f["level"] == 1].set_index("g")
 
 
 def _check(ref: dict) -> None:
-    for lev, r in ref.items():
-        f = _likelihood_frame(float(lev))
+    assert len(ref) == 4
+    for key, r in ref.items():
+        case, lev = key.split("_")
+        f = _likelihood_frame(case, float(lev))
         assert list(f.index) == list(r["g"])
         np.testing.assert_allclose(f["estimate"], r["est"], rtol=1e-9)
         np.testing.assert_allclose(f["se"], r["se"], rtol=1e-9)
