@@ -111,6 +111,10 @@ class SurveyDesign(ModelMethods, AssociationMethods, DesignBase):
         (strata)/(strata with >= 2 PSUs), counting for a domain the strata
         that hold domain rows (as R, whose domain is a subset design).  A single PSU with a sampling
         fraction of 1 is a certainty unit and contributes 0 under every rule.
+        At a later stage of a multistage design with fpc (a unit with one
+        sampled sub-unit), ``average`` acts as ``remove``: R's recursion
+        has no other stratum to average over there and its variance is
+        NaN (survey 4.1-1).
 
     Notes
     -----

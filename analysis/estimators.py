@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import sparse
 
 from . import kernel
-from .intervals import MEAN_METHODS, PROPORTION_METHODS, interval, t_quantile
+from .intervals import MEAN_METHODS, PROPORTION_METHODS, interval, likelihood_interval, t_quantile
 from .results import Estimate
 from .state import DesignState
 from .validation import (
@@ -727,7 +727,8 @@ class DesignBase:
         return self._ratio_core(Yz, X, dom, n_dom, idx, coef=coef) if coef is not None else \
             self._ratio_core(Yz, X, dom, n_dom, idx, extra=extra)[1]
 
-    def _package(self, statistic, stats, names, levels, frame, n_dom, ci_kind, ci_method, level, deff, n_eff=None, spec=None):
+    def _package(self, statistic, stats, names, levels, frame, n_dom, ci_kind, ci_method, level, deff, n_eff=None, spec=None,
+                 w_fit=None):
         J = len(names)
         t = lambda a: np.asarray(a, float).T.reshape(-1)  # noqa: E731  (J, D) order: variable-major
         se = np.sqrt(stats["var"])
@@ -749,6 +750,14 @@ class DesignBase:
                     lg = np.log(p_ / (1 - p_))
                     lo, hi = 1 / (1 + np.exp(-(lg - c * se_l))), 1 / (1 + np.exp(-(lg + c * se_l)))
                 return np.where(p_ == 0, 0.0, lo), np.where(p_ == 1, 1.0, hi)
+        elif w_fit is not None:  # Taylor proportions: R's likelihood interval counts the rows its glm fits
+            p_, se_, df_, n_, nf_, wf_ = (t(stats["est"]), t(se), t(stats["df"]), t(stats["n_rows"]), t(stats["n"]),
+                                          t(w_fit))
+
+            def ci_fn(lv, method, p_=p_, se_=se_, df_=df_, n_=n_, nf_=nf_, wf_=wf_):
+                if method == "likelihood":
+                    return likelihood_interval(p_, se_, df_, nf_, wf_, lv)
+                return interval(ci_kind, method, p_, se_, df_, n_, lv)
         return Estimate(
             statistic=statistic,
             variable=np.repeat(np.asarray(names, dtype=object), n_dom),
@@ -856,8 +865,18 @@ class DesignBase:
             n_eff = np.where(st["var"] > 0, st["est"] * (1 - st["est"]) / st["var"], st["n"])
         spec = dict(kind="mean", Y=("levels", tuple(as_column_list(variables, "variables"))), by=by, where=where,
                     na_rm=na_rm, max_levels=max_levels)
+        w_fit = None
+        if getattr(self, "_stages", None) is not None and not self._calibration and self._pps_method is None:
+            # R's svyciprop(method="likelihood") fits svyglm on the domain's subset design: weights scaled by
+            # their mean over the domain's rows of positive weight, the rows without a value then dropped by
+            # glm.  The scaled weight total of the fitted rows is Σ_ok w x (positive-weight domain rows) / Σ_domain w.
+            keep = (dom >= 0) & (self._w > 0)
+            w_dom = np.bincount(dom[keep], weights=self._w[keep], minlength=D)
+            n_pos = np.bincount(dom[keep], minlength=D)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                w_fit = st["wn"] * (n_pos / w_dom)[:, None]
         return self._package("proportion", st, vnames, levels, frame, D, "proportion", ci_method, level, deff,
-                             n_eff=n_eff, spec=spec)
+                             n_eff=n_eff, spec=spec, w_fit=w_fit)
 
     def ratio(self, numerator, denominator, by=None, where=None, na_rm: bool = False, ci_method: str = "t",
               level: float = 0.95, deff=True) -> Estimate:

@@ -33,7 +33,7 @@ from scipy import special  # not scipy.stats: its import costs a second per pipe
 
 from .validation import check_choice, check_level
 
-__all__ = ["MEAN_METHODS", "PROPORTION_METHODS", "interval", "t_quantile", "effective_n"]
+__all__ = ["MEAN_METHODS", "PROPORTION_METHODS", "interval", "t_quantile", "effective_n", "likelihood_interval"]
 
 IntervalFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float], tuple]
 
@@ -132,11 +132,46 @@ def _likelihood(p, se, df, n, level):
     directly agrees with R to about 1e-5 (Rao & Scott 1984; Lumley 2010,
     sec. 2.3.1).
     """
+    return likelihood_interval(p, se, df, n, n, level)
+
+
+def likelihood_interval(p, se, df, n_fit, w_fit, level: float = 0.95):
+    """R's ``svyciprop(method="likelihood")`` with the fit's row count and weight total given apart.
+
+    R's ``svyglm`` scales the weights by their mean over the rows of the
+    (domain) design that have a positive weight, and its ``glm`` drops the
+    rows without a value (and with zero weight).  The interval accepts ``μ`` where
+    ``2 (n_fit - 1) KL(p̂ || μ) <= t²_{df} λ`` with
+    ``λ = w_fit V / (p̂(1-p̂))``: ``n_fit`` is the number of rows the fit
+    uses (its dispersion ``w_fit/(n_fit - 1)``) and ``w_fit`` the total of
+    their scaled weights.  Both equal the domain's row count when no value
+    is missing (:func:`_likelihood`).
+
+    Parameters
+    ----------
+    p, se, df : array_like
+        Proportions, their SEs and the design degrees of freedom.
+    n_fit : array_like
+        Rows with a value and a positive weight.
+    w_fit : array_like
+        ``Σ w`` over those rows divided by the mean weight of the domain's
+        rows of positive weight (rows without a value included), R's
+        scaled weights.  Checked against R with missing values, and with
+        zero weights; with both in one domain R's dispersion is the
+        weighted variance of residuals of fewer rows than its design, and
+        the intervals differ.
+    level : float
+        Confidence level in (0, 1).
+
+    Returns
+    -------
+    (low, high) : tuple of ndarray
+    """
     p = np.asarray(p, float)
-    n = np.asarray(n, float)
+    n = np.asarray(n_fit, float)
     c = _crit(df, level)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rhs = c * c * n * np.asarray(se, float) ** 2 / (p * (1 - p)) / (2 * (n - 1))
+        rhs = c * c * np.asarray(w_fit, float) * np.asarray(se, float) ** 2 / (p * (1 - p)) / (2 * (n - 1))
 
         low = _lower_root(p, rhs)
         high = 1 - _lower_root(1 - p, rhs)  # the upper limit of p is the lower one of 1 - p
