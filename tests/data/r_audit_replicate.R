@@ -16,4 +16,13 @@ for (fpc in c(FALSE, TRUE)) {
 options(survey.lonely.psu = "adjust")
 r <- as.svrepdesign(svydesign(id = ~psu, strata = ~st, weights = ~w, data = df), type = "JKn")
 out$jkn_adjust <- list(W = as.vector(weights(r, "analysis")), R = ncol(weights(r, "analysis")), rscales = r$rscales)
+# logit intervals of domain proportions when a replicate holds none of the domain's cases (replicate p = 0):
+# R refits the intercept, which runs off to about -30, giving (about 0, about 1)
+options(survey.lonely.psu = "fail")
+rj <- as.svrepdesign(svydesign(id = ~psu, strata = ~st, weights = ~w, data = no_lonely), type = "JKn")
+for (mse in c(FALSE, TRUE)) {
+  rj$mse <- mse
+  b <- svyby(~I(z == 1), ~grp, rj, svyciprop, method = "logit", vartype = c("se", "ci"))
+  out[[paste0("logit_zero_rep_mse", mse)]] <- list(estimate = coef(b), se = SE(b), ci_l = b$ci_l, ci_u = b$ci_u)
+}
 write_json(out, a[2], digits = NA)
