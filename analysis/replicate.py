@@ -563,13 +563,21 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
         uses on a replicate design: it refits ``svyglm(y ~ 1, quasibinomial)``
         on every replicate, whose intercept is ``logit`` of the replicate
         proportion.
+
+        A replicate proportion of 0 or 1 (a domain whose cases all drop out
+        of a replicate) has an infinite logit: the variance is then infinite
+        and the interval (0, 1), with or without ``mse``, where R's refit
+        runs the intercept off to about ±30 and gives (≈0, ≈1).  (Without
+        ``mse`` the replicate mean of ``±inf`` made it NaN.)
         """
         if not extra or "logit" not in extra.get("want", ()):
             return
         with np.errstate(divide="ignore", invalid="ignore"):
             lt = np.log(theta / (1 - theta))
             le = np.log(est / (1 - est))
-        extra["var_logit"] = self._replicate_variance(lt, le)
+            var = self._replicate_variance(lt, le)
+        off = np.isinf(lt[..., self.rscales > 0]).any(axis=-1) & np.isfinite(le)
+        extra["var_logit"] = np.where(off, np.inf, var) if off.any() else var
 
     def _replicate_variance(self, theta, est):
         """``scale * Σ_r rscales_r (θ_r - θ̄)²`` (R's ``svrVar``), vectorised over estimates."""

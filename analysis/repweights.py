@@ -142,7 +142,9 @@ def jkn_weights(strata, psu, fpc=None, lonely_psu: str = "fail") -> ReplicateWei
     ``lonely_psu`` as R does: ``adjust`` adds a replicate that drops it and
     scales the rest by ``H/(H-1)`` (rscale ``(H-1)/H``); ``average``
     multiplies ``scale`` by (PSUs)/(replicates); ``remove``/``certainty``
-    give it no replicate; ``fail`` raises.
+    give it no replicate; ``fail`` raises.  Replicates are in R's order:
+    strata in order of first appearance, PSUs in order of first appearance
+    within each (so the replicate-weight columns are R's, column for column).
     """
     p = _psus(strata, psu)
     P, H = p.first_row.shape[0], p.n_h.shape[0]
@@ -153,7 +155,10 @@ def jkn_weights(strata, psu, fpc=None, lonely_psu: str = "fail") -> ReplicateWei
         raise DesignError(f"lonely_psu: expected at least two PSUs in every stratum with lonely_psu='fail', got one "
                           f"PSU in stratum(s) {p.stratum_labels[lonely][:10].tolist()}")
     keep = (p.n_h > 1) & (f1 > 0)
+    # R's column order: strata in order of first appearance, each stratum's PSUs in order of first
+    # appearance (a lonely stratum's "adjust" replicate in its stratum's place)
     reps = np.flatnonzero(keep[p.stratum])
+    reps = reps[np.argsort(p.stratum[reps], kind="stable")]
     nh = p.n_h[p.stratum]
     A = np.where(p.stratum[:, None] == p.stratum[reps][None, :], (nh / np.maximum(nh - 1, 1))[:, None], 1.0)
     A[reps, np.arange(reps.shape[0])] = 0.0
@@ -162,8 +167,10 @@ def jkn_weights(strata, psu, fpc=None, lonely_psu: str = "fail") -> ReplicateWei
     if lonely.any() and lonely_psu == "adjust":
         lone = np.flatnonzero(lonely)
         extra = np.where(p.stratum[:, None] == lone[None, :], 0.0, H / (H - 1))
-        A = np.hstack([A, extra])
-        rscales = np.concatenate([rscales, np.full(lone.shape[0], (H - 1) / H)])
+        col_stratum = np.concatenate([p.stratum[reps], lone])
+        order = np.argsort(col_stratum, kind="stable")
+        A = np.hstack([A, extra])[:, order]
+        rscales = np.concatenate([rscales, np.full(lone.shape[0], (H - 1) / H)])[order]
     elif lonely.any() and lonely_psu == "average":
         scale = P / reps.shape[0]
     if A.shape[1] == 0:
