@@ -28,7 +28,10 @@ from .errors import PipelineError
 
 FORMATS = ("sav", "dta", "csv", "parquet")
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
-REPLICATE_TYPES = ("JK1", "JKn", "BRR", "Fay", "bootstrap", "other")  # as analysis.ReplicateDesign
+# as analysis.ReplicateDesign (R svrepdesign's types; a test keeps the two lists equal)
+REPLICATE_TYPES = ("JK1", "JKn", "BRR", "Fay", "bootstrap", "subbootstrap", "successive-difference", "ACS", "SDR",
+                   "JK2", "other")
+SDR_TYPES = ("successive-difference", "ACS", "SDR")   # scale 4/R and rscales 1, fixed as in R
 
 
 # --- schema primitives --------------------------------------------------------
@@ -648,6 +651,13 @@ def _check_design(c: dict, err) -> None:
             err("design.replicate_type", f"required with replicate_weights (one of {', '.join(REPLICATE_TYPES)})")
         if d["replicate_type"] == "Fay" and "fay_rho" not in d:
             err("design.fay_rho", "required with replicate_type = 'Fay'")
+        if d["replicate_type"] == "JKn" and "rscales" not in d:
+            err("design.rscales", "required with replicate_type = 'JKn': the factor (n_h - 1)/n_h of each "
+                                  "replicate's stratum, one per replicate column")
+        for key in ("scale", "rscales"):
+            if d["replicate_type"] in SDR_TYPES and key in d:
+                err(f"design.{key}", f"not used with replicate_type = {d['replicate_type']!r}: its variance is "
+                                     f"4/R times the sum of squares, as R's svrepdesign: remove it")
         if d.get("pseudo_strata"):
             err("design.pseudo_strata", "not used with replicate weights: remove it")
         if files.get("person", {}).get("weight"):

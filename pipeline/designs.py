@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .config import suggest
+from .config import SDR_TYPES, suggest
 from .errors import PipelineError
 from .formats import code_text as fmt
 
@@ -84,8 +84,10 @@ def make_design(df: pd.DataFrame, spec: dict):
     from analysis import ReplicateDesign, SurveyDesign
     if spec.get("replicates"):
         r = spec["replicates"]
+        fixed = r["type"] in SDR_TYPES   # scale and rscales come with the type (ReplicateDesign refuses others)
         return ReplicateDesign(df, weights=spec["weights"], replicate_weights=r["columns"], type=r["type"],
-                               scale=r["scale"], rscales=r["rscales"], mse=r["mse"])
+                               scale=None if fixed else r["scale"], rscales=None if fixed else r["rscales"],
+                               mse=r["mse"], fay_rho=r.get("fay_rho"))
     return SurveyDesign(df, weights=spec["weights"], strata=spec["strata"], psu=spec["psu"], fpc=spec["fpc"],
                         lonely_psu=spec["lonely_psu"])
 

@@ -60,7 +60,8 @@ def weigh(tables: dict, cfg: dict, survey, log, frame: pd.DataFrame | None = Non
         data = pd.concat([data.drop(columns=out.get("delivered_replicates", [])),
                           pd.DataFrame(rep, columns=names, index=data.index)], axis=1)
         spec["replicates"] = {"type": design.type, "columns": names, "scale": json_ready(design.scale),
-                              "rscales": json_ready(np.asarray(design.rscales, float).tolist()), "mse": design.mse}
+                              "rscales": json_ready(np.asarray(design.rscales, float).tolist()), "mse": design.mse,
+                              "fay_rho": json_ready(design.fay_rho)}
     data = data.drop(columns=[c for c in data.columns if c.startswith("_n") and c in out.get("aux", ())])
     result = {unit: data}
     person = tables.get(PERSON)

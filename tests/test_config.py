@@ -218,3 +218,26 @@ def test_no_config_mistake_is_an_internal_error():
                 assert e.key or e.problem, path
             n += 1
     assert n > 1500
+
+
+@pytest.mark.parametrize("replace, key, problem", [
+    ('replicate_type = "Fay"', "design.fay_rho", "required with replicate_type = 'Fay'"),
+    ('replicate_type = "JKn"', "design.rscales", "required with replicate_type = 'JKn'"),
+    ('replicate_type = "successive-difference"\nscale = 0.2', "design.scale", "not used with replicate_type"),
+    ('replicate_type = "SDR"\nrscales = [1, 1]', "design.rscales", "not used with replicate_type"),
+    ('replicate_type = "BRR2"', "design.replicate_type", "expected one of"),
+])
+def test_delivered_replicate_types_checked_at_the_config(tmp_path, replace, key, problem):
+    """What ReplicateDesign would refuse in the weight stage is refused by the config check."""
+    import shapes
+    s = shapes.build(tmp_path, "person_only")
+    _edit(s, 'replicate_type = "bootstrap"', replace)
+    with pytest.raises(PipelineError) as e:
+        config.load(s)
+    assert f": {key}: " in e.value.line() and problem in e.value.line(), e.value.line()
+
+
+def test_replicate_types_are_the_library_s():
+    from analysis.replicate import REPLICATE_TYPES
+    assert config.REPLICATE_TYPES == REPLICATE_TYPES
+    assert set(config.SDR_TYPES) <= set(REPLICATE_TYPES)

@@ -200,3 +200,36 @@ def test_delivered_weights_calibrated_further(built, tmp_path):
     assert np.array_equal(w["tables"]["person"]["weight"].to_numpy(), w["tables"]["person"]["p_weight"].to_numpy())
     steps = calibration_steps(w["tables"], cfg, survey, w["spec"])  # the estimate stage's re-run gives these weights
     assert set(steps) == {"household"} and len(steps["household"]) == 1
+
+
+@pytest.mark.parametrize("rtype, extra", [
+    ("Fay", "fay_rho = 0.3"),
+    ("successive-difference", ""),
+    ("JKn", "rscales = [" + ", ".join(["0.95"] * 20) + "]"),
+])
+def test_delivered_replicate_types_reach_the_estimates(built, tmp_path, rtype, extra):
+    """Each replicate type's parameters go from survey.toml through design.json to the estimate stage's SEs
+    (the estimate stage once rebuilt Fay designs without rho and successive-difference ones with a scale)."""
+    from analysis import ReplicateDesign
+    from pipeline import estimate, weight
+    src = built["person_only"]
+    survey, build = tmp_path / "person_only", tmp_path / "build"
+    shutil.copytree(src["survey"], survey)
+    shutil.copytree(src["build"] / "clean", build / "clean")
+    shutil.copytree(src["build"] / "ingest", build / "ingest")
+    text = (survey / "survey.toml").read_text(encoding="utf-8")
+    (survey / "survey.toml").write_text(text.replace('replicate_type = "bootstrap"\n',
+                                                     f'replicate_type = "{rtype}"\n{extra}\n'), encoding="utf-8")
+    argv = ["--survey", str(survey), "--build", str(build)]
+    weight.main(argv)
+    estimate.main(argv)
+    assert json.loads((build / "weight" / "design.json").read_text())["replicates"]["type"] == rtype
+    person = pd.read_parquet(build / "clean" / "person.parquet")
+    person["_y"] = (person["uses_internet"] == 1).astype(float)
+    kw = {"Fay": dict(fay_rho=0.3), "JKn": dict(rscales=[0.95] * 20)}.get(rtype, {})
+    want = ReplicateDesign(person, weights="p_weight", replicate_weights=[f"rw{k}" for k in range(1, 21)],
+                           type=rtype, **kw).mean("_y")
+    est = pd.read_csv(build / "estimates.csv")
+    got = est[(est["indicator"] == "p_internet") & (est["domain"] == "all")].iloc[0]
+    assert got["estimate"] == pytest.approx(want.estimate[0], rel=1e-12)
+    assert got["se"] == pytest.approx(want.se[0], rel=1e-9)
