@@ -77,7 +77,13 @@ def effective_n(p, se, df, n, level):
     ``n_eff = p(1-p)/V * (t_{n-1}/t_df)^2`` with the ``(1-level)/2`` t
     quantiles, as R's ``svyciprop(method="beta")``.  Where the variance is 0
     (``p`` of 0 or 1) the unweighted ``n`` is used, the NCHS convention (R
-    gives NaN there).
+    gives NaN there).  ``n`` is the domain's row count.  R takes
+    ``nrow(design)``, which is the same for the subsets of uncalibrated
+    designs, but is the whole sample for a domain of a calibrated or
+    non-Brewer PPS design (R's subset keeps those rows with zero weight
+    there): its beta limits for such domains differ from these (by up to
+    35% in the lower limit of a small domain, survey 4.1-1).  The domain's
+    count is Korn and Graubard's intent.
     """
     alpha = 1 - level
     p = np.asarray(p, float)

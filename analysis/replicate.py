@@ -305,7 +305,15 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
     -----
     Degrees of freedom are R's: rank of the replicate weights minus one
     (QR with tolerance 1e-5), for the whole design and its domains alike.
+    After calibration the rank is taken again from the calibrated
+    replicate weights, as R's ``postStratify``, ``rake`` and linear
+    ``calibrate`` do; R's raking, logit and bounded ``calibrate`` keep the
+    design's previous ``degf`` (survey 4.1-1), so its whole-design df can
+    differ there (its domains' df agree).
     Domains are estimated by zeroing out-of-domain rows in every replicate.
+    Design effects compare with simple random sampling of the rows of
+    positive weight, as for Taylor designs; R's replicate designs count
+    every row, zero weights included.
 
     References
     ----------
@@ -580,7 +588,14 @@ class ReplicateDesign(ModelMethods, AssociationMethods, DesignBase):
         extra["var_logit"] = np.where(off, np.inf, var) if off.any() else var
 
     def _replicate_variance(self, theta, est):
-        """``scale * Σ_r rscales_r (θ_r - θ̄)²`` (R's ``svrVar``), vectorised over estimates."""
+        """``scale * Σ_r rscales_r (θ_r - θ̄)²`` (R's ``svrVar``), vectorised over estimates.
+
+        A replicate whose statistic is undefined (NaN, e.g. a domain mean in
+        a replicate that drops all of the domain's rows) makes the variance
+        NaN.  R's ``svrVar`` drops such replicates with a warning and
+        computes the variance from the others, which understates it without
+        saying by how much; here the SE is reported as not estimable.
+        """
         rs = self.rscales
         if self.mse:
             centre = est
