@@ -69,6 +69,33 @@ def test_suppression_rule_uses_the_adjusted_n_eff(demo_built):
     assert not ok["flags"].fillna("").str.contains("n_eff<").any()
 
 
+def _check_comparisons_models(build: Path, comparisons: pd.DataFrame, models: pd.DataFrame) -> None:
+    """comparisons.csv (difference, se) and models.csv (estimate, se, df, n) against R's svycontrast / svyglm.
+
+    The person model's SE in R: svyglm's influence functions on the person rows, summed to the household
+    and run through svyrecvar with the household calibration (the pipeline's NestedStep).
+    """
+    c = pd.read_csv(build / "comparisons.csv", dtype={"a": str, "b": str})
+    m = c.merge(comparisons.astype({"a": str, "b": str}), on=["indicator", "domain", "a", "b"], suffixes=("", "_r"),
+                validate="one_to_one")
+    assert len(m) == len(c) == 38
+    for col in ("difference", "se"):
+        np.testing.assert_allclose(m[col], m[f"{col}_r"], rtol=1e-6, atol=1e-12)
+    mo = pd.read_csv(build / "models.csv")
+    r = models[models["model"] != "internet_use_uncal"].assign(
+        term=lambda d: d["term"].str.replace(r"factor\((\w+)\)", r"\1", regex=True))
+    m = mo.merge(r, on=["model", "term"], suffixes=("", "_r"), validate="one_to_one")
+    assert len(m) == len(mo) == 20
+    for col in ("estimate", "se", "df", "n"):
+        np.testing.assert_allclose(m[col], m[f"{col}_r"], rtol=1e-6)
+
+
+def test_demo_comparisons_and_models_match_stored_r(demo_built):
+    _, build, _ = demo_built
+    j = json.loads((DATA / "r_audit_pipeline.json").read_text())
+    _check_comparisons_models(build, pd.DataFrame(j["comparisons"]), pd.DataFrame(j["models"]))
+
+
 @pytest.mark.skipif(not r_has("survey"), reason="R with the survey package not available")
 def test_live_r_matches_stored_and_pipeline(demo_built, tmp_path):
     survey, build, _ = demo_built
@@ -84,3 +111,4 @@ def test_live_r_matches_stored_and_pipeline(demo_built, tmp_path):
     live = live.loc[stored.index]
     for c in COLUMNS:
         np.testing.assert_allclose(live[c].astype(float), stored[c].astype(float), rtol=1e-9, equal_nan=True)
+    _check_comparisons_models(build, pd.read_csv(tmp_path / "r_comparisons.csv"), pd.read_csv(tmp_path / "r_models.csv"))

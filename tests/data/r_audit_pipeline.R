@@ -141,3 +141,63 @@ write.csv(pout, file.path(dir, "r_person.csv"), row.names = FALSE)
 cat("person rows:", nrow(pout), "max |ratio - person-design mean|", max(abs(pout$estimate - pout$est_person_design)),
     "df agree:", all(pout$df == pout$df_person_design), "\n")
 cat("household rows:", nrow(out), "\n")
+
+# comparisons: differences of domain means (ratios of household totals, covariance included) and svycontrast
+res <- list()
+add <- function(...) res[[length(res) + 1]] <<- data.frame(..., stringsAsFactors = FALSE)
+hyv <- list(hh_smartphone = with(hh, n_smartphones > 0), hh_internet = with(hh, q_internet_home == 1),
+            hh_fiber = with(hh, q_internet_home == 1 & q_fiber == 1), hh_computer = with(hh, q_computer == 1))
+for (id in names(hyv)) {
+  y <- hyv[[id]]; d2$variables$y <- ifelse(is.na(y), 0, as.numeric(y))
+  for (by in c("urban", "district")) {
+    if (by == "district" && id != "hh_fiber") next
+    lv <- as.character(sort(unique(hh[[by]]))); prs <- if (by == "urban") list(c("1", "2")) else combn(lv, 2, simplify = FALSE)
+    for (pr in prs) {
+      for (s in 1:2) {
+        ins <- !is.na(y) & hh[[by]] == as.numeric(pr[s])
+        d2$variables[[paste0("Y", s)]] <- ifelse(ins, as.numeric(y), 0); d2$variables[[paste0("U", s)]] <- as.numeric(ins)
+      }
+      r <- svyratio(~Y1 + Y2, ~U1 + U2, d2, covmat = TRUE)
+      cc <- svycontrast(r, c(1, 0, 0, -1))
+      add(indicator = id, domain = by, a = pr[1], b = pr[2], difference = coef(cc)[[1]], se = SE(cc)[[1]])
+    }
+  }
+}
+hix <- factor(match(pp$hhid, hh$hhid), levels = seq_len(nrow(hh)))
+univ <- !is.na(pp$age) & pp$age >= 15
+for (id in c("p_smartphone", "p_internet", "p_account", "p_digipay", "p_egov", "p_esign")) {
+  y <- pp[[id]] == 1
+  for (s in 1:2) {
+    ins <- univ & !is.na(pp$sex) & pp$sex == s & !is.na(y)
+    d2$variables[[paste0("Y", s)]] <- as.numeric(tapply(ifelse(ins, as.numeric(y), 0), hix, sum, default = 0))
+    d2$variables[[paste0("U", s)]] <- as.numeric(tapply(as.numeric(ins), hix, sum, default = 0))
+  }
+  r <- svyratio(~Y1 + Y2, ~U1 + U2, d2, covmat = TRUE)
+  # ratios in order Y1/U1, Y2/U1, Y1/U2, Y2/U2
+  cc <- svycontrast(r, c(1, 0, 0, -1))
+  add(indicator = id, domain = "sex", a = "1", b = "2", difference = coef(cc)[[1]], se = SE(cc)[[1]])
+}
+write.csv(do.call(rbind, res), file.path(dir, "r_comparisons.csv"), row.names = FALSE)
+
+# models
+mods <- list()
+m1 <- svyglm(fiber ~ factor(urban) + factor(district) + hh_size, design = d2, family = quasibinomial())
+mods[[1]] <- data.frame(model = "fiber", term = names(coef(m1)), estimate = coef(m1), se = SE(m1), df = m1$df.residual, n = length(m1$y))
+# person model: coefficients from the person file with the household weights; influence functions summed to the
+# household and their variance with the household calibration residuals (as svyglm's svy.varcoef does)
+pp$internet_f <- pp$internet
+pdes <- svydesign(id = ~ea_id, strata = ~variance_stratum, weights = ~weight, fpc = ~variance_fpc, data = pp)
+psub <- subset(pdes, univ)
+m2 <- svyglm(internet ~ factor(sex) + factor(age_group) + factor(education), design = psub, family = quasibinomial())
+X <- model.matrix(m2); used <- as.integer(rownames(X))
+estf <- X * resid(m2, "working") * m2$weights
+inf <- estf %*% solve(crossprod(X, X * m2$weights))
+Z <- matrix(0, nrow(hh), ncol(inf))
+for (k in seq_len(ncol(inf))) Z[, k] <- as.numeric(tapply(inf[, k], factor(match(pp$hhid[used], hh$hhid), levels = seq_len(nrow(hh))), sum, default = 0))
+Zw <- Z / weights(d2)
+V <- survey:::svyrecvar(Zw * weights(d2), d2$cluster, d2$strata, d2$fpc, postStrata = d2$postStrata)
+# df: R's df.residual on the person subset design
+mods[[2]] <- data.frame(model = "internet_use", term = names(coef(m2)), estimate = coef(m2), se = sqrt(diag(V)),
+                        df = m2$df.residual, n = nrow(X))
+mods[[3]] <- data.frame(model = "internet_use_uncal", term = names(coef(m2)), estimate = coef(m2), se = SE(m2), df = m2$df.residual, n = nrow(X))
+write.csv(do.call(rbind, mods), file.path(dir, "r_models.csv"), row.names = FALSE)
