@@ -6,7 +6,8 @@ estimate is **suppressed** when
 
 * its effective sample size is below ``min_n_eff`` (30).  ``n_eff`` is the
   Korn-Graubard effective sample size with the design-df adjustment,
-  ``p(1-p)/SE^2 * (t_{n-1}/t_df)^2``, as computed by :mod:`analysis`; or
+  ``p(1-p)/SE^2 * (t_{n-1}/t_df)^2`` (:func:`analysis.intervals.effective_n`,
+  the n of the beta interval); or
 * its CI's absolute width is at least ``max_ci_width`` (0.30); or
 * its absolute width lies between ``rel_width_from`` (0.05) and
   ``max_ci_width`` and its relative width (width / p) exceeds
@@ -14,7 +15,9 @@ estimate is **suppressed** when
 
 and is **flagged** for statistical review when its design df is below
 ``min_df`` (8) or the estimate is exactly 0 or 1.  Means get only the
-``n_eff`` and df rules.  The thresholds come from ``[reporting]``.
+``n_eff`` and df rules; their ``n_eff`` is Kish's ``n / deff`` (the NCHS
+standards define no df adjustment for means).  The thresholds come from
+``[reporting]``.
 """
 from __future__ import annotations
 
