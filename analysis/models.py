@@ -490,11 +490,18 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
             f"{[frame.names[j] for j in np.flatnonzero(al)]}; drop or merge those terms"
         )
     # R rescales the weights to mean 1 over the rows of its (subset) design before
-    # glm drops incomplete rows; the scale enters R's stopping rule, so it is kept.
+    # glm drops incomplete rows; the scale enters R's stopping rule and the binomial
+    # start, so it is kept.  A subset of a calibrated design keeps every row, those
+    # outside the domain with weight 0: the mean is the domain's weight total over n.
     replicate = cov.is_replicate(design)
     all_w = np.asarray(design.weights, float)
-    base = rows if (where is not None and (replicate or not cov.is_calibrated(design))) else None
-    wn = w / (all_w.mean() if base is None else all_w[base].mean())
+    if where is None:
+        scale = all_w.mean()
+    elif replicate or not cov.is_calibrated(design):
+        scale = all_w[rows].mean()
+    else:
+        scale = all_w[rows].sum() / n
+    wn = w / scale
     B, wlast, conv, it, last = _irls(X, y, wn[:, None], fam, maxit=maxit)
     beta = B[:, 0]
     eta = X @ beta
