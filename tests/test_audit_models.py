@@ -49,3 +49,22 @@ def test_binomial_glm_in_a_domain_of_a_calibrated_design(case_id):
     assert m.df_resid == r["df_resid"]
     close(m.params, r["coef"], rtol=1e-9)
     close(m.bse, r["se"], rtol=1e-9)
+
+
+def test_scale_is_r_scale():
+    """``scale(x)`` divides by R's sd (divisor n - 1), not patsy's (n): before, the coefficient of
+    scale(ell) was 1 - sqrt(199/200) = 0.25% too small; new data are scaled with the model's centre and
+    SD (R's makepredictcall); ``standardize`` keeps patsy's meaning."""
+    r = audit_cases()["glm_scale_dstrat"]
+    d = design("dstrat")
+    m = d.glm("api00 ~ scale(ell) + meals + stype")
+    assert list(m.params.index) == r["names"]
+    close(m.params, r["coef"], rtol=1e-9)
+    close(m.bse, r["se"], rtol=1e-9)
+    ell = d.data["ell"]
+    new = pd.DataFrame({"ell": [0.0, 40.0], "meals": [50.0, 50.0], "stype": ["E", "E"]})
+    z = (new["ell"] - ell.mean()) / ell.std(ddof=1)
+    want = r["coef"][0] + r["coef"][1] * z + r["coef"][2] * 50.0
+    close(m.predict(new, type="link")["fit"], want, rtol=1e-9)
+    s = d.glm("api00 ~ standardize(ell) + meals + stype")
+    close(s.params.iloc[1], r["coef"][1] * np.sqrt((len(ell) - 1) / len(ell)), rtol=1e-9)

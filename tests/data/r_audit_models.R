@@ -21,4 +21,7 @@ add <- function(id, code, fn) {
 ## weights by their mean over all rows, which moves the binomial start and the stopping rule
 add("glm_qbin_dcal_subset", "svyglm(sch.wide ~ ell + meals, subset(dcal, stype != \"H\"), family = quasibinomial())", glm_out)
 add("glm_bin_dps_subset", "svyglm(sch.wide ~ ell + meals, subset(dps, stype != \"M\"), family = binomial())", glm_out)
+dstrat <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)
+## scale(x) is centred and divided by sd(x) (divisor n - 1)
+add("glm_scale_dstrat", "svyglm(api00 ~ scale(ell) + meals + stype, dstrat)", glm_out)
 cat(toJSON(cases, auto_unbox = TRUE, digits = NA, pretty = TRUE))
