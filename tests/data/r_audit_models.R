@@ -24,4 +24,15 @@ add("glm_bin_dps_subset", "svyglm(sch.wide ~ ell + meals, subset(dps, stype != \
 dstrat <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)
 ## scale(x) is centred and divided by sd(x) (divisor n - 1)
 add("glm_scale_dstrat", "svyglm(api00 ~ scale(ell) + meals + stype, dstrat)", glm_out)
+## a subset of a PPS design keeps every row (weight 0 outside) as a calibrated one does: svyglm's weight
+## scale and svychisq's row count N and df nu are those of all rows
+ep <- read.csv("tests/data/election_pps.csv")
+dbrewer <- svydesign(id = ~1, fpc = ~p, data = ep, pps = "brewer")
+dbs <- svydesign(id = ~1, strata = ~half, fpc = ~p, data = ep, pps = "brewer")
+add("glm_qbin_brewer_subset", "svyglm(bushwin ~ log(votes), subset(dbrewer, big == \"yes\"), family = quasibinomial())", glm_out)
+chi <- function(r) list(statistic = as.numeric(r$statistic), parameter = as.numeric(r$parameter), p = as.numeric(r$p.value))
+for (st in c("F", "Chisq", "Wald", "adjWald")) {
+  add(paste0("chisq_", st, "_brewer_subset"), sprintf("svychisq(~big + bushwin, subset(dbrewer, votes > 20000), statistic = \"%s\")", st), chi)
+  add(paste0("chisq_", st, "_brewer_strat_subset"), sprintf("svychisq(~big + bushwin, subset(dbs, votes > 20000), statistic = \"%s\")", st), chi)
+}
 cat(toJSON(cases, auto_unbox = TRUE, digits = NA, pretty = TRUE))
