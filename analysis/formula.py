@@ -21,6 +21,21 @@ added so that coefficients come out as R's ``model.matrix`` gives them:
   ``stypeH:x``; a column name with dots (``sch.wide``) can be written
   bare, as in R.
 
+Where patsy's coding differs from R's (same fitted model, other names or
+parameters):
+
+* within an interaction, the factors come in the order written in that
+  term; R orders them by their first appearance in the formula, so
+  ``y ~ sex + grp + grp:sex`` gives ``grpq:sexm`` here and ``sexm:grpq`` in
+  R (same coefficient; with two multi-level factors the columns of the
+  term also come in another order: compare by name);
+* an interaction of factors without its main effects (``y ~ x + a:b``) is
+  coded by patsy's rule, which is full rank; R codes each factor there by
+  all its indicators and reports the aliased coefficient as ``NA``, so a
+  coefficient of the same name (``aq:bm``) is measured from another
+  reference cell in R.  Write the main effects (``a * b``) to get R's
+  coefficients.
+
 patsy is imported on first use (it comes with statsmodels).
 """
 from __future__ import annotations
