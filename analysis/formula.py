@@ -1,7 +1,7 @@
 """Model formulas in R/patsy style, turned into R's model matrices.
 
 ``y ~ x1 + C(x2) + x3``, ``y ~ a * b``, ``np.log(y) ~ I(x**2)``: the
-formula language is patsy's (which follows R's), with three R conventions
+formula language is patsy's (which follows R's), with four R conventions
 added so that coefficients come out as R's ``model.matrix`` gives them:
 
 * terms are ordered as R orders them: the intercept, then terms by their
@@ -11,9 +11,30 @@ added so that coefficients come out as R's ``model.matrix`` gives them:
   coding, the first level (sorted, or the categorical's own order) being
   the reference; levels absent from the rows used are dropped, as R's
   ``model.frame(drop.unused.levels = TRUE)`` inside ``glm``;
+* ``scale(x)`` is R's: centred and divided by the standard deviation
+  with divisor ``n - 1`` (patsy's ``scale``/``standardize`` divide by
+  ``n``; ``standardize(x)`` keeps patsy's meaning), over the rows of the
+  model frame (R's ``model.frame`` evaluates it before ``na.omit``, and
+  on every row of a calibrated design's domain subset, so with missing
+  values or such domains R's centre and scale differ);
 * column names are R's: ``(Intercept)``, ``x``, ``stypeH``,
   ``stypeH:x``; a column name with dots (``sch.wide``) can be written
   bare, as in R.
+
+Where patsy's coding differs from R's (same fitted model, other names or
+parameters):
+
+* within an interaction, the factors come in the order written in that
+  term; R orders them by their first appearance in the formula, so
+  ``y ~ sex + grp + grp:sex`` gives ``grpq:sexm`` here and ``sexm:grpq`` in
+  R (same coefficient; with two multi-level factors the columns of the
+  term also come in another order: compare by name);
+* an interaction of factors without its main effects (``y ~ x + a:b``) is
+  coded by patsy's rule, which is full rank; R codes each factor there by
+  all its indicators and reports the aliased coefficient as ``NA``, so a
+  coefficient of the same name (``aq:bm``) is measured from another
+  reference cell in R.  Write the main effects (``a * b``) to get R's
+  coefficients.
 
 patsy is imported on first use (it comes with statsmodels).
 """
@@ -121,6 +142,34 @@ class ModelFrame:
         return np.asarray(m, dtype=float)[:, self.order]
 
 
+_R_SCALE = None
+
+
+def _r_scale():
+    """R's ``scale(x, center = TRUE, scale = TRUE)`` as a patsy stateful transform.
+
+    Centres at the mean and divides by the standard deviation with divisor
+    ``n - 1``, as R's ``sd``; patsy's own ``scale`` (``standardize``)
+    divides by ``n``, which gave coefficients of ``scale(x)`` off by
+    ``sqrt(n / (n - 1))``.  The mean and SD are those of the rows of the
+    model frame and are kept for new data, as R's ``makepredictcall``.
+    """
+    global _R_SCALE
+    if _R_SCALE is None:
+        import patsy
+        from patsy.state import Standardize
+
+        class RScale(Standardize):
+            def memorize_chunk(self, x, center=True, scale=True):
+                super().memorize_chunk(x)
+
+            def transform(self, x, center=True, scale=True):
+                return super().transform(x, center=bool(center), rescale=bool(scale), ddof=1)
+
+        _R_SCALE = patsy.stateful_transform(RScale)
+    return _R_SCALE
+
+
 def _short(err) -> str:
     return str(err).splitlines()[0]
 
@@ -190,7 +239,7 @@ def model_frame(formula: str, data: pd.DataFrame, rows: np.ndarray, na_rm: bool 
             frame[c] = pd.Categorical(s, categories=[False, True]).remove_unused_categories()
         elif not pd.api.types.is_numeric_dtype(s.dtype):
             frame[c] = pd.Categorical(s)
-    env = patsy.EvalEnvironment([{"np": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt}])
+    env = patsy.EvalEnvironment([{"np": np, "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "scale": _r_scale()}])
     rhs_desc = patsy.ModelDesc([], desc.rhs_termlist)
     try:
         X = patsy.dmatrix(rhs_desc, frame, eval_env=env, NA_action="raise", return_type="matrix")

@@ -454,6 +454,19 @@ def _as_factors(new_data: pd.DataFrame, frame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ fit
+def subset_keeps_rows(design) -> bool:
+    """Whether R's subset of this Taylor design keeps every row (weight 0 outside the domain).
+
+    R's ``[.survey.design2`` does so for calibrated and PPS-without-replacement
+    designs (``is.calibrated(x) || is.pps(x)``) and drops the rows otherwise;
+    row counts and weight means of R's subset design follow.
+    """
+    from . import covariance as cov
+
+    return not cov.is_replicate(design) and (cov.is_calibrated(design)
+                                             or getattr(design, "_pps_method", None) is not None)
+
+
 def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool = True,
         maxit: int = 25) -> ModelResult:
     """Fit a design-based GLM; see :meth:`ModelMethods.glm`."""
@@ -490,11 +503,18 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
             f"{[frame.names[j] for j in np.flatnonzero(al)]}; drop or merge those terms"
         )
     # R rescales the weights to mean 1 over the rows of its (subset) design before
-    # glm drops incomplete rows; the scale enters R's stopping rule, so it is kept.
+    # glm drops incomplete rows; the scale enters R's stopping rule and the binomial
+    # start, so it is kept.  A subset of a calibrated or PPS design keeps every row,
+    # those outside the domain with weight 0: the mean is the domain's weight total over n.
     replicate = cov.is_replicate(design)
     all_w = np.asarray(design.weights, float)
-    base = rows if (where is not None and (replicate or not cov.is_calibrated(design))) else None
-    wn = w / (all_w.mean() if base is None else all_w[base].mean())
+    if where is None:
+        scale = all_w.mean()
+    elif replicate or not subset_keeps_rows(design):
+        scale = all_w[rows].mean()
+    else:
+        scale = all_w[rows].sum() / n
+    wn = w / scale
     B, wlast, conv, it, last = _irls(X, y, wn[:, None], fam, maxit=maxit)
     beta = B[:, 0]
     eta = X @ beta
