@@ -177,7 +177,7 @@ def chisq(design, a: str, b: str, statistic: str = "F", where=None, na_rm: bool 
     if statistic in ("Wald", "adjWald"):
         # totals of the cells, row and column margins and the count (R: svytotal(~mm + mr + mc + one)):
         # all are sums of cell totals, so their covariance is A V_cells A'
-        tc, Vc = cov.indicator_vcov(design, code, K, means=False)
+        tc, Vc = cov.indicator_vcov(design, code, K, means=False, design_rows=counted)
         A = np.vstack([np.eye(K), (grid_r[None, :] == np.arange(nr)[:, None]).astype(float),
                        (grid_c[None, :] == np.arange(nc)[:, None]).astype(float), np.ones((1, K))])
         t_all, V = A @ tc, A @ Vc @ A.T
@@ -202,7 +202,7 @@ def chisq(design, a: str, b: str, statistic: str = "F", where=None, na_rm: bool 
         return ChisqTest((a, b), F, float(k), float(ddf), float("nan"), p,
                          "Design-based Wald test of association" + (" (adjusted)" if statistic == "adjWald" else ""),
                          statistic, tab, X2)
-    p_hat, V = cov.indicator_vcov(design, code, K, means=True)
+    p_hat, V = cov.indicator_vcov(design, code, K, means=True, design_rows=counted)
     # interaction contrasts orthogonal to the main effects (R: qr.resid(qr(X1), X12[, interactions]))
     X1 = np.column_stack([np.ones(K)] + [(grid_r == i).astype(float) for i in range(1, nr)]
                          + [(grid_c == j).astype(float) for j in range(1, nc)])

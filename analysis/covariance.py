@@ -41,8 +41,22 @@ def is_calibrated(design) -> bool:
 
 
 # ------------------------------------------------------------------ Taylor
-def _stage_cov(stage: kernel.Stage, Z) -> np.ndarray:
-    """Covariance contribution of one stage from row-level values ``Z`` (n x m, dense or sparse)."""
+def _averaged_factor(stage: kernel.Stage, rows) -> float:
+    """``lonely_psu="average"``: (groups holding ``rows``) / (those of them not averaged), as R's ``onestage``
+    on the design of those rows (all rows when ``rows`` is None)."""
+    unit = stage.unit if rows is None else stage.unit[rows]
+    present = np.zeros(stage.n_units.shape[0], dtype=bool)
+    present[stage.group[unit]] = True
+    n_all = int(present.sum())
+    n_kept = n_all - int((present & stage.averaged).sum())
+    return n_all / n_kept if n_kept > 0 else float("nan")
+
+
+def _stage_cov(stage: kernel.Stage, Z, rows=None) -> np.ndarray:
+    """Covariance contribution of one stage from row-level values ``Z`` (n x m, dense or sparse).
+
+    ``rows``: the rows of the (sub)design whose strata count for ``lonely_psu="average"`` (None: all).
+    """
     n_units = stage.group.shape[0]
     n_groups = stage.n_units.shape[0]
     m = Z.shape[1]
@@ -70,14 +84,20 @@ def _stage_cov(stage: kernel.Stage, Z) -> np.ndarray:
         absent = (stage.n_units - cnt) * stage.scale  # units of the group holding no rows count as zeros
         if (absent != 0).any():
             out += (mean * absent[:, None]).T @ mean
+    if stage.averaged is not None and stage.averaged.any():
+        out = out * _averaged_factor(stage, rows)
     return out * stage.factor
 
 
-def total_vcov(design, Z) -> np.ndarray:
+def total_vcov(design, Z, rows=None) -> np.ndarray:
     """Covariance matrix of the totals of the columns of ``Z`` (n x m) under a Taylor design.
 
     ``Z`` holds full-length linearised values (already weighted; zero for
-    rows outside a domain), as R's ``svyrecvar(Z, ...)``.
+    rows outside a domain), as R's ``svyrecvar(Z, ...)``.  ``rows`` are the
+    rows of the design R would pass to ``svyrecvar`` (those of its subset
+    design; None: all rows): under ``lonely_psu="average"`` the variance is
+    multiplied by the strata among them over those of them with more than
+    one PSU, as R's ``onestage``.
     """
     Z = Z if sparse.issparse(Z) else np.asarray(Z, dtype=float)
     steps = getattr(design, "_calibration", ())
@@ -94,7 +114,7 @@ def total_vcov(design, Z) -> np.ndarray:
     else:
         out = 0.0
         for st in design._stages:
-            out = out + _stage_cov(st, Z)
+            out = out + _stage_cov(st, Z, rows)
         out = np.asarray(out)
     return (out + out.T) / 2
 
@@ -197,7 +217,7 @@ def vcov_of_ratios(design, Y: np.ndarray, X: np.ndarray | None, dom: np.ndarray,
     return est, total_vcov(design, Z)
 
 
-def indicator_vcov(design, code: np.ndarray, K: int, means: bool):
+def indicator_vcov(design, code: np.ndarray, K: int, means: bool, design_rows=None):
     """Totals (or shares) of the indicators ``1[code == k]``, ``k < K``, with their covariance.
 
     ``code`` (n,) is -1 for rows outside (a domain, or missing values).
@@ -207,6 +227,8 @@ def indicator_vcov(design, code: np.ndarray, K: int, means: bool):
     covariance of the sparse ``[w 1[code = k], w]`` columns and map it by
     the linearisation ``(1[code = k] - p_k) w / Σ w`` (exact, since it is
     linear); replicate designs sum weights per (replicate pattern, cell).
+    ``design_rows``: the rows of R's subset design, for ``lonely_psu="average"``
+    (see :func:`total_vcov`).
     """
     n = design.n
     rows = np.flatnonzero(code >= 0)
@@ -233,7 +255,7 @@ def indicator_vcov(design, code: np.ndarray, K: int, means: bool):
     r2 = np.concatenate([rows, rows])
     c2 = np.concatenate([c, np.full(rows.shape[0], K)])
     Z = sparse.csr_matrix((np.concatenate([w, w]), (r2, c2)), shape=(n, K + 1))
-    C = total_vcov(design, Z)
+    C = total_vcov(design, Z, design_rows)
     if not means:
         return t, C[:K, :K]
     p = t / W

@@ -557,7 +557,9 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
         resid = (y - mu) / fam.mu_eta(eta)  # R's working residuals
         infl = np.zeros((n, p))
         infl[used] = (X * (resid * wz)[:, None]) @ Ainv
-        V = cov.total_vcov(design, infl)
+        # lonely_psu="average" counts the strata of R's subset design: the rows used, or all rows of a
+        # calibrated or PPS design (whose subsets keep every row)
+        V = cov.total_vcov(design, infl, None if subset_keeps_rows(design) else used)
         df = cov.domain_degf(design, used)
         method = "Taylor linearisation (sandwich)" + (", calibrated" if cov.is_calibrated(design) else "")
     df_resid = df + 1 - p
