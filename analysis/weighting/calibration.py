@@ -504,18 +504,28 @@ def _calibration_matrix(spec: CalibrationSpec, data, w):
     return X, np.asarray(T), labels, (cell, cell_codes), numeric
 
 
-def _check_bounds_feasible(X, w, T, labels, L, U, what="calibrate"):
+#: largest relative gap ``|T - X'w g| / (1 + |T|)`` accepted from closed-form
+#: (unbounded linear) calibration, R's default ``epsilon``.
+_LINEAR_TOL = 1e-7
+
+
+def _check_bounds_feasible(X, w, T, labels, L, U, what="calibrate", bounds=None):
     """Every control must lie within [L, U] times its base weighted total
-    for a non-negative calibration variable."""
+    for a non-negative calibration variable (``L`` is 0 for raking without
+    a positive lower bound: its factors are positive)."""
     nonneg = X.nonneg_columns()
     base = X.tdot(w)
     for j in np.flatnonzero(nonneg):
-        lo, hi = L * base[j], U * base[j]
-        if T[j] < lo * (1 - 1e-12) or T[j] > hi * (1 + 1e-12):
+        lo = L * base[j] if base[j] > 0 else 0.0
+        hi = U * base[j] if base[j] > 0 else 0.0
+        if T[j] < lo - 1e-12 * abs(lo) or T[j] > hi + 1e-12 * abs(hi):
+            why = (f"bounds ({bounds[0]:g}, {bounds[1]:g})" if bounds is not None
+                   else "a positive raking factor")
             raise CalibrationError(
                 f"{what}: calibration cannot meet its bounds: control {labels[j]} = {T[j]:.10g} lies "
-                f"outside [{lo:.10g}, {hi:.10g}] = bounds ({L:g}, {U:g}) x the input weighted "
-                f"total {base[j]:.10g}; widen the bounds or collapse cells")
+                f"outside [{lo:.10g}, {hi:.10g}], the input weighted total {base[j]:.10g} of a "
+                f"non-negative variable times {why}; widen the bounds, collapse cells or check "
+                "the control")
 
 
 def _solve_g(X, w, T, labels, spec, what):
@@ -523,11 +533,27 @@ def _solve_g(X, w, T, labels, spec, what):
     L, U = spec.bounds if spec.bounds is not None else (-np.inf, np.inf)
     if method == "linear" and spec.bounds is None:
         g = linear_calibrate(X, w, T)
-        misfit = T - X.tdot(w * g)
+        achieved = X.tdot(w * g)
+        misfit = T - achieved
         rel = np.abs(misfit) / (1.0 + np.abs(T))
+        if not np.all(rel < _LINEAR_TOL):
+            # the pseudo-inverse gives the least-squares compromise when the
+            # controls contradict each other (collinear variables with
+            # inconsistent totals, a variable that is zero in the sample but
+            # not in the population); R's solve() stops there, so must we
+            k = int(np.nanargmax(np.where(np.isfinite(rel), rel, np.inf)))
+            raise CalibrationError(
+                f"{what}: linear calibration cannot meet its controls: control {labels[k]} = "
+                f"{T[k]:.10g} but the calibrated total is {achieved[k]:.10g} (relative gap "
+                f"{rel[k]:.3g} > {_LINEAR_TOL:g}); the calibration variables are collinear with "
+                "inconsistent controls, or a variable is zero in the sample (or in this "
+                "replicate) but its control is not -- drop or collapse the control")
         return g, 0, rel
-    if np.isfinite(L) or np.isfinite(U):
-        _check_bounds_feasible(X, w, T, labels, L, U, what)
+    if method == "raking" and not (L > 0):
+        L = 0.0  # raking factors exp(u) are positive whatever the lower bound
+    if np.isfinite(U) or L > -np.inf:
+        _check_bounds_feasible(X, w, T, labels, L, U, what, spec.bounds)
+    L, U = spec.bounds if spec.bounds is not None else (-np.inf, np.inf)
     res = newton_calibrate(X, w, T, method, (L, U), tol=spec.tol,
                            max_iter=spec.max_iter if spec.max_iter is not None else 50)
     if not res.converged:
@@ -645,7 +671,12 @@ def calibrate(design, margins: Sequence["pd.DataFrame"] | None = None,
     ControlTotalsError
         Malformed or inconsistent controls, empty cells, non-numeric totals.
     CalibrationError
-        Bounds that cannot be met, or weights that become zero/negative.
+        Bounds that cannot be met (also a negative control of a
+        non-negative variable with ``method="raking"``), controls that
+        linear calibration cannot meet (collinear variables with
+        contradictory controls, or a variable that is zero in the sample --
+        or in one replicate -- with a non-zero control: R stops with a
+        singular system), or weights that become zero/negative.
     ConvergenceError
         Newton iterations not converged (names the worst control and gap).
     """

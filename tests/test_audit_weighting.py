@@ -1,0 +1,83 @@
+"""Audit of analysis.weighting against R survey 4.1-1: controls that cannot be met.
+
+Before the audit, unbounded linear (GREG) calibration returned weights that
+missed contradictory controls by up to 100% without an error (R stops with
+"system is exactly singular"), also for single replicates of a replicate
+design; raking to a negative total of a non-negative variable failed with a
+``ConvergenceError`` naming an unrelated control with a ``nan`` gap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.design import SurveyDesign
+from analysis.weighting import CalibrationError, calibrate, calibrate_weights
+
+
+@pytest.fixture(scope="module")
+def sample():
+    rng = np.random.default_rng(7)
+    n = 60
+    df = pd.DataFrame({
+        "h": np.repeat([1, 2], n // 2),
+        "psu": np.repeat(np.arange(12), n // 12),
+        "N": 30,
+        "a": rng.choice(["A", "B", "C"], n),
+        "x": np.round(rng.gamma(3.0, 2.0, n), 3),
+        "y": np.round(rng.normal(10.0, 3.0, n), 3),
+        "w": np.round(rng.uniform(40.0, 120.0, n), 2),
+    })
+    df["x2"] = 2.0 * df["x"]
+    df["zero"] = 0.0
+    return df
+
+
+POP_A = pd.DataFrame({"a": ["A", "B", "C"], "count": [2000.0, 1800.0, 1500.0]})
+
+
+def test_linear_calibration_with_inconsistent_collinear_totals_fails(sample):
+    # before: returned weights with sum(w x) = 1.25 T (gap 0.25), no error or warning
+    T = float((sample["w"] * sample["x"]).sum()) * 1.1
+    with pytest.raises(CalibrationError, match=r"linear calibration cannot meet its controls: "
+                                               r"control x = .* collinear"):
+        calibrate_weights(sample, sample["w"], [POP_A], {"x": T, "x2": 3.0 * T})
+    # consistent collinear totals are fine (the pseudo-inverse picks one solution)
+    w, rep = calibrate_weights(sample, sample["w"], [POP_A], {"x": T, "x2": 2.0 * T})
+    np.testing.assert_allclose((w * sample["x"]).sum(), T, rtol=1e-10)
+    assert rep.max_discrepancy < 1e-10
+
+
+def test_linear_calibration_to_a_variable_zero_in_the_sample_fails(sample):
+    # before: returned weights whose total of `zero` was 0 instead of 5 (gap 1.0)
+    with pytest.raises(CalibrationError, match=r"control zero = 5 but the calibrated total is 0"):
+        calibrate_weights(sample, sample["w"], [POP_A], {"zero": 5.0})
+    w, _ = calibrate_weights(sample, sample["w"], [POP_A], {"zero": 0.0})
+    np.testing.assert_allclose(np.bincount(pd.factorize(sample["a"], sort=True)[0], weights=w),
+                               POP_A["count"], rtol=1e-10)
+
+
+def test_replicate_that_loses_a_category_fails_for_linear_calibration(sample):
+    # one category only in PSU 3: its JKn replicate has none of it; before, linear
+    # calibration gave that replicate a total of 0 for the category (control 200)
+    # and a standard error built on it
+    df = sample.copy()
+    df["a"] = np.where(df["psu"] == 3, "D", np.where(df["a"] == "D", "A", df["a"]))
+    pop = pd.DataFrame({"a": ["A", "B", "C", "D"], "count": [2000.0, 1800.0, 1500.0, 200.0]})
+    d = SurveyDesign(df, weights="w", strata="h", psu="psu", fpc="N").to_replicate("JKn")
+    with pytest.raises(CalibrationError, match=r"replicate 4\): linear calibration cannot meet "
+                                               r"its controls: control a: a='D' = 200"):
+        calibrate(d, [pop])
+    with pytest.raises(CalibrationError, match=r"replicate 4\).*a='D' = 200"):
+        calibrate(d, [pop], method="raking")
+
+
+def test_raking_to_a_negative_total_names_the_control(sample):
+    # before: ConvergenceError "worst control a: a='A' has gap nan"
+    with pytest.raises(CalibrationError, match=r"control x = -1000 lies outside \[0, inf\].*"
+                                               r"positive raking factor"):
+        calibrate_weights(sample, sample["w"], [POP_A], {"x": -1000.0}, method="raking")
+    with pytest.raises(CalibrationError, match=r"control zero = 5 lies outside \[0, 0\]"):
+        calibrate_weights(sample, sample["w"], [POP_A], {"zero": 5.0}, method="raking")
