@@ -4,10 +4,17 @@ Before the audit, unbounded linear (GREG) calibration returned weights that
 missed contradictory controls by up to 100% without an error (R stops with
 "system is exactly singular"), also for single replicates of a replicate
 design; raking to a negative total of a non-negative variable failed with a
-``ConvergenceError`` naming an unrelated control with a ``nan`` gap.
+``ConvergenceError`` naming an unrelated control with a ``nan`` gap; bounded
+raking copied R's derivative (``exp(u)`` also for factors clipped at the
+upper bound) and so failed in 50 iterations, saying "the bounds may be
+infeasible", on feasible problems that R solves only with ``maxit = 200``.
 """
 
 from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -15,6 +22,9 @@ import pytest
 
 from analysis.design import SurveyDesign
 from analysis.weighting import CalibrationError, calibrate, calibrate_weights
+from conftest import r_has
+
+DATA = pathlib.Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +91,55 @@ def test_raking_to_a_negative_total_names_the_control(sample):
         calibrate_weights(sample, sample["w"], [POP_A], {"x": -1000.0}, method="raking")
     with pytest.raises(CalibrationError, match=r"control zero = 5 lies outside \[0, 0\]"):
         calibrate_weights(sample, sample["w"], [POP_A], {"zero": 5.0}, method="raking")
+
+
+# ---------------------------------------------------------------------------
+# bounded raking (tests/data/r_audit_weighting.R makes r_audit_weighting.json)
+# ---------------------------------------------------------------------------
+
+POP = [pd.DataFrame({"a": ["A", "B", "C"], "count": [2666.0, 2107.0, 1227.0]}),
+       pd.DataFrame({"b": ["x", "y"], "count": [3288.0, 2712.0]})]
+POP_X = {"x": 39333.849}
+
+
+def _bounded_raking():
+    df = pd.read_csv(DATA / "audit_weighting.csv")
+    d = SurveyDesign(df, weights="w", strata="h", psu="psu", fpc="N")
+    return df, calibrate(d, POP, POP_X, method="raking", bounds=(0.6, 1.6))
+
+
+def _check_against(r, df, dd):
+    np.testing.assert_allclose(dd.weights, r["weights"], rtol=1e-6)
+    m, t, b = dd.mean("y"), dd.total("y"), dd.mean("y", by="z")
+    np.testing.assert_allclose(m.estimate, r["mean"], rtol=1e-6)
+    np.testing.assert_allclose(m.se, r["se_mean"], rtol=1e-6)
+    np.testing.assert_allclose(t.estimate, r["total"], rtol=1e-6)
+    np.testing.assert_allclose(t.se, r["se_total"], rtol=1e-6)
+    np.testing.assert_allclose(b.estimate, r["dom"], rtol=1e-6)
+    np.testing.assert_allclose(b.se, r["se_dom"], rtol=1e-6)
+
+
+def test_bounded_raking_converges_where_r_needs_maxit_200():
+    # before: ConvergenceError "did not converge in 50 iterations ... the bounds may be
+    # infeasible" (R's maxit = 50 fails the same way); now 4 Newton steps, R's weights
+    r = json.loads((DATA / "r_audit_weighting.json").read_text())
+    assert r["r_maxit50"].startswith("Failed to converge")
+    df, dd = _bounded_raking()
+    g = dd.weights / df["w"].to_numpy()
+    assert g.min() >= 0.6 - 1e-12 and g.max() <= 1.6 + 1e-12 and np.isclose(g.max(), 1.6)
+    assert dd.weighting_report.iterations <= 10
+    _check_against(r, df, dd)
+
+
+@pytest.mark.r
+@pytest.mark.skipif(not r_has(), reason="Rscript with the survey package is not available")
+def test_bounded_raking_matches_live_r(tmp_path):
+    out = tmp_path / "r.json"
+    run = subprocess.run(["Rscript", str(DATA / "r_audit_weighting.R"),
+                          str(DATA / "audit_weighting.csv"), str(out)], capture_output=True, text=True)
+    if run.returncode != 0 and "jsonlite" in run.stderr:
+        pytest.skip("R package jsonlite is not available")
+    assert run.returncode == 0, run.stderr
+    df, dd = _bounded_raking()
+    _check_against(json.loads(out.read_text()), df, dd)
+
