@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from analysis.design import SurveyDesign
-from analysis.weighting import CalibrationError, calibrate, calibrate_weights
+from analysis.weighting import CalibrationError, ConvergenceError, calibrate, calibrate_weights
 from conftest import r_has
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -143,3 +143,13 @@ def test_bounded_raking_matches_live_r(tmp_path):
     df, dd = _bounded_raking()
     _check_against(json.loads(out.read_text()), df, dd)
 
+
+def test_diverging_logit_calibration_names_no_arbitrary_control():
+    # before: "worst control a: a='A' has gap nan (relative nan > tol=1e-10)"; R stops with
+    # "missing value where TRUE/FALSE needed"
+    df = pd.read_csv(DATA / "audit_weighting.csv")
+    with pytest.raises(ConvergenceError, match=r"calibration \(logit, bounds \(0.7, 1.2\)\) "
+                                               r"diverged: the calibration factors became "
+                                               r"non-finite") as ei:
+        calibrate_weights(df, df["w"], POP, POP_X, method="logit", bounds=(0.7, 1.2))
+    assert "nan" not in str(ei.value) and ei.value.worst is None

@@ -556,6 +556,15 @@ def _solve_g(X, w, T, labels, spec, what):
     L, U = spec.bounds if spec.bounds is not None else (-np.inf, np.inf)
     res = newton_calibrate(X, w, T, method, (L, U), tol=spec.tol,
                            max_iter=spec.max_iter if spec.max_iter is not None else 50)
+    if not res.converged and not np.all(np.isfinite(res.rel_misfit)):
+        # the iterations overflowed: no control is nearer than another
+        raise ConvergenceError(
+            f"{what}: calibration ({method}"
+            + (f", bounds ({L:g}, {U:g})" if spec.bounds is not None else "")
+            + f") diverged: the calibration factors became non-finite after {res.iterations} "
+            "iterations, so the controls cannot be met; the bounds are probably infeasible "
+            "(widen them) or the controls contradict each other",
+            worst=None, gap=float("inf"), iterations=res.iterations)
     if not res.converged:
         k = int(np.nanargmax(np.where(np.isfinite(res.rel_misfit), res.rel_misfit, np.inf)))
         raise ConvergenceError(
