@@ -153,3 +153,18 @@ def test_diverging_logit_calibration_names_no_arbitrary_control():
                                                r"non-finite") as ei:
         calibrate_weights(df, df["w"], POP, POP_X, method="logit", bounds=(0.7, 1.2))
     assert "nan" not in str(ei.value) and ei.value.worst is None
+
+
+def test_poststratify_replicate_that_loses_a_cell_fails(sample):
+    # before: the JKn replicate without any unit of cell D kept a total of 0 for it
+    # (control 200) and the SE was computed from it; R's postStratify gives NaN
+    # replicate weights and stops ("NA/NaN/Inf in foreign function call")
+    from analysis.weighting import ControlTotalsError, poststratify
+    df = sample.copy()
+    df["a"] = np.where(df["psu"] == 3, "D", np.where(df["a"] == "D", "A", df["a"]))
+    pop = pd.DataFrame({"a": ["A", "B", "C", "D"], "count": [2000.0, 1800.0, 1500.0, 200.0]})
+    d = SurveyDesign(df, weights="w", strata="h", psu="psu", fpc="N")
+    poststratify(d, pop)  # the Taylor design is fine
+    with pytest.raises(ControlTotalsError, match=r"poststratify to a: cell a='D' \(control 200\) "
+                                                 r"has no weight in replicate 4"):
+        poststratify(d.to_replicate("JKn"), pop)

@@ -173,6 +173,14 @@ def _poststratify_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True)
     newrep = None
     if rep is not None:
         rsum = np.asarray(_group_matrix(codes, m.n_cells) @ rep)
+        lost = active[:, None] & ~(rsum > 0)
+        if lost.any():  # R gives NaN replicate weights here; keeping them would miss the control
+            k, r = (int(i[0]) for i in np.nonzero(lost))
+            raise ControlTotalsError(
+                f"poststratify to {m.name}: cell {m.cell_label(k)} (control {m.counts[k]:g}) has "
+                f"no weight in replicate {r + 1} ({int(lost.any(axis=0).sum())} replicate(s) "
+                f"affected), so that replicate cannot be post-stratified; expected every cell "
+                "in every replicate -- collapse the cell with a neighbour")
         rratio = np.ones_like(rsum)
         act = active[:, None] & (rsum > 0)
         np.divide(np.broadcast_to(m.counts[:, None], rsum.shape), rsum, out=rratio, where=act)
@@ -218,7 +226,8 @@ def poststratify(design, population: "pd.DataFrame", *, partial: bool = False,
     ------
     ControlTotalsError
         Malformed table, sample cell without control, control cell without
-        sample units.
+        sample units (also in one replicate of a replicate design, where R
+        gives NaN replicate weights).
     """
     m = parse_margins(population, count=count)
     if len(m) != 1:
