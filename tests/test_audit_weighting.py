@@ -168,3 +168,21 @@ def test_poststratify_replicate_that_loses_a_cell_fails(sample):
     with pytest.raises(ControlTotalsError, match=r"poststratify to a: cell a='D' \(control 200\) "
                                                  r"has no weight in replicate 4"):
         poststratify(d.to_replicate("JKn"), pop)
+
+
+@pytest.mark.parametrize("convergence", ["r", "relative"])
+def test_rake_replicate_that_loses_a_cell_fails(sample, convergence):
+    # before: convergence="r" returned the JKn replicate without cell D with total 0
+    # (control 200) and an SE from it, silently; "relative" raised a ConvergenceError
+    # after 100 sweeps.  R's rake() stops (NaN replicate weights)
+    from analysis.weighting import ControlTotalsError, rake
+    df = sample.copy()
+    df["a"] = np.where(df["psu"] == 3, "D", np.where(df["a"] == "D", "A", df["a"]))
+    df["b"] = np.where(df.index % 2 == 0, "x", "y")
+    pop = [pd.DataFrame({"a": ["A", "B", "C", "D"], "count": [2000.0, 1800.0, 1500.0, 200.0]}),
+           pd.DataFrame({"b": ["x", "y"], "count": [2500.0, 3000.0]})]
+    d = SurveyDesign(df, weights="w", strata="h", psu="psu", fpc="N")
+    rake(d, pop, convergence=convergence)  # the Taylor design is fine
+    with pytest.raises(ControlTotalsError, match=r"rake: margin a: cell a='D' \(control 200\) "
+                                                 r"has no weight in replicate 4"):
+        rake(d.to_replicate("JKn"), pop, convergence=convergence)

@@ -332,6 +332,18 @@ def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
     if rep is not None:
         S = _group_matrix(cell, C)
         rcw0 = np.asarray(S @ rep)
+        for m, cc, s_ in zip(margins, cell_codes, sizes):
+            # a category with a control but no weight in a replicate can never be met
+            # there (R: NaN replicate weights); say so instead of leaving it at 0
+            lost = (m.counts > 0)[:, None] & ~(np.asarray(_group_matrix(cc, s_) @ rcw0) > 0)
+            lost &= (np.bincount(cc, weights=cw0, minlength=s_) > 0)[:, None]
+            if lost.any():
+                k, r = (int(i[0]) for i in np.nonzero(lost))
+                raise ControlTotalsError(
+                    f"rake: margin {m.name}: cell {m.cell_label(k)} (control {m.counts[k]:g}) has "
+                    f"no weight in replicate {r + 1} ({int(lost.any(axis=0).sum())} replicate(s) "
+                    "affected), so that replicate cannot be raked; expected every cell in every "
+                    "replicate -- collapse the cell with a neighbour")
         rres = ipf_cells(rcw0, cell_codes, sizes, targets, tol=spec.tol, max_iter=max_iter,
                          convergence="relative",
                          fixed_sweeps=res.sweeps if rmode else None)
@@ -428,7 +440,8 @@ def rake(design, margins: Sequence["pd.DataFrame"], *, tol: float = 1e-10,
     ------
     ControlTotalsError
         Malformed tables, disagreeing grand totals, empty or uncontrolled
-        cells.
+        cells (also a cell with no weight in one replicate of a replicate
+        design, where R gives NaN replicate weights).
     ConvergenceError
         Not converged in ``max_iter`` sweeps (``convergence="relative"``);
         the message names the worst margin and its gap.
