@@ -141,7 +141,13 @@ def test_bounded_raking_matches_live_r(tmp_path):
         pytest.skip("R package jsonlite is not available")
     assert run.returncode == 0, run.stderr
     df, dd = _bounded_raking()
-    _check_against(json.loads(out.read_text()), df, dd)
+    r = json.loads(out.read_text())
+    _check_against(r, df, dd)
+    df["w50"] = df["w"] / 50
+    d50 = calibrate(SurveyDesign(df, weights="w50", strata="h", psu="psu", fpc="N"), POP, POP_X,
+                    method="raking")
+    np.testing.assert_allclose(d50.weights, r["rescaled"]["weights"], rtol=1e-6)
+    np.testing.assert_allclose(d50.mean("y").se, r["rescaled"]["se_mean"], rtol=1e-6)
 
 
 def test_diverging_logit_calibration_names_no_arbitrary_control():
@@ -186,3 +192,22 @@ def test_rake_replicate_that_loses_a_cell_fails(sample, convergence):
     with pytest.raises(ControlTotalsError, match=r"rake: margin a: cell a='D' \(control 200\) "
                                                  r"has no weight in replicate 4"):
         rake(d.to_replicate("JKn"), pop, convergence=convergence)
+
+
+def test_raking_weights_on_a_small_scale_like_r():
+    # weights summing to about n (here w / 50) raked to population counts: before,
+    # ConvergenceError after 50 iterations ("relative 2.23e+10 ... the bounds may be
+    # infeasible", with no bounds); R's grake rescales first and converges
+    r = json.loads((DATA / "r_audit_weighting.json").read_text())["rescaled"]
+    df = pd.read_csv(DATA / "audit_weighting.csv")
+    df["w50"] = df["w"] / 50
+    d = SurveyDesign(df, weights="w50", strata="h", psu="psu", fpc="N")
+    dd = calibrate(d, POP, POP_X, method="raking")
+    np.testing.assert_allclose(dd.weights, r["weights"], rtol=1e-6)
+    for est, key in ((dd.mean("y"), "mean"), (dd.total("y"), "total")):
+        np.testing.assert_allclose(est.estimate, r[key], rtol=1e-6)
+        np.testing.assert_allclose(est.se, r["se_" + key], rtol=1e-6)
+    # the same weights as raking the unscaled weights (the raking solution is scale-free)
+    full = calibrate(SurveyDesign(df, weights="w", strata="h", psu="psu", fpc="N"), POP, POP_X,
+                     method="raking")
+    np.testing.assert_allclose(dd.weights, full.weights, rtol=1e-10)

@@ -550,6 +550,25 @@ def _check_bounds_feasible(X, w, T, labels, L, U, what="calibrate", bounds=None)
                 "the control")
 
 
+def _raking_rescale(X, w, T, spec) -> float:
+    """R ``grake``'s rescaling for unbounded raking: when every control is
+    more than 20 times its input weighted total (e.g. weights that sum to
+    the sample size), Newton starts from the weights times the mean ratio.
+    Only with a categorical margin, whose cells span the constant, so that
+    the raking solution ``exp(x' lambda)`` is unchanged; R also rescales
+    under bounds, which it then reads relative to the rescaled weights (with
+    a warning): here bounds stay relative to the input weights."""
+    if spec.method != "raking" or spec.bounds is not None or not spec.margins:
+        return 1.0
+    base = X.tdot(w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scales = T / base
+    scales = scales[base != 0]
+    if scales.size and np.all(np.isfinite(scales)) and scales.min() > 20:
+        return float(scales.mean())
+    return 1.0
+
+
 def _solve_g(X, w, T, labels, spec, what):
     method = spec.method
     L, U = spec.bounds if spec.bounds is not None else (-np.inf, np.inf)
@@ -576,8 +595,11 @@ def _solve_g(X, w, T, labels, spec, what):
     if np.isfinite(U) or L > -np.inf:
         _check_bounds_feasible(X, w, T, labels, L, U, what, spec.bounds)
     L, U = spec.bounds if spec.bounds is not None else (-np.inf, np.inf)
-    res = newton_calibrate(X, w, T, method, (L, U), tol=spec.tol,
+    scale = _raking_rescale(X, w, T, spec)
+    res = newton_calibrate(X, w * scale, T, method, (L, U), tol=spec.tol,
                            max_iter=spec.max_iter if spec.max_iter is not None else 50)
+    if scale != 1.0:
+        res.g = res.g * scale
     if not res.converged and not np.all(np.isfinite(res.rel_misfit)):
         # the iterations overflowed: no control is nearer than another
         raise ConvergenceError(
@@ -594,7 +616,9 @@ def _solve_g(X, w, T, labels, spec, what):
             + (f", bounds ({L:g}, {U:g})" if spec.bounds is not None else "")
             + f") did not converge in {res.iterations} iterations: worst control {labels[k]} "
             f"has gap {res.misfit[k]:.6g} (relative {res.rel_misfit[k]:.3g} > tol={spec.tol:g}); "
-            "the bounds may be infeasible", worst=labels[k], gap=float(res.rel_misfit[k]),
+            + ("the bounds may be infeasible" if spec.bounds is not None else
+               "the controls may contradict each other; raise max_iter or check them"),
+            worst=labels[k], gap=float(res.rel_misfit[k]),
             iterations=res.iterations)
     return res.g, res.iterations, res.rel_misfit
 
@@ -678,7 +702,9 @@ def calibrate(design, margins: Sequence["pd.DataFrame"] | None = None,
     method : {"linear", "raking", "logit"}
         Distance function: GREG (closed form when ``bounds`` is None),
         exponential (raking ratio), or Deville-Sarndal logit (needs
-        ``bounds``).
+        ``bounds``).  Unbounded raking with a margin starts, as R's
+        ``grake``, from the weights times the mean control/total ratio when
+        every control exceeds 20 times its weighted total (same solution).
     bounds : (float, float), optional
         Bounds ``(L, U)`` on the ratio ``g = w_new / w``.
     tol : float, default 1e-10

@@ -15,3 +15,12 @@ m <- svymean(~y, dd); t <- svytotal(~y, dd); b <- svyby(~y, ~z, dd, svymean)
 out <- list(r_maxit50 = fail50, weights = unname(weights(dd)), mean = unname(coef(m)), se_mean = as.vector(SE(m)),
             total = unname(coef(t)), se_total = as.vector(SE(t)), dom = unname(coef(b)), se_dom = as.vector(SE(b)))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE), args[2])
+
+# Unbounded raking of weights 50 times too small (sum(w) near n, controls population
+# counts): R's grake rescales the weights by the mean control/total ratio first
+d50 <- svydesign(id = ~psu, strata = ~h, fpc = ~N, weights = ~I(w / 50), data = s)
+dd <- calibrate(d50, ~a + b + x, pop, calfun = "raking", epsilon = 1e-10)
+m <- svymean(~y, dd); t <- svytotal(~y, dd)
+out$rescaled <- list(weights = unname(weights(dd)), mean = unname(coef(m)), se_mean = as.vector(SE(m)),
+                     total = unname(coef(t)), se_total = as.vector(SE(t)))
+writeLines(toJSON(out, digits = NA, auto_unbox = TRUE), args[2])
