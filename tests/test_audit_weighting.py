@@ -211,3 +211,22 @@ def test_raking_weights_on_a_small_scale_like_r():
     full = calibrate(SurveyDesign(df, weights="w", strata="h", psu="psu", fpc="N"), POP, POP_X,
                      method="raking")
     np.testing.assert_allclose(dd.weights, full.weights, rtol=1e-10)
+
+
+def test_nonresponse_indicators_must_be_binary():
+    # before: respondent coded 1/2 (or "yes"/"no") was read by truthiness, every unit a
+    # respondent, and the weights came back unadjusted ([10, 10, 10, 10, 20, 20]); a
+    # missing eligibility counted as eligible
+    from analysis.weighting import NonresponseError, adjust_nonresponse
+    df = pd.DataFrame({"w": [10.0, 10, 10, 10, 20, 20], "resp": [1, 2, 1, 2, 1, 1],
+                       "cls": ["a", "a", "a", "a", "b", "b"], "el": [1.0, 1, np.nan, 1, 1, 1],
+                       "yn": ["yes", "no", "yes", "no", "yes", "yes"]})
+    with pytest.raises(NonresponseError, match=r"respondent: expected True/False or 1/0 for every "
+                                               r"unit, got values \[1, 2\]"):
+        adjust_nonresponse(df, "w", "resp", "cls")
+    with pytest.raises(NonresponseError, match=r"respondent: .* got values \['yes', 'no'\]"):
+        adjust_nonresponse(df, "w", "yn", "cls")
+    with pytest.raises(NonresponseError, match=r"eligible: 1 missing value"):
+        adjust_nonresponse(df, "w", df["resp"] == 1, "cls", eligible="el")
+    w, _ = adjust_nonresponse(df, "w", (df["resp"] == 1).astype(int), "cls")
+    np.testing.assert_allclose(w, [20.0, 0.0, 20.0, 0.0, 20.0, 20.0])
