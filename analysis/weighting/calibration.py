@@ -578,6 +578,18 @@ def _solve_g(X, w, T, labels, spec, what):
         misfit = T - achieved
         rel = np.abs(misfit) / (1.0 + np.abs(T))
         if not np.all(rel < _LINEAR_TOL):
+            # nearly collinear variables: the pseudo-inverse cut a genuine direction;
+            # R solves the system exactly (solve()), and so do we when it is not singular
+            try:
+                with np.errstate(all="ignore"):
+                    g2 = linear_calibrate(X, w, T, exact=True)
+                    a2 = X.tdot(w * g2)
+                rel2 = np.abs(T - a2) / (1.0 + np.abs(T))
+                if np.all(np.isfinite(rel2)) and rel2.max() < rel.max():
+                    g, achieved, misfit, rel = g2, a2, T - a2, rel2
+            except np.linalg.LinAlgError:
+                pass
+        if not np.all(rel < _LINEAR_TOL):
             # the pseudo-inverse gives the least-squares compromise when the
             # controls contradict each other (collinear variables with
             # inconsistent totals, a variable that is zero in the sample but

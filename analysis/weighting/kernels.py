@@ -392,10 +392,23 @@ def newton_calibrate(X, w: np.ndarray, T: np.ndarray, calfun: str,
             return NewtonResult(1.0 + Fx, it - 1, False, misfit, rel)
 
 
-def linear_calibrate(X, w: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """GREG factors ``g = 1 + X (X'WX)^- (T - X'w)`` (closed form)."""
+def linear_calibrate(X, w: np.ndarray, T: np.ndarray, *, exact: bool = False) -> np.ndarray:
+    """GREG factors ``g = 1 + X (X'WX)^- (T - X'w)`` (closed form).
+
+    ``exact=True`` solves ``X'WX lambda = T - X'w`` by LU on the
+    equilibrated matrix (R ``regcalibrate``'s ``solve()``) instead of the
+    pseudo-inverse, whose 256-eps cut-off drops the small but genuine
+    directions of nearly collinear variables; raises
+    :class:`numpy.linalg.LinAlgError` on a singular matrix.
+    """
     X = _as_model(X)
-    lam = _solve_psd(X.gram(w), T - X.tdot(w))
+    if not exact:
+        lam = _solve_psd(X.gram(w), T - X.tdot(w))
+        return 1.0 + X.dot(lam)
+    G = X.gram(w)
+    d = np.sqrt(np.abs(np.diag(G)))
+    d = np.where(d > 0, d, 1.0)
+    lam = np.linalg.solve(G / d[:, None] / d[None, :], (T - X.tdot(w)) / d) / d
     return 1.0 + X.dot(lam)
 
 

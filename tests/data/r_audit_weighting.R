@@ -23,4 +23,16 @@ dd <- calibrate(d50, ~a + b + x, pop, calfun = "raking", epsilon = 1e-10)
 m <- svymean(~y, dd); t <- svytotal(~y, dd)
 out$rescaled <- list(weights = unname(weights(dd)), mean = unname(coef(m)), se_mean = as.vector(SE(m)),
                      total = unname(coef(t)), se_total = as.vector(SE(t)))
+
+# Nearly collinear numeric auxiliaries (x2 = x + noise of 1e-6 mean(x)): R's regcalibrate
+# solve()s the normal equations and its variance keeps all 5 columns (qr rank 5 at tol 1e-7)
+Tx <- sum(s$w * s$x) * 1.05
+pop2 <- c("(Intercept)" = 6000, aB = 2107, aC = 1227, x = Tx, x2 = Tx + sum(s$w * (s$x2 - s$x)) * 1.05)
+out$near_totals <- unname(pop2[4:5])
+for (m in c("linear", "raking")) {
+  dd <- calibrate(d, ~a + x + x2, pop2, calfun = m, epsilon = 1e-10)
+  mm <- svymean(~y, dd); tt <- svytotal(~y, dd)
+  out[[paste0("near_", m)]] <- list(weights = unname(weights(dd)), se_mean = as.vector(SE(mm)),
+                                    se_total = as.vector(SE(tt)), rank = qr(model.matrix(~a + x + x2, s) * sqrt(s$w))$rank)
+}
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE), args[2])
