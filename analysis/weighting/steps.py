@@ -63,6 +63,12 @@ class PostStratStep:
 
     ``z_i - psw_i * sum_{j in g} oldw_j u_j / sum_{j in g} oldw_j`` with
     ``u_j = z_j / psw_j``.
+
+    Rows with zero weight get residual 0.  R's ``svyrecvar`` sets their
+    ``psw`` to 1 (to avoid 0/0), which gives them the residual ``-mean`` of
+    their cell and changes the SE when a post-stratified design has
+    zero-weight rows (by 4e-4 relative in the audit's example): an R
+    artefact, not followed.
     """
 
     kind = "poststratify"
