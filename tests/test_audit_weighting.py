@@ -251,3 +251,16 @@ def test_nearly_collinear_auxiliaries_like_r(method):
     np.testing.assert_allclose(dd.weights, ref["weights"], rtol=1e-4 if method == "linear" else 1e-6)
     np.testing.assert_allclose(dd.mean("y").se, ref["se_mean"], rtol=1e-5 if method == "linear" else 1e-6)
     np.testing.assert_allclose(dd.total("y").se, ref["se_total"], rtol=1e-5 if method == "linear" else 1e-6)
+
+
+def test_propensity_classes_need_a_binary_response():
+    # before: a response coded 1/2 gave NaN propensities and every unit the class
+    # -9223372036854775808, silently; "yes"/"no" a bare "could not convert string to float"
+    from analysis.weighting import NonresponseError, propensity_classes
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"resp": rng.choice([1, 2], 200), "age": rng.integers(18, 80, 200),
+                       "sex": rng.choice(["m", "f"], 200)})
+    with pytest.raises(NonresponseError, match=r"respondent: .* got values \[1, 2\]"):
+        propensity_classes(df, "resp", ["age", "sex"])
+    cls = propensity_classes(df, df["resp"] == 1, ["age", "sex"])
+    assert sorted(cls.unique()) == [0, 1, 2, 3, 4]

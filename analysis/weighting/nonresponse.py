@@ -284,10 +284,7 @@ def propensity_classes(df: pd.DataFrame, respondent: str | np.ndarray,
     import statsmodels.api as sm
 
     n = len(df)
-    y = _column_or_array(df, respondent, "respondent", n)
-    if pd.isna(y).any():
-        raise NonresponseError("respondent: missing values; expected True/False for every unit")
-    y = y.astype(float)
+    y = _indicator(_column_or_array(df, respondent, "respondent", n), "respondent").astype(float)
     cols = [covariates] if isinstance(covariates, str) else list(covariates)
     miss = [c for c in cols if c not in df.columns]
     if miss:
@@ -306,6 +303,11 @@ def propensity_classes(df: pd.DataFrame, respondent: str | np.ndarray,
     model = sm.GLM(y, X, family=sm.families.Binomial(), **kw)
     fit = model.fit()
     p = np.asarray(fit.predict(X), dtype=float)
+    if not np.all(np.isfinite(p)):
+        raise NonresponseError(
+            f"propensity_classes: the response model gave {int((~np.isfinite(p)).sum())} missing "
+            "or infinite propensities; expected finite fitted values (check the covariates "
+            "and weights)")
     cls = pd.qcut(p, q=n_classes, labels=False, duplicates="drop")
     classes = pd.Series(np.asarray(cls, dtype=np.int64), index=df.index, name="propensity_class")
     if return_propensity:
