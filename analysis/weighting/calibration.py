@@ -173,6 +173,14 @@ def _poststratify_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True)
     newrep = None
     if rep is not None:
         rsum = np.asarray(_group_matrix(codes, m.n_cells) @ rep)
+        lost = active[:, None] & ~(rsum > 0)
+        if lost.any():  # R gives NaN replicate weights here; keeping them would miss the control
+            k, r = (int(i[0]) for i in np.nonzero(lost))
+            raise ControlTotalsError(
+                f"poststratify to {m.name}: cell {m.cell_label(k)} (control {m.counts[k]:g}) has "
+                f"no weight in replicate {r + 1} ({int(lost.any(axis=0).sum())} replicate(s) "
+                f"affected), so that replicate cannot be post-stratified; expected every cell "
+                "in every replicate -- collapse the cell with a neighbour")
         rratio = np.ones_like(rsum)
         act = active[:, None] & (rsum > 0)
         np.divide(np.broadcast_to(m.counts[:, None], rsum.shape), rsum, out=rratio, where=act)
@@ -218,7 +226,8 @@ def poststratify(design, population: "pd.DataFrame", *, partial: bool = False,
     ------
     ControlTotalsError
         Malformed table, sample cell without control, control cell without
-        sample units.
+        sample units (also in one replicate of a replicate design, where R
+        gives NaN replicate weights).
     """
     m = parse_margins(population, count=count)
     if len(m) != 1:
@@ -323,6 +332,18 @@ def _rake_arrays(spec: CalibrationSpec, data, w, rep, *, with_step=True):
     if rep is not None:
         S = _group_matrix(cell, C)
         rcw0 = np.asarray(S @ rep)
+        for m, cc, s_ in zip(margins, cell_codes, sizes):
+            # a category with a control but no weight in a replicate can never be met
+            # there (R: NaN replicate weights); say so instead of leaving it at 0
+            lost = (m.counts > 0)[:, None] & ~(np.asarray(_group_matrix(cc, s_) @ rcw0) > 0)
+            lost &= (np.bincount(cc, weights=cw0, minlength=s_) > 0)[:, None]
+            if lost.any():
+                k, r = (int(i[0]) for i in np.nonzero(lost))
+                raise ControlTotalsError(
+                    f"rake: margin {m.name}: cell {m.cell_label(k)} (control {m.counts[k]:g}) has "
+                    f"no weight in replicate {r + 1} ({int(lost.any(axis=0).sum())} replicate(s) "
+                    "affected), so that replicate cannot be raked; expected every cell in every "
+                    "replicate -- collapse the cell with a neighbour")
         rres = ipf_cells(rcw0, cell_codes, sizes, targets, tol=spec.tol, max_iter=max_iter,
                          convergence="relative",
                          fixed_sweeps=res.sweeps if rmode else None)
@@ -419,7 +440,8 @@ def rake(design, margins: Sequence["pd.DataFrame"], *, tol: float = 1e-10,
     ------
     ControlTotalsError
         Malformed tables, disagreeing grand totals, empty or uncontrolled
-        cells.
+        cells (also a cell with no weight in one replicate of a replicate
+        design, where R gives NaN replicate weights).
     ConvergenceError
         Not converged in ``max_iter`` sweeps (``convergence="relative"``);
         the message names the worst margin and its gap.
@@ -504,18 +526,47 @@ def _calibration_matrix(spec: CalibrationSpec, data, w):
     return X, np.asarray(T), labels, (cell, cell_codes), numeric
 
 
-def _check_bounds_feasible(X, w, T, labels, L, U, what="calibrate"):
+#: largest relative gap ``|T - X'w g| / (1 + |T|)`` accepted from closed-form
+#: (unbounded linear) calibration, R's default ``epsilon``.
+_LINEAR_TOL = 1e-7
+
+
+def _check_bounds_feasible(X, w, T, labels, L, U, what="calibrate", bounds=None):
     """Every control must lie within [L, U] times its base weighted total
-    for a non-negative calibration variable."""
+    for a non-negative calibration variable (``L`` is 0 for raking without
+    a positive lower bound: its factors are positive)."""
     nonneg = X.nonneg_columns()
     base = X.tdot(w)
     for j in np.flatnonzero(nonneg):
-        lo, hi = L * base[j], U * base[j]
-        if T[j] < lo * (1 - 1e-12) or T[j] > hi * (1 + 1e-12):
+        lo = L * base[j] if base[j] > 0 else 0.0
+        hi = U * base[j] if base[j] > 0 else 0.0
+        if T[j] < lo - 1e-12 * abs(lo) or T[j] > hi + 1e-12 * abs(hi):
+            why = (f"bounds ({bounds[0]:g}, {bounds[1]:g})" if bounds is not None
+                   else "a positive raking factor")
             raise CalibrationError(
                 f"{what}: calibration cannot meet its bounds: control {labels[j]} = {T[j]:.10g} lies "
-                f"outside [{lo:.10g}, {hi:.10g}] = bounds ({L:g}, {U:g}) x the input weighted "
-                f"total {base[j]:.10g}; widen the bounds or collapse cells")
+                f"outside [{lo:.10g}, {hi:.10g}], the input weighted total {base[j]:.10g} of a "
+                f"non-negative variable times {why}; widen the bounds, collapse cells or check "
+                "the control")
+
+
+def _raking_rescale(X, w, T, spec) -> float:
+    """R ``grake``'s rescaling for unbounded raking: when every control is
+    more than 20 times its input weighted total (e.g. weights that sum to
+    the sample size), Newton starts from the weights times the mean ratio.
+    Only with a categorical margin, whose cells span the constant, so that
+    the raking solution ``exp(x' lambda)`` is unchanged; R also rescales
+    under bounds, which it then reads relative to the rescaled weights (with
+    a warning): here bounds stay relative to the input weights."""
+    if spec.method != "raking" or spec.bounds is not None or not spec.margins:
+        return 1.0
+    base = X.tdot(w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scales = T / base
+    scales = scales[base != 0]
+    if scales.size and np.all(np.isfinite(scales)) and scales.min() > 20:
+        return float(scales.mean())
+    return 1.0
 
 
 def _solve_g(X, w, T, labels, spec, what):
@@ -523,13 +574,53 @@ def _solve_g(X, w, T, labels, spec, what):
     L, U = spec.bounds if spec.bounds is not None else (-np.inf, np.inf)
     if method == "linear" and spec.bounds is None:
         g = linear_calibrate(X, w, T)
-        misfit = T - X.tdot(w * g)
+        achieved = X.tdot(w * g)
+        misfit = T - achieved
         rel = np.abs(misfit) / (1.0 + np.abs(T))
+        if not np.all(rel < _LINEAR_TOL):
+            # nearly collinear variables: the pseudo-inverse cut a genuine direction;
+            # R solves the system exactly (solve()), and so do we when it is not singular
+            try:
+                with np.errstate(all="ignore"):
+                    g2 = linear_calibrate(X, w, T, exact=True)
+                    a2 = X.tdot(w * g2)
+                rel2 = np.abs(T - a2) / (1.0 + np.abs(T))
+                if np.all(np.isfinite(rel2)) and rel2.max() < rel.max():
+                    g, achieved, misfit, rel = g2, a2, T - a2, rel2
+            except np.linalg.LinAlgError:
+                pass
+        if not np.all(rel < _LINEAR_TOL):
+            # the pseudo-inverse gives the least-squares compromise when the
+            # controls contradict each other (collinear variables with
+            # inconsistent totals, a variable that is zero in the sample but
+            # not in the population); R's solve() stops there, so must we
+            k = int(np.nanargmax(np.where(np.isfinite(rel), rel, np.inf)))
+            raise CalibrationError(
+                f"{what}: linear calibration cannot meet its controls: control {labels[k]} = "
+                f"{T[k]:.10g} but the calibrated total is {achieved[k]:.10g} (relative gap "
+                f"{rel[k]:.3g} > {_LINEAR_TOL:g}); the calibration variables are collinear with "
+                "inconsistent controls, or a variable is zero in the sample (or in this "
+                "replicate) but its control is not -- drop or collapse the control")
         return g, 0, rel
-    if np.isfinite(L) or np.isfinite(U):
-        _check_bounds_feasible(X, w, T, labels, L, U, what)
-    res = newton_calibrate(X, w, T, method, (L, U), tol=spec.tol,
+    if method == "raking" and not (L > 0):
+        L = 0.0  # raking factors exp(u) are positive whatever the lower bound
+    if np.isfinite(U) or L > -np.inf:
+        _check_bounds_feasible(X, w, T, labels, L, U, what, spec.bounds)
+    L, U = spec.bounds if spec.bounds is not None else (-np.inf, np.inf)
+    scale = _raking_rescale(X, w, T, spec)
+    res = newton_calibrate(X, w * scale, T, method, (L, U), tol=spec.tol,
                            max_iter=spec.max_iter if spec.max_iter is not None else 50)
+    if scale != 1.0:
+        res.g = res.g * scale
+    if not res.converged and not np.all(np.isfinite(res.rel_misfit)):
+        # the iterations overflowed: no control is nearer than another
+        raise ConvergenceError(
+            f"{what}: calibration ({method}"
+            + (f", bounds ({L:g}, {U:g})" if spec.bounds is not None else "")
+            + f") diverged: the calibration factors became non-finite after {res.iterations} "
+            "iterations, so the controls cannot be met; the bounds are probably infeasible "
+            "(widen them) or the controls contradict each other",
+            worst=None, gap=float("inf"), iterations=res.iterations)
     if not res.converged:
         k = int(np.nanargmax(np.where(np.isfinite(res.rel_misfit), res.rel_misfit, np.inf)))
         raise ConvergenceError(
@@ -537,7 +628,9 @@ def _solve_g(X, w, T, labels, spec, what):
             + (f", bounds ({L:g}, {U:g})" if spec.bounds is not None else "")
             + f") did not converge in {res.iterations} iterations: worst control {labels[k]} "
             f"has gap {res.misfit[k]:.6g} (relative {res.rel_misfit[k]:.3g} > tol={spec.tol:g}); "
-            "the bounds may be infeasible", worst=labels[k], gap=float(res.rel_misfit[k]),
+            + ("the bounds may be infeasible" if spec.bounds is not None else
+               "the controls may contradict each other; raise max_iter or check them"),
+            worst=labels[k], gap=float(res.rel_misfit[k]),
             iterations=res.iterations)
     return res.g, res.iterations, res.rel_misfit
 
@@ -621,7 +714,9 @@ def calibrate(design, margins: Sequence["pd.DataFrame"] | None = None,
     method : {"linear", "raking", "logit"}
         Distance function: GREG (closed form when ``bounds`` is None),
         exponential (raking ratio), or Deville-Sarndal logit (needs
-        ``bounds``).
+        ``bounds``).  Unbounded raking with a margin starts, as R's
+        ``grake``, from the weights times the mean control/total ratio when
+        every control exceeds 20 times its weighted total (same solution).
     bounds : (float, float), optional
         Bounds ``(L, U)`` on the ratio ``g = w_new / w``.
     tol : float, default 1e-10
@@ -645,7 +740,12 @@ def calibrate(design, margins: Sequence["pd.DataFrame"] | None = None,
     ControlTotalsError
         Malformed or inconsistent controls, empty cells, non-numeric totals.
     CalibrationError
-        Bounds that cannot be met, or weights that become zero/negative.
+        Bounds that cannot be met (also a negative control of a
+        non-negative variable with ``method="raking"``), controls that
+        linear calibration cannot meet (collinear variables with
+        contradictory controls, or a variable that is zero in the sample --
+        or in one replicate -- with a non-zero control: R stops with a
+        singular system), or weights that become zero/negative.
     ConvergenceError
         Newton iterations not converged (names the worst control and gap).
     """

@@ -180,6 +180,7 @@ def ipf_cells(cell_weights: np.ndarray, cell_codes: Sequence[np.ndarray], sizes:
 
 # ---------------------------------------------------------------------------
 # Calibration functions (Deville & Sarndal 1992), as in R survey's grake()
+# (the bounded raking derivative is the exact one, see _raking_dF)
 # ---------------------------------------------------------------------------
 
 def _linear_F(u, L, U):
@@ -196,8 +197,15 @@ def _raking_F(u, L, U):
 
 
 def _raking_dF(u, L, U):
+    # the derivative of clip(exp(u), L, U): zero where the factor is clipped.
+    # R's cal.raking tests u against the bounds minus 1 (as for the linear
+    # function), so its Newton steps use exp(u) for factors already clipped
+    # at U (exp(u) >= U but u < U - 1) and stall: with bounds (0.6, 1.6) R
+    # needs ~100 iterations where this takes 4, and fails at its maxit = 50.
+    # Both solve the same equations, so converged weights are the same.
     with np.errstate(over="ignore"):
-        return np.where((u < U - 1.0) & (u > L - 1.0), np.exp(u), 0.0)
+        e = np.exp(u)
+    return np.where((e < U) & (e > L), e, 0.0)
 
 
 def _logit_parts(u, L, U):
@@ -384,10 +392,23 @@ def newton_calibrate(X, w: np.ndarray, T: np.ndarray, calfun: str,
             return NewtonResult(1.0 + Fx, it - 1, False, misfit, rel)
 
 
-def linear_calibrate(X, w: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """GREG factors ``g = 1 + X (X'WX)^- (T - X'w)`` (closed form)."""
+def linear_calibrate(X, w: np.ndarray, T: np.ndarray, *, exact: bool = False) -> np.ndarray:
+    """GREG factors ``g = 1 + X (X'WX)^- (T - X'w)`` (closed form).
+
+    ``exact=True`` solves ``X'WX lambda = T - X'w`` by LU on the
+    equilibrated matrix (R ``regcalibrate``'s ``solve()``) instead of the
+    pseudo-inverse, whose 256-eps cut-off drops the small but genuine
+    directions of nearly collinear variables; raises
+    :class:`numpy.linalg.LinAlgError` on a singular matrix.
+    """
     X = _as_model(X)
-    lam = _solve_psd(X.gram(w), T - X.tdot(w))
+    if not exact:
+        lam = _solve_psd(X.gram(w), T - X.tdot(w))
+        return 1.0 + X.dot(lam)
+    G = X.gram(w)
+    d = np.sqrt(np.abs(np.diag(G)))
+    d = np.where(d > 0, d, 1.0)
+    lam = np.linalg.solve(G / d[:, None] / d[None, :], (T - X.tdot(w)) / d) / d
     return 1.0 + X.dot(lam)
 
 

@@ -89,6 +89,28 @@ def base_weights(df: pd.DataFrame | None, stage_probs: Sequence[str | np.ndarray
     return 1.0 / prod
 
 
+def _indicator(arr: np.ndarray, name: str) -> np.ndarray:
+    """A True/False or 0/1 indicator as a boolean array; anything else
+    (codes 1/2, "yes"/"no", missing values) is an error, never truthiness."""
+    miss = pd.isna(arr)
+    if miss.any():
+        raise NonresponseError(f"{name}: {int(miss.sum())} missing value(s); expected True/False "
+                               "(or 1/0) for every unit")
+    if arr.dtype == bool:
+        return arr
+    try:
+        num = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        num = None
+    if num is None or not np.all((num == 0) | (num == 1)):
+        vals = pd.unique(pd.Series(arr, dtype=object))
+        raise NonresponseError(
+            f"{name}: expected True/False or 1/0 for every unit, got values "
+            f"{[v.item() if isinstance(v, np.generic) else v for v in vals[:6]]}"
+            + (" ..." if len(vals) > 6 else "") + "; recode it, e.g. df[col] == 1")
+    return num == 1
+
+
 def _class_labels(df: pd.DataFrame, classes: Sequence[str] | str | None, n: int):
     if classes is None or (not isinstance(classes, str) and len(classes) == 0):
         return np.zeros(n, dtype=np.intp), [("(all)",)], ()
@@ -154,19 +176,17 @@ def adjust_nonresponse(df: pd.DataFrame, weights: str | np.ndarray, respondent: 
     ------
     NonresponseError
         A class has no respondents (and no collapse rule for it), a collapse
-        target is unknown, or the inputs are malformed.
+        target is unknown, or the inputs are malformed (``respondent`` or
+        ``eligible`` with missing values or values other than True/False
+        and 1/0, such as response codes 1/2 or "yes"/"no").
     """
     n = len(df)
     w = _column_or_array(df, weights, "weights", n).astype(np.float64)
     if not np.all(np.isfinite(w)) or (w < 0).any():
         raise NonresponseError("weights: expected finite non-negative weights")
-    resp = _column_or_array(df, respondent, "respondent", n)
-    if pd.isna(resp).any():
-        raise NonresponseError(f"respondent: {int(pd.isna(resp).sum())} missing value(s); "
-                               "expected True/False for every unit")
-    resp = resp.astype(bool)
+    resp = _indicator(_column_or_array(df, respondent, "respondent", n), "respondent")
     elig = (np.ones(n, dtype=bool) if eligible is None
-            else _column_or_array(df, eligible, "eligible", n).astype(bool))
+            else _indicator(_column_or_array(df, eligible, "eligible", n), "eligible"))
     resp = resp & elig
     codes, labels, cols = _class_labels(df, classes, n)
     K = len(labels)
@@ -264,10 +284,7 @@ def propensity_classes(df: pd.DataFrame, respondent: str | np.ndarray,
     import statsmodels.api as sm
 
     n = len(df)
-    y = _column_or_array(df, respondent, "respondent", n)
-    if pd.isna(y).any():
-        raise NonresponseError("respondent: missing values; expected True/False for every unit")
-    y = y.astype(float)
+    y = _indicator(_column_or_array(df, respondent, "respondent", n), "respondent").astype(float)
     cols = [covariates] if isinstance(covariates, str) else list(covariates)
     miss = [c for c in cols if c not in df.columns]
     if miss:
@@ -286,6 +303,11 @@ def propensity_classes(df: pd.DataFrame, respondent: str | np.ndarray,
     model = sm.GLM(y, X, family=sm.families.Binomial(), **kw)
     fit = model.fit()
     p = np.asarray(fit.predict(X), dtype=float)
+    if not np.all(np.isfinite(p)):
+        raise NonresponseError(
+            f"propensity_classes: the response model gave {int((~np.isfinite(p)).sum())} missing "
+            "or infinite propensities; expected finite fitted values (check the covariates "
+            "and weights)")
     cls = pd.qcut(p, q=n_classes, labels=False, duplicates="drop")
     classes = pd.Series(np.asarray(cls, dtype=np.int64), index=df.index, name="propensity_class")
     if return_propensity:

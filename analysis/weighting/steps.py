@@ -63,6 +63,12 @@ class PostStratStep:
 
     ``z_i - psw_i * sum_{j in g} oldw_j u_j / sum_{j in g} oldw_j`` with
     ``u_j = z_j / psw_j``.
+
+    Rows with zero weight get residual 0.  R's ``svyrecvar`` sets their
+    ``psw`` to 1 (to avoid 0/0), which gives them the residual ``-mean`` of
+    their cell and changes the SE when a post-stratified design has
+    zero-weight rows (by 4e-4 relative in the audit's example): an R
+    artefact, not followed.
     """
 
     kind = "poststratify"
@@ -178,14 +184,23 @@ class GregStep:
             self.Q = orthonormal_basis(X * self.whalf[:, None])
             self.X = None
             return
-        self.Q = None
-        self.X = X
-        self._S = None
         G = X.gram(w)
         d = np.sqrt(np.abs(np.diag(G)))
         d = np.where(d > 0, d, 1.0)
         u, sv, vt = np.linalg.svd(G / d[:, None] / d[None, :])
-        keep = sv > 1e-10 * (sv[0] if sv.size else 0.0)
+        top = sv[0] if sv.size else 0.0
+        if sv.size and (sv > 1e-14 * top).sum() > (sv > 1e-10 * top).sum():
+            # nearly collinear columns (singular values of X sqrt(w) between 1e-7 and 1e-5
+            # of the largest): R's qr (tol 1e-7) keeps them and the normal equations are too
+            # ill-conditioned to project on them, so use an orthonormal basis of the dense
+            # matrix, as R does
+            self.Q = orthonormal_basis(X.dense() * self.whalf[:, None])
+            self.X = None
+            return
+        self.Q = None
+        self.X = X
+        self._S = None
+        keep = sv > 1e-10 * top
         self.M = ((vt[keep].T / sv[keep]) @ u[:, keep].T) / d[:, None] / d[None, :]
 
     def residualize(self, z: np.ndarray) -> np.ndarray:
