@@ -130,7 +130,6 @@ class ChisqTest:
 def chisq(design, a: str, b: str, statistic: str = "F", where=None, na_rm: bool = True) -> ChisqTest:
     """See :meth:`AssociationMethods.chisq`."""
     from . import covariance as cov
-    from .models import subset_keeps_rows
 
     check_choice(statistic, CHISQ_STATISTICS, "statistic")
     for par, col in (("a", a), ("b", b)):
@@ -154,7 +153,7 @@ def chisq(design, a: str, b: str, statistic: str = "F", where=None, na_rm: bool 
     # R counts the rows (N, which scales Pearson's X2) and PSUs (nu) of its subset design; a subset of a
     # calibrated or PPS design keeps every row (with weight 0 outside the domain), so all rows count there.
     replicate = cov.is_replicate(design)
-    counted = np.arange(n) if (where is not None and subset_keeps_rows(design)) else rows
+    counted = np.arange(n) if (where is not None and cov.subset_keeps_rows(design)) else rows
     N = counted.shape[0]
     K = nr * nc
     cell = np.where(complete, ka + nr * kb, -1)  # the first variable varies fastest, as R's interaction()

@@ -26,7 +26,7 @@ from scipy import sparse
 from . import kernel
 from .validation import EstimationError
 
-__all__ = ["is_replicate", "is_calibrated", "total_vcov", "replicate_vcov", "replicate_weights", "domain_degf", "vcov_of_ratios",
+__all__ = ["is_replicate", "is_calibrated", "subset_keeps_rows", "total_vcov", "replicate_vcov", "replicate_weights", "domain_degf", "vcov_of_ratios",
            "indicator_vcov"]
 
 
@@ -40,18 +40,17 @@ def is_calibrated(design) -> bool:
     return bool(getattr(design, "_calibration", ()))
 
 
+def subset_keeps_rows(design) -> bool:
+    """Whether R's subset of this Taylor design keeps every row (weight 0 outside the domain).
+
+    R's ``[.survey.design2`` does so for calibrated and PPS-without-replacement
+    designs (``is.calibrated(x) || is.pps(x)``) and drops the rows otherwise;
+    row counts and weight means of R's subset design follow.
+    """
+    return not is_replicate(design) and (is_calibrated(design) or getattr(design, "_pps_method", None) is not None)
+
+
 # ------------------------------------------------------------------ Taylor
-def _averaged_factor(stage: kernel.Stage, rows) -> float:
-    """``lonely_psu="average"``: (groups holding ``rows``) / (those of them not averaged), as R's ``onestage``
-    on the design of those rows (all rows when ``rows`` is None)."""
-    unit = stage.unit if rows is None else stage.unit[rows]
-    present = np.zeros(stage.n_units.shape[0], dtype=bool)
-    present[stage.group[unit]] = True
-    n_all = int(present.sum())
-    n_kept = n_all - int((present & stage.averaged).sum())
-    return n_all / n_kept if n_kept > 0 else float("nan")
-
-
 def _stage_cov(stage: kernel.Stage, Z, rows=None) -> np.ndarray:
     """Covariance contribution of one stage from row-level values ``Z`` (n x m, dense or sparse).
 
@@ -85,7 +84,9 @@ def _stage_cov(stage: kernel.Stage, Z, rows=None) -> np.ndarray:
         if (absent != 0).any():
             out += (mean * absent[:, None]).T @ mean
     if stage.averaged is not None and stage.averaged.any():
-        out = out * _averaged_factor(stage, rows)
+        present = np.zeros(n_groups, dtype=bool)  # the groups of the (sub)design's rows
+        present[stage.group[stage.unit if rows is None else stage.unit[rows]]] = True
+        out = out * float(kernel.averaged_factor(stage.averaged, present))
     return out * stage.factor
 
 

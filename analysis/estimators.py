@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import sparse
 
 from . import kernel
+from .covariance import subset_keeps_rows
 from .intervals import MEAN_METHODS, PROPORTION_METHODS, interval, likelihood_interval, t_quantile
 from .results import Estimate
 from .state import DesignState
@@ -866,7 +867,7 @@ class DesignBase:
         spec = dict(kind="mean", Y=("levels", tuple(as_column_list(variables, "variables"))), by=by, where=where,
                     na_rm=na_rm, max_levels=max_levels)
         w_fit = None
-        if getattr(self, "_stages", None) is not None and not self._calibration and self._pps_method is None:
+        if getattr(self, "_stages", None) is not None and not subset_keeps_rows(self):
             # R's svyciprop(method="likelihood") fits svyglm on the domain's subset design: weights scaled by
             # their mean over the domain's rows of positive weight, the rows without a value then dropped by
             # glm.  The scaled weight total of the fitted rows is Σ_ok w x (positive-weight domain rows) / Σ_domain w.

@@ -244,12 +244,22 @@ def stage_variance_units(stage: Stage, unit: np.ndarray, dom: np.ndarray, n_dom:
     ss *= np.repeat(stage.scale, n_dom)[:, None]
     out = ss.reshape(n_groups, n_dom, -1).sum(axis=0) * stage.factor
     if stage.averaged is not None and stage.averaged.any():
-        present = cnt.reshape(n_groups, n_dom) > 0
-        n_all = present.sum(axis=0)
-        n_kept = n_all - (present & stage.averaged[:, None]).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = out * np.where(n_kept > 0, n_all / np.maximum(n_kept, 1), np.nan)[:, None]
+        out = out * averaged_factor(stage.averaged, cnt.reshape(n_groups, n_dom) > 0)[:, None]
     return out
+
+
+def averaged_factor(averaged: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``lonely_psu="average"``: (groups present) / (those of them not averaged), per column of ``present``.
+
+    ``averaged`` (G,) marks the lonely groups left out; ``present`` (G,) or
+    (G, D) the groups holding rows of the design (or of each domain), as
+    R's ``onestage`` counts the strata of its (subset) design.  NaN where
+    every present group is averaged.
+    """
+    n_all = present.sum(axis=0)
+    n_kept = n_all - (present & averaged.reshape((-1,) + (1,) * (present.ndim - 1))).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n_kept > 0, n_all / np.maximum(n_kept, 1), np.nan)
 
 
 def taylor_variance(stages, z: np.ndarray, dom: np.ndarray, n_dom: int, rows=None) -> np.ndarray:

@@ -454,19 +454,6 @@ def _as_factors(new_data: pd.DataFrame, frame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ fit
-def subset_keeps_rows(design) -> bool:
-    """Whether R's subset of this Taylor design keeps every row (weight 0 outside the domain).
-
-    R's ``[.survey.design2`` does so for calibrated and PPS-without-replacement
-    designs (``is.calibrated(x) || is.pps(x)``) and drops the rows otherwise;
-    row counts and weight means of R's subset design follow.
-    """
-    from . import covariance as cov
-
-    return not cov.is_replicate(design) and (cov.is_calibrated(design)
-                                             or getattr(design, "_pps_method", None) is not None)
-
-
 def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool = True,
         maxit: int = 25) -> ModelResult:
     """Fit a design-based GLM; see :meth:`ModelMethods.glm`."""
@@ -510,7 +497,7 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
     all_w = np.asarray(design.weights, float)
     if where is None:
         scale = all_w.mean()
-    elif replicate or not subset_keeps_rows(design):
+    elif replicate or not cov.subset_keeps_rows(design):
         scale = all_w[rows].mean()
     else:
         scale = all_w[rows].sum() / n
@@ -559,7 +546,7 @@ def glm(design, formula: str, family: str = "gaussian", where=None, na_rm: bool 
         infl[used] = (X * (resid * wz)[:, None]) @ Ainv
         # lonely_psu="average" counts the strata of R's subset design: the rows used, or all rows of a
         # calibrated or PPS design (whose subsets keep every row)
-        V = cov.total_vcov(design, infl, None if subset_keeps_rows(design) else used)
+        V = cov.total_vcov(design, infl, None if cov.subset_keeps_rows(design) else used)
         df = cov.domain_degf(design, used)
         method = "Taylor linearisation (sandwich)" + (", calibrated" if cov.is_calibrated(design) else "")
     df_resid = df + 1 - p

@@ -107,17 +107,16 @@ def estimate_unit(df: pd.DataFrame, cfg: dict, unit: str, codebook: dict, spec: 
                 else:
                     r = design.proportion(ys, by=by, where=mask, ci_method=cfg["reporting"]["ci_method"],
                                           na_rm=True, level=level)
-                t = r.to_frame().assign(_n_rows=np.asarray(r.n_rows, float))
+                t = r.to_frame()
                 for m in ci_methods:
                     ci = r.confint(level, m if kind == "proportion" else None)
                     t[f"ci_low_{m}"], t[f"ci_high_{m}"] = ci.low, ci.high
                 if kind != "mean":
-                    t = t[t["level"].astype(float) == 1]
                     # the suppression rule's n_eff (README, pipeline.reliability): Korn-Graubard with the design-df
                     # adjustment p(1-p)/SE^2 (t_{n-1}/t_df)^2, as the beta interval uses it; the library's
                     # Estimate.n_eff is the unadjusted p(1-p)/SE^2
-                    t = t.assign(n_eff=effective_n(t["estimate"].to_numpy(float), t["se"].to_numpy(float),
-                                                   t["df"].to_numpy(float), t["_n_rows"].to_numpy(float), level))
+                    t["n_eff"] = effective_n(r.estimate, r.se, r.df, r.n_rows, level)
+                    t = t[t["level"].astype(float) == 1]
             except SurveyError as e:
                 raise PipelineError(cfg["_path"], f"domains[{j}]", f"domain {dom['id']!r}, indicator "
                                     f"{members[0]['id']!r}: {str(e).splitlines()[0]}") from None

@@ -90,7 +90,7 @@ def _check_comparisons_models(build: Path, comparisons: pd.DataFrame, models: pd
         # The person model's SE: R fits it on the uncalibrated person subset (R has no person design
         # calibrated through its households), whose weights R's glm scales by the subset's mean; the
         # pipeline's design is calibrated, and R scales a calibrated subset by the domain total over all
-        # rows (analysis.models.subset_keeps_rows).  The scale moves the point where glm stops iterating:
+        # rows (analysis.covariance.subset_keeps_rows).  The scale moves the point where glm stops iterating:
         # coefficients agree to 4e-9, and the SE, taken from the last iteration's working weights, to 4e-6.
         person = (m["model"] == "internet_use").to_numpy() if col == "se" else np.zeros(len(m), bool)
         np.testing.assert_allclose(m.loc[~person, col], m.loc[~person, f"{col}_r"], rtol=1e-6)
